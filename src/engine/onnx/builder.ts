@@ -10,6 +10,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { onnx } from 'onnx-proto';
+import { toHalfPrecision, type GraphParts } from './precision';
 
 export const OPSET = 17;
 
@@ -135,20 +136,33 @@ export class GraphBuilder {
   }
 
   /** Serialises with every initializer inline (fine under ~1.5 GB of weights). */
-  toBytes(): Uint8Array {
-    return onnx.ModelProto.encode(this.model(this.inits.map((i) => inlineTensor(i)))).finish();
+  toBytes(opts: SerializeOptions = {}): Uint8Array {
+    const parts = this.parts(opts);
+    return onnx.ModelProto.encode(this.model(parts, parts.inits.map((i) => inlineTensor(i)))).finish();
+  }
+
+  /** The graph as plain parts, converted to half precision when asked (see precision.ts). */
+  private parts(opts: SerializeOptions): GraphParts & { inits: PendingInitProto[] } {
+    const parts = {
+      nodes: this.nodes,
+      inits: this.inits.map((i) => ({ name: i.name, type: ELEM[i.type], dims: i.dims, data: i.data })),
+      inputs: this.inputs,
+      outputs: this.outputs,
+    };
+    return opts.precision === 'f16' ? toHalfPrecision(parts) : parts;
   }
 
   /**
    * Serialises with initializers of at least `minBytes` written to `dataPath` (ONNX external data),
    * which must sit beside the model file. Returns the model bytes to write at the model path.
    */
-  toBytesWithExternalData(dataPath: string, minBytes = 1024): Uint8Array {
+  toBytesWithExternalData(dataPath: string, minBytes = 1024, opts: SerializeOptions = {}): Uint8Array {
+    const parts = this.parts(opts);
     const fd = openSync(dataPath, 'w');
     let offset = 0;
     const tensors: onnx.ITensorProto[] = [];
     try {
-      for (const i of this.inits) {
+      for (const i of parts.inits) {
         const bytes = new Uint8Array(i.data.buffer, i.data.byteOffset, i.data.byteLength);
         if (bytes.length < minBytes) {
           tensors.push(inlineTensor(i));
@@ -161,7 +175,7 @@ export class GraphBuilder {
         writeSync(fd, bytes);
         tensors.push({
           name: i.name,
-          dataType: ELEM[i.type],
+          dataType: i.type,
           dims: i.dims,
           dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
           externalData: [
@@ -175,7 +189,7 @@ export class GraphBuilder {
     } finally {
       closeSync(fd);
     }
-    return onnx.ModelProto.encode(this.model(tensors)).finish();
+    return onnx.ModelProto.encode(this.model(parts, tensors)).finish();
   }
 
   /** Total bytes of initializers, for memory estimates and the choice of external data. */
@@ -183,17 +197,17 @@ export class GraphBuilder {
     return this.inits.reduce((a, i) => a + i.data.byteLength, 0);
   }
 
-  private model(initializer: onnx.ITensorProto[]): onnx.IModelProto {
+  private model(parts: GraphParts, initializer: onnx.ITensorProto[]): onnx.IModelProto {
     return {
       irVersion: 8,
       producerName: 'circuit-inspector',
       opsetImport: [{ domain: '', version: OPSET }],
       graph: {
         name: this.graphName,
-        node: this.nodes,
+        node: parts.nodes,
         initializer,
-        input: this.inputs,
-        output: this.outputs,
+        input: parts.inputs,
+        output: parts.outputs,
       },
     };
   }
@@ -207,10 +221,17 @@ function elemTypeOf(data: InitData): ElemType {
   return 'bool';
 }
 
-function inlineTensor(i: PendingInit): onnx.ITensorProto {
+export interface SerializeOptions {
+  /** 'f16': weights and activations in half precision, reductions in f32; inputs/outputs stay f32. */
+  precision?: 'f32' | 'f16';
+}
+
+type PendingInitProto = GraphParts['inits'][number];
+
+function inlineTensor(i: PendingInitProto): onnx.ITensorProto {
   return {
     name: i.name,
-    dataType: ELEM[i.type],
+    dataType: i.type,
     dims: i.dims,
     rawData: new Uint8Array(i.data.buffer, i.data.byteOffset, i.data.byteLength),
   };

@@ -1,0 +1,120 @@
+/**
+ * Half precision for any graph the builders make: a pass over the graph, not a second set of builders.
+ *
+ * Every float value becomes float16, weights are rounded to f16, graph inputs and outputs stay float32
+ * (a Cast at each boundary), so callers feed and read the same tensors in both precisions. Ops whose
+ * accuracy depends on the width of the accumulator — reductions (norm statistics, the attribution dot
+ * products), softmax, exp, and the reciprocal square roots of the norm scales — run in float32 between
+ * Casts: f16 storage with f32 accumulation, as the GPU issue asks.
+ */
+import { onnx } from 'onnx-proto';
+import { f32ToF16 } from '../bundle/safetensors';
+
+const T = onnx.TensorProto.DataType;
+
+export const DEFAULT_KEEP_F32 = new Set(['ReduceSum', 'ReduceMean', 'ReduceMax', 'Softmax', 'LogSoftmax', 'Exp', 'Sqrt', 'Reciprocal', 'Pow', 'Div', 'Tanh', 'Erf', 'CumSum', 'TopK']);
+
+export interface GraphParts {
+  nodes: onnx.INodeProto[];
+  inits: { name: string; type: number; dims: number[]; data: Float32Array | Uint16Array | BigInt64Array | Int32Array | Uint8Array }[];
+  inputs: onnx.IValueInfoProto[];
+  outputs: onnx.IValueInfoProto[];
+}
+
+const INT_OUT = new Set(['Shape', 'Size', 'ArgMax', 'ArgMin', 'NonZero']);
+const BOOL_OUT = new Set(['Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual', 'Not', 'And', 'Or', 'Xor', 'IsNaN', 'IsInf']);
+/** Ops whose output type is that of a given input index. */
+const TYPE_FROM_INPUT: Record<string, number> = { Where: 1 };
+
+function elemType(v: onnx.IValueInfoProto): number {
+  return v.type?.tensorType?.elemType ?? T.FLOAT;
+}
+
+function inferTypes(parts: GraphParts): Map<string, number> {
+  const types = new Map<string, number>();
+  for (const i of parts.inputs) types.set(i.name!, elemType(i));
+  for (const i of parts.inits) types.set(i.name, i.type);
+  for (const n of parts.nodes) {
+    const op = n.opType!;
+    let t: number;
+    if (INT_OUT.has(op)) t = T.INT64;
+    else if (BOOL_OUT.has(op)) t = T.BOOL;
+    else if (op === 'Cast') t = Number(n.attribute?.find((a) => a.name === 'to')?.i ?? T.FLOAT);
+    else if (op === 'ConstantOfShape') t = n.attribute?.find((a) => a.name === 'value')?.t?.dataType ?? T.FLOAT;
+    else if (op === 'Constant') t = n.attribute?.find((a) => a.name === 'value')?.t?.dataType ?? T.FLOAT;
+    else t = types.get(n.input![TYPE_FROM_INPUT[op] ?? 0]) ?? T.FLOAT;
+    // TopK's second output is indices.
+    n.output!.forEach((o, k) => types.set(o, op === 'TopK' && k === 1 ? T.INT64 : op === 'Split' ? t : k === 0 ? t : t));
+  }
+  return types;
+}
+
+export function toHalfPrecision(parts: GraphParts, keepF32: Set<string> = DEFAULT_KEEP_F32): GraphParts {
+  const types = inferTypes(parts);
+  const isFloat = (name: string) => types.get(name) === T.FLOAT;
+  const nodes: onnx.INodeProto[] = [];
+  let k = 0;
+  const fresh = (base: string) => `${base}__h${k++}`;
+
+  // Graph inputs: keep f32 externally, cast once on entry.
+  const rename = new Map<string, string>();
+  for (const i of parts.inputs) {
+    if (elemType(i) !== T.FLOAT) continue;
+    const h = fresh(i.name!);
+    nodes.push({ opType: 'Cast', input: [i.name!], output: [h], name: fresh('cast_in'), attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: T.FLOAT16 }] });
+    rename.set(i.name!, h);
+  }
+  const inits = parts.inits.map((i) => (i.type === T.FLOAT ? { ...i, type: T.FLOAT16, data: f32ToF16(i.data as Float32Array) } : i));
+  const castAttr = (to: number): onnx.IAttributeProto => ({ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: to });
+
+  for (const n0 of parts.nodes) {
+    const n: onnx.INodeProto = { ...n0, input: n0.input!.map((x) => rename.get(x) ?? x), output: [...n0.output!] };
+    if (n.opType === 'Cast' && Number(n.attribute?.find((a) => a.name === 'to')?.i) === T.FLOAT) {
+      n.attribute = [castAttr(T.FLOAT16)];
+    }
+    if ((n.opType === 'ConstantOfShape' || n.opType === 'Constant') && n.attribute) {
+      n.attribute = n.attribute.map((a) => {
+        if (a.name !== 'value' || !a.t || a.t.dataType !== T.FLOAT) return a;
+        const f = a.t.rawData ? new Float32Array(copy(a.t.rawData)) : Float32Array.from(a.t.floatData ?? []);
+        const h = f32ToF16(f);
+        return { ...a, t: { ...a.t, dataType: T.FLOAT16, floatData: [], rawData: new Uint8Array(h.buffer) } };
+      });
+    }
+    if (keepF32.has(n.opType!)) {
+      // Run in f32: cast float inputs up, outputs back down.
+      const ins = n.input!.map((x, idx) => {
+        const orig = n0.input![idx];
+        if (!x || !isFloat(orig)) return x;
+        const up = fresh(`${orig}_f32`);
+        nodes.push({ opType: 'Cast', input: [x], output: [up], name: fresh('cast_up'), attribute: [castAttr(T.FLOAT)] });
+        return up;
+      });
+      const outs = n.output!.map((o) => (isFloat(o) ? fresh(`${o}_f32`) : o));
+      nodes.push({ ...n, input: ins, output: outs });
+      n.output!.forEach((o, idx) => {
+        if (outs[idx] !== o) nodes.push({ opType: 'Cast', input: [outs[idx]], output: [o], name: fresh('cast_down'), attribute: [castAttr(T.FLOAT16)] });
+      });
+      continue;
+    }
+    nodes.push(n);
+  }
+
+  // Graph outputs: f32 externally.
+  const outputs = parts.outputs.map((o) => {
+    if (elemType(o) !== T.FLOAT) return o;
+    const inner = o.name!;
+    const h = fresh(inner);
+    // Re-point the producer of the output to an internal name, then cast to the public name.
+    for (const n of nodes) n.output = n.output!.map((x) => (x === inner ? h : x));
+    for (const n of nodes) n.input = n.input!.map((x) => (x === inner ? h : x));
+    nodes.push({ opType: 'Cast', input: [h], output: [inner], name: fresh('cast_out'), attribute: [castAttr(T.FLOAT)] });
+    return o;
+  });
+  return { nodes, inits, inputs: parts.inputs, outputs };
+}
+
+function copy(u: Uint8Array): ArrayBuffer {
+  const ab = new ArrayBuffer(u.byteLength);
+  new Uint8Array(ab).set(u);
+  return ab;
+}
