@@ -142,6 +142,15 @@ function epConfig(p: ProviderName): ort.InferenceSession.ExecutionProviderConfig
   }
 }
 
+/** A model, or a function that builds it in the precision the chosen provider runs best. */
+export type ModelSource = Uint8Array | string | ((precision: 'f32' | 'f16') => Uint8Array | string);
+
+function materialise(model: ModelSource, p: ProviderName, opts: RuntimeOptions): { bytes: Uint8Array | string; precision: 'f32' | 'f16' } {
+  if (typeof model !== 'function') return { bytes: model, precision: 'f32' };
+  const precision = resolvePrecision(opts.precision, p);
+  return { bytes: model(precision), precision };
+}
+
 /**
  * A session that knows its provider and, if the provider breaks on the first run, rebuilds itself on the
  * next candidate and retries, so a broken GPU driver costs a message, not the analysis.
@@ -152,13 +161,15 @@ export class EngineSession {
   private constructor(
     private session: ort.InferenceSession,
     public provider: ProviderName,
-    private readonly model: Uint8Array | string,
+    /** The precision the graph was built in for this provider. */
+    public precision: 'f32' | 'f16',
+    private readonly model: ModelSource,
     private readonly remaining: ProviderName[],
     private readonly opts: RuntimeOptions,
     readonly attempts: ProviderAttempt[],
   ) {}
 
-  static async create(model: Uint8Array | string, opts: RuntimeOptions = {}): Promise<EngineSession> {
+  static async create(model: ModelSource, opts: RuntimeOptions = {}): Promise<EngineSession> {
     const order = candidates(opts.provider ?? 'auto');
     const attempts: ProviderAttempt[] = [];
     for (let i = 0; i < order.length; i++) {
@@ -170,10 +181,11 @@ export class EngineSession {
         continue;
       }
       try {
-        const session = await open(model, p, opts);
+        const m = materialise(model, p, opts);
+        const session = await open(m.bytes, p, opts);
         attempts.push({ provider: p, ok: true });
         if (i > 0) emit(`[runtime] using ${p} after: ${attempts.filter((a) => !a.ok).map((a) => `${a.provider} (${a.reason})`).join('; ')}`);
-        return new EngineSession(session, p, model, order.slice(i + 1), opts, attempts);
+        return new EngineSession(session, p, m.precision, model, order.slice(i + 1), opts, attempts);
       } catch (e) {
         const reason = `session creation failed: ${firstLine(e)}`;
         if (deviceFailure(reason)) brokenDevices.set(p, reason);
@@ -226,8 +238,10 @@ export class EngineSession {
           continue;
         }
         try {
-          this.session = await open(this.model, next, this.opts);
+          const m = materialise(this.model, next, this.opts);
+          this.session = await open(m.bytes, next, this.opts);
           this.provider = next;
+          this.precision = m.precision;
           this.attempts.push({ provider: next, ok: true });
           return this.run(feeds, fetches);
         } catch (e2) {
@@ -251,7 +265,7 @@ async function open(model: Uint8Array | string, p: ProviderName, opts: RuntimeOp
   return typeof model === 'string' ? ort.InferenceSession.create(model, so) : ort.InferenceSession.create(model, so);
 }
 
-export async function createSession(model: Uint8Array | string, opts: RuntimeOptions = {}): Promise<EngineSession> {
+export async function createSession(model: ModelSource, opts: RuntimeOptions = {}): Promise<EngineSession> {
   return EngineSession.create(model, opts);
 }
 
