@@ -2,7 +2,7 @@
 // the webview. `vscode` is provided by the host; onnxruntime-node carries native binaries, so it stays
 // a runtime dependency shipped in node_modules rather than being bundled.
 import * as esbuild from 'esbuild';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
@@ -23,6 +23,7 @@ const entries = [
   { ...node, entryPoints: ['src/worker/engine-worker.ts'], outfile: 'dist/engine-worker.js' },
   { ...node, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   { ...node, entryPoints: ['bench/bench.ts'], outfile: 'dist/bench.js' },
+  { ...node, entryPoints: ['bench/gpu-check.ts'], outfile: 'dist/gpu-check.js' },
   {
     bundle: true,
     platform: 'browser',
@@ -40,4 +41,11 @@ if (watch) {
   for (const e of entries) (await esbuild.context(e)).watch();
 } else {
   await Promise.all(entries.map((e) => esbuild.build(e)));
+}
+
+// The webview's icons: codicon.css + codicon.ttf copied into dist/ (the webview may only load from
+// dist/ and media/, and the .vsix need not carry the rest of @vscode/codicons).
+if (existsSync('webview/main.ts')) {
+  mkdirSync('dist/codicons', { recursive: true });
+  for (const f of ['codicon.css', 'codicon.ttf']) copyFileSync(`node_modules/@vscode/codicons/dist/${f}`, `dist/codicons/${f}`);
 }

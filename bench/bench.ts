@@ -11,6 +11,7 @@ import { benchForward } from './forward';
 import { ortMatmulPeak, torchMatmulPeak } from './matmul';
 import { formatTable, type BenchRow } from './table';
 import { extraSections } from './sections';
+import { bigWeightsChild } from './big-weights';
 
 export interface BenchOptions {
   root: string;
@@ -77,7 +78,13 @@ if (require.main === module) {
     const i = args.indexOf(`--${k}`);
     return i >= 0 ? args[i + 1] : undefined;
   };
-  runBench({
+  const child = get('child-bigweights');
+  if (child) {
+    bigWeightsChild(child, get('provider') ?? 'cpu').catch((e) => {
+      console.error(e instanceof Error ? e.message : e);
+      process.exit(1);
+    });
+  } else runBench({
     root: resolve(__dirname, '..'),
     providers: parseProviders(get('provider')),
     threads: get('threads') ? Number(get('threads')) : undefined,

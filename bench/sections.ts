@@ -4,6 +4,7 @@
  */
 import type { ProviderSetting } from '../src/engine/runtime';
 import type { BenchRow } from './table';
+import { benchBigWeights } from './big-weights';
 
 export interface SectionContext {
   root: string;
@@ -16,4 +17,6 @@ export interface SectionContext {
 
 export type Section = (ctx: SectionContext) => Promise<BenchRow[]>;
 
-export const extraSections: Record<string, Section> = {};
+export const extraSections: Record<string, Section> = {
+  bigweights: benchBigWeights,
+};
