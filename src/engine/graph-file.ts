@@ -1,0 +1,808 @@
+/**
+ * The graph JSON of circuit-tracer's `create_graph_files` and Neuronpedia's attribution-graph frontend:
+ * typed, validated on read, validated again on write, and converted to / from the engine's
+ * AttributionGraph.
+ *
+ * A graph file may come from a stranger, so parsing never trusts it:
+ * - sizes are bounded before and after JSON.parse (bytes, nodes, links, tokens, string lengths);
+ * - every value we keep is copied field by field into objects we create, so keys such as `__proto__`
+ *   or `constructor` in the file stay inert data (we never Object.assign raw data, and we read only
+ *   own properties);
+ * - every error names the path into the JSON that is wrong, e.g. `nodes[12].ctx_idx`;
+ * - labels stay plain strings; whoever renders them sets textContent (the webview never parses them).
+ *
+ * Format facts (circuit-tracer frontend/graph_models.py and Neuronpedia's graph-schema.json):
+ * - node ids: feature `{layer}_{feature}_{pos}`, error `{layer}_-1_{pos}` (older files: `0_{layer}_{pos}`),
+ *   embedding `E_{tokenId}_{pos}`, logit `{nLayers+1}_{tokenId}_{pos}`;
+ * - `layer` is a string: "E" for embeddings, the block index, nLayers + 1 for logits;
+ * - `feature_type`: "embedding", "cross layer transcoder" (also for per-layer transcoders),
+ *   "mlp reconstruction error", "logit";
+ * - a logit's clerp is `Output "tok" (p=0.123)` (the frontend parses the token and p out of it);
+ * - `influence` is the cumulative influence score used for pruning (kept when ≤ threshold).
+ * Our own fields live in `metadata.circuit_inspector`, plus `metadata.prompt_file` (the prompt file,
+ * relative to the graph file's folder), which the extension reads to link a saved graph back.
+ */
+import { closeSync, fstatSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { EngineError } from './errors';
+import type { AttributionGraph, AttributionNode, AttributionNodeKind, GraphToken, Supernode, TargetLogit } from './attribution/types';
+
+export const GRAPH_SCHEMA_VERSION = 1;
+
+// ---------------------------------------------------------------------------------------------------
+// Types of the file (object types rather than interfaces, so they are assignable to protocol.ts's
+// GraphJson, whose index signatures admit extra fields)
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+export type GraphFileFeatureDetails = {
+  feature_json_base_url?: string;
+  neuronpedia_source_set?: string;
+};
+
+/** Circuit Inspector's own metadata (a namespaced key other readers ignore). */
+export type CircuitInspectorMetadata = {
+  model?: string;
+  model_path?: string;
+  dictionary?: string;
+  n_layers?: number;
+  /** One token id per prompt token. */
+  token_ids?: number[];
+  scores?: { replacement: number; completeness: number };
+};
+
+export type GraphFileMetadata = {
+  slug: string;
+  scan: string;
+  transcoder_list: string[];
+  prompt_tokens: string[];
+  prompt: string;
+  /** Absent when the file has none (circuit-tracer writes null, which reads as absent). */
+  node_threshold?: number;
+  schema_version: number;
+  /** The prompt file, relative to the graph file's folder (written by Circuit Inspector). */
+  prompt_file?: string;
+  feature_details?: GraphFileFeatureDetails;
+  /** Neuronpedia's free-form info (title, description, creator, generator…), kept as inert JSON. */
+  info?: { [key: string]: JsonValue };
+  generation_settings?: { [key: string]: JsonValue };
+  pruning_settings?: { node_threshold?: number; edge_threshold?: number };
+  circuit_inspector?: CircuitInspectorMetadata;
+};
+
+export type GraphFileQParams = {
+  pinnedIds: string[];
+  /** Each is [label, nodeId, nodeId, …]. */
+  supernodes: string[][];
+  linkType: string;
+  clickedId: string;
+  sg_pos: string;
+};
+
+export type GraphFileNode = {
+  node_id: string;
+  feature: number | null;
+  layer: string;
+  ctx_idx: number;
+  feature_type: string;
+  token_prob: number;
+  is_target_logit: boolean;
+  run_idx: number;
+  reverse_ctx_idx: number;
+  jsNodeId: string;
+  clerp: string;
+  influence: number | null;
+  activation: number | null;
+};
+
+export type GraphFileLink = {
+  source: string;
+  target: string;
+  weight: number;
+};
+
+export type GraphFile = {
+  metadata: GraphFileMetadata;
+  qParams: GraphFileQParams;
+  nodes: GraphFileNode[];
+  links: GraphFileLink[];
+};
+
+export interface GraphFileLimits {
+  /** Largest file accepted, in bytes (UTF-8). */
+  maxBytes: number;
+  maxNodes: number;
+  maxLinks: number;
+  maxTokens: number;
+  /** Longest label / token / id string. The prompt may be as long as maxBytes allows. */
+  maxStringChars: number;
+}
+
+export const DEFAULT_GRAPH_FILE_LIMITS: GraphFileLimits = {
+  maxBytes: 512 * 1024 * 1024,
+  maxNodes: 500_000,
+  maxLinks: 10_000_000,
+  maxTokens: 200_000,
+  maxStringChars: 65_536,
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Validation helpers
+
+type Raw = Record<string, unknown>;
+
+function fail(path: string, why: string): never {
+  throw new EngineError(
+    'GRAPH_FILE_INVALID',
+    `Invalid graph file: ${path ? `${path} ` : ''}${why}.`,
+    'The file is not a circuit-tracer / Neuronpedia graph JSON, or it was damaged. Re-export it, or fix the named field.',
+  );
+}
+
+function isObj(x: unknown): x is Raw {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** Own property only: a key inherited from Object.prototype (constructor, toString…) is absent. */
+function own(o: Raw, key: string): unknown {
+  return Object.prototype.hasOwnProperty.call(o, key) ? o[key] : undefined;
+}
+
+function describe(x: unknown): string {
+  if (x === null) return 'null';
+  if (Array.isArray(x)) return 'an array';
+  if (typeof x === 'string') return `the string ${JSON.stringify(x.length > 40 ? `${x.slice(0, 40)}…` : x)}`;
+  return typeof x === 'object' ? 'an object' : `${typeof x} ${String(x)}`;
+}
+
+function str(x: unknown, path: string, max: number, dflt?: string): string {
+  if (x === undefined && dflt !== undefined) return dflt;
+  if (typeof x !== 'string') fail(path, `must be a string, not ${describe(x)}`);
+  if (x.length > max) fail(path, `is ${x.length} characters long; the limit is ${max}`);
+  return x;
+}
+
+function int(x: unknown, path: string, min: number, dflt?: number): number {
+  if (x === undefined && dflt !== undefined) return dflt;
+  if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < min) fail(path, `must be an integer ≥ ${min}, not ${describe(x)}`);
+  return x;
+}
+
+function finite(x: unknown, path: string): number {
+  if (typeof x !== 'number' || !Number.isFinite(x)) fail(path, `must be a finite number, not ${describe(x)}`);
+  return x;
+}
+
+function finiteOrNull(x: unknown, path: string): number | null {
+  return x === undefined || x === null ? null : finite(x, path);
+}
+
+function arr(x: unknown, path: string, max: number, what: string): unknown[] {
+  if (!Array.isArray(x)) fail(path, `must be an array, not ${describe(x)}`);
+  if (x.length > max) fail(path, `has ${x.length} ${what}; the limit is ${max}`);
+  return x;
+}
+
+function obj(x: unknown, path: string): Raw {
+  if (!isObj(x)) fail(path, `must be an object, not ${describe(x)}`);
+  return x;
+}
+
+const DANGEROUS_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** A deep copy of free-form JSON with prototype-affecting keys dropped and depth / size bounded. */
+function inertJson(x: unknown, path: string, limits: GraphFileLimits, depth = 0): JsonValue {
+  if (depth > 16) fail(path, 'is nested too deeply');
+  if (x === null || typeof x === 'boolean') return x;
+  if (typeof x === 'number') return finite(x, path);
+  if (typeof x === 'string') return str(x, path, limits.maxStringChars);
+  if (Array.isArray(x)) {
+    if (x.length > 10_000) fail(path, `has ${x.length} items; the limit is 10000`);
+    return x.map((v, i) => inertJson(v, `${path}[${i}]`, limits, depth + 1));
+  }
+  if (isObj(x)) return inertObject(x, path, limits, depth);
+  fail(path, `is not JSON data (${describe(x)})`);
+}
+
+function inertObject(x: Raw, path: string, limits: GraphFileLimits, depth = 0): { [key: string]: JsonValue } {
+  const out: { [key: string]: JsonValue } = {};
+  const keys = Object.keys(x);
+  if (keys.length > 1000) fail(path, `has ${keys.length} keys; the limit is 1000`);
+  for (const k of keys) {
+    if (DANGEROUS_KEYS.has(k)) continue;
+    out[k] = inertJson(x[k], `${path}.${k}`, limits, depth + 1);
+  }
+  return out;
+}
+
+/** What kind of node a circuit-tracer feature_type names. Unknown transcoder-like types are features. */
+export function kindOfFeatureType(featureType: string): AttributionNodeKind {
+  if (featureType === 'embedding') return 'embedding';
+  if (featureType === 'logit') return 'logit';
+  if (featureType.includes('error')) return 'error';
+  return 'feature';
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Validation of a parsed JSON value
+
+function validateMetadata(raw: unknown, limits: GraphFileLimits): GraphFileMetadata {
+  const m = obj(raw, 'metadata');
+  const S = limits.maxStringChars;
+  const tokens = arr(own(m, 'prompt_tokens'), 'metadata.prompt_tokens', limits.maxTokens, 'tokens').map((t, i) =>
+    str(t, `metadata.prompt_tokens[${i}]`, S),
+  );
+  const schemaVersion = int(own(m, 'schema_version') ?? GRAPH_SCHEMA_VERSION, 'metadata.schema_version', 1);
+  if (schemaVersion > GRAPH_SCHEMA_VERSION) {
+    fail('metadata.schema_version', `is ${schemaVersion}, newer than the version ${GRAPH_SCHEMA_VERSION} this Circuit Inspector reads; update the extension`);
+  }
+  const nodeThreshold = finiteOrNull(own(m, 'node_threshold'), 'metadata.node_threshold');
+  if (nodeThreshold !== null && (nodeThreshold < 0 || nodeThreshold > 1)) fail('metadata.node_threshold', `must lie in [0, 1], not ${nodeThreshold}`);
+  const out: GraphFileMetadata = {
+    slug: str(own(m, 'slug'), 'metadata.slug', S, ''),
+    scan: str(own(m, 'scan'), 'metadata.scan', S, ''),
+    transcoder_list: arr(own(m, 'transcoder_list') ?? [], 'metadata.transcoder_list', 10_000, 'entries').map((t, i) =>
+      str(t, `metadata.transcoder_list[${i}]`, S),
+    ),
+    prompt_tokens: tokens,
+    prompt: str(own(m, 'prompt'), 'metadata.prompt', limits.maxBytes, tokens.join('')),
+    schema_version: schemaVersion,
+  };
+  if (nodeThreshold !== null) out.node_threshold = nodeThreshold;
+  const promptFile = own(m, 'prompt_file');
+  if (promptFile !== undefined && promptFile !== null) out.prompt_file = str(promptFile, 'metadata.prompt_file', 4096);
+  const fd = own(m, 'feature_details');
+  if (fd !== undefined && fd !== null) {
+    const f = obj(fd, 'metadata.feature_details');
+    const d: GraphFileFeatureDetails = {};
+    const base = own(f, 'feature_json_base_url');
+    if (base !== undefined) d.feature_json_base_url = str(base, 'metadata.feature_details.feature_json_base_url', 4096);
+    const set = own(f, 'neuronpedia_source_set');
+    if (set !== undefined) d.neuronpedia_source_set = str(set, 'metadata.feature_details.neuronpedia_source_set', S);
+    out.feature_details = d;
+  }
+  const info = own(m, 'info');
+  if (info !== undefined && info !== null) out.info = inertObject(obj(info, 'metadata.info'), 'metadata.info', limits);
+  const gen = own(m, 'generation_settings');
+  if (gen !== undefined && gen !== null) out.generation_settings = inertObject(obj(gen, 'metadata.generation_settings'), 'metadata.generation_settings', limits);
+  const pr = own(m, 'pruning_settings');
+  if (pr !== undefined && pr !== null) {
+    const p = obj(pr, 'metadata.pruning_settings');
+    const ps: GraphFileMetadata['pruning_settings'] = {};
+    for (const k of ['node_threshold', 'edge_threshold'] as const) {
+      const v = own(p, k);
+      if (v === undefined || v === null) continue;
+      const t = finite(v, `metadata.pruning_settings.${k}`);
+      if (t < 0 || t > 1) fail(`metadata.pruning_settings.${k}`, `must lie in [0, 1], not ${t}`);
+      ps[k] = t;
+    }
+    out.pruning_settings = ps;
+  }
+  const ci = own(m, 'circuit_inspector');
+  if (ci !== undefined && ci !== null) out.circuit_inspector = validateOwnMetadata(ci, tokens.length, limits);
+  return out;
+}
+
+function validateOwnMetadata(raw: unknown, nTokens: number, limits: GraphFileLimits): CircuitInspectorMetadata {
+  const P = 'metadata.circuit_inspector';
+  const c = obj(raw, P);
+  const out: CircuitInspectorMetadata = {};
+  for (const k of ['model', 'model_path', 'dictionary'] as const) {
+    const v = own(c, k);
+    if (v !== undefined && v !== null) out[k] = str(v, `${P}.${k}`, 4096);
+  }
+  const nl = own(c, 'n_layers');
+  if (nl !== undefined && nl !== null) out.n_layers = int(nl, `${P}.n_layers`, 0);
+  const ids = own(c, 'token_ids');
+  if (ids !== undefined && ids !== null) {
+    const a = arr(ids, `${P}.token_ids`, limits.maxTokens, 'ids');
+    if (a.length !== nTokens) fail(`${P}.token_ids`, `has ${a.length} ids but metadata.prompt_tokens has ${nTokens} tokens`);
+    out.token_ids = a.map((v, i) => int(v, `${P}.token_ids[${i}]`, -1));
+  }
+  const sc = own(c, 'scores');
+  if (sc !== undefined && sc !== null) {
+    const s = obj(sc, `${P}.scores`);
+    out.scores = {
+      replacement: finite(own(s, 'replacement'), `${P}.scores.replacement`),
+      completeness: finite(own(s, 'completeness'), `${P}.scores.completeness`),
+    };
+  }
+  return out;
+}
+
+function validateQParams(raw: unknown, limits: GraphFileLimits): GraphFileQParams {
+  if (raw === undefined || raw === null) return { pinnedIds: [], supernodes: [], linkType: 'both', clickedId: '', sg_pos: '' };
+  const q = obj(raw, 'qParams');
+  const S = limits.maxStringChars;
+  const pinned = own(q, 'pinnedIds');
+  const supernodes = own(q, 'supernodes');
+  return {
+    pinnedIds: arr(pinned ?? [], 'qParams.pinnedIds', limits.maxNodes, 'ids').map((v, i) => str(v, `qParams.pinnedIds[${i}]`, S)),
+    supernodes: arr(supernodes ?? [], 'qParams.supernodes', 10_000, 'supernodes').map((sn, i) => {
+      const a = arr(sn, `qParams.supernodes[${i}]`, limits.maxNodes, 'entries');
+      if (a.length === 0) fail(`qParams.supernodes[${i}]`, 'must start with a label');
+      return a.map((v, j) => str(v, `qParams.supernodes[${i}][${j}]`, S));
+    }),
+    linkType: str(own(q, 'linkType'), 'qParams.linkType', 64, 'both'),
+    clickedId: str(own(q, 'clickedId'), 'qParams.clickedId', S, ''),
+    sg_pos: str(own(q, 'sg_pos'), 'qParams.sg_pos', S, ''),
+  };
+}
+
+function validateNode(raw: unknown, i: number, nTokens: number, limits: GraphFileLimits): GraphFileNode {
+  const P = `nodes[${i}]`;
+  const n = obj(raw, P);
+  const S = limits.maxStringChars;
+  const nodeId = str(own(n, 'node_id'), `${P}.node_id`, 256);
+  if (nodeId.length === 0) fail(`${P}.node_id`, 'must not be empty');
+  const featureType = str(own(n, 'feature_type'), `${P}.feature_type`, 128);
+  const kind = kindOfFeatureType(featureType);
+  const rawLayer = own(n, 'layer');
+  let layer: string;
+  if (typeof rawLayer === 'number') layer = String(int(rawLayer, `${P}.layer`, 0));
+  else layer = str(rawLayer, `${P}.layer`, 32);
+  if ((kind === 'feature' || kind === 'error') && !/^\d{1,6}$/.test(layer)) {
+    fail(`${P}.layer`, `must be a layer number for a ${featureType} node, not ${describe(rawLayer)}`);
+  }
+  const ctx = int(own(n, 'ctx_idx'), `${P}.ctx_idx`, 0);
+  if (ctx >= nTokens) fail(`${P}.ctx_idx`, `is ${ctx} but the prompt has only ${nTokens} tokens`);
+  const feature = own(n, 'feature');
+  const tokenProb = own(n, 'token_prob');
+  const tp = tokenProb === undefined || tokenProb === null ? 0 : finite(tokenProb, `${P}.token_prob`);
+  if (tp < 0 || tp > 1) fail(`${P}.token_prob`, `must lie in [0, 1], not ${tp}`);
+  const target = own(n, 'is_target_logit');
+  if (target !== undefined && typeof target !== 'boolean') fail(`${P}.is_target_logit`, `must be true or false, not ${describe(target)}`);
+  return {
+    node_id: nodeId,
+    feature: feature === undefined || feature === null ? null : int(feature, `${P}.feature`, -Number.MAX_SAFE_INTEGER),
+    layer,
+    ctx_idx: ctx,
+    feature_type: featureType,
+    token_prob: tp,
+    is_target_logit: target === true,
+    run_idx: int(own(n, 'run_idx') ?? 0, `${P}.run_idx`, 0),
+    reverse_ctx_idx: int(own(n, 'reverse_ctx_idx') ?? 0, `${P}.reverse_ctx_idx`, 0),
+    jsNodeId: str(own(n, 'jsNodeId'), `${P}.jsNodeId`, 256, nodeId),
+    clerp: str(own(n, 'clerp') ?? '', `${P}.clerp`, S),
+    influence: finiteOrNull(own(n, 'influence'), `${P}.influence`),
+    activation: finiteOrNull(own(n, 'activation'), `${P}.activation`),
+  };
+}
+
+/**
+ * Validates a parsed JSON value as a graph file and returns a fresh, typed copy holding only the
+ * fields of the format (unknown fields are dropped; free-form `info` / `generation_settings` are kept
+ * as inert JSON). Throws GRAPH_FILE_INVALID naming the first wrong field.
+ */
+export function validateGraphFile(raw: unknown, limits: Partial<GraphFileLimits> = {}): GraphFile {
+  const L: GraphFileLimits = { ...DEFAULT_GRAPH_FILE_LIMITS, ...limits };
+  const root = obj(raw, '(top level)');
+  const metadata = validateMetadata(own(root, 'metadata'), L);
+  const qParams = validateQParams(own(root, 'qParams'), L);
+  // Counts are checked before any element, so an absurd file fails fast.
+  const rawNodes = arr(own(root, 'nodes'), 'nodes', L.maxNodes, 'nodes');
+  const rawLinks = arr(own(root, 'links'), 'links', L.maxLinks, 'links');
+  const nTokens = metadata.prompt_tokens.length;
+  const index = new Map<string, number>();
+  const nodes = rawNodes.map((r, i) => {
+    const node = validateNode(r, i, nTokens, L);
+    const prev = index.get(node.node_id);
+    if (prev !== undefined) fail(`nodes[${i}].node_id`, `"${node.node_id}" repeats the id of nodes[${prev}]`);
+    index.set(node.node_id, i);
+    return node;
+  });
+  const seen = new Set<number>();
+  const nNodes = nodes.length;
+  const links: GraphFileLink[] = new Array(rawLinks.length);
+  // The hot loop of large files: paths for messages are built only on failure.
+  for (let i = 0; i < rawLinks.length; i++) {
+    const l = rawLinks[i];
+    if (!isObj(l)) fail(`links[${i}]`, `must be an object, not ${describe(l)}`);
+    const source = own(l, 'source');
+    const target = own(l, 'target');
+    const weight = own(l, 'weight');
+    const s = typeof source === 'string' ? index.get(source) : undefined;
+    if (s === undefined) fail(`links[${i}].source`, typeof source === 'string' ? `"${source.slice(0, 256)}" is not the node_id of any node` : `must be a string, not ${describe(source)}`);
+    const t = typeof target === 'string' ? index.get(target) : undefined;
+    if (t === undefined) fail(`links[${i}].target`, typeof target === 'string' ? `"${target.slice(0, 256)}" is not the node_id of any node` : `must be a string, not ${describe(target)}`);
+    if (typeof weight !== 'number' || !Number.isFinite(weight)) fail(`links[${i}].weight`, `must be a finite number, not ${describe(weight)}`);
+    const key = s * nNodes + t;
+    if (seen.has(key)) fail(`links[${i}]`, `repeats the link ${source as string} → ${target as string}`);
+    seen.add(key);
+    links[i] = { source: source as string, target: target as string, weight };
+  }
+  return { metadata, qParams, nodes, links };
+}
+
+/** Line and column of a character offset, for JSON syntax errors. */
+function lineCol(text: string, pos: number): string {
+  let line = 1;
+  let last = -1;
+  for (let i = 0; i < pos && i < text.length; i++) if (text.charCodeAt(i) === 10) { line++; last = i; }
+  return `line ${line}, column ${pos - last}`;
+}
+
+/**
+ * Parses and validates graph JSON text (or UTF-8 bytes). Throws GRAPH_FILE_INVALID with the path into
+ * the JSON that is wrong; never returns a partially checked object.
+ */
+export function parseGraphFile(input: string | Uint8Array, opts: Partial<GraphFileLimits> = {}): GraphFile {
+  const L: GraphFileLimits = { ...DEFAULT_GRAPH_FILE_LIMITS, ...opts };
+  let text: string;
+  if (typeof input === 'string') {
+    // A UTF-16 length above the byte limit is over it in UTF-8 too (each code unit is ≥ 1 byte).
+    if (input.length > L.maxBytes) fail('', `is ${input.length} characters long; the limit is ${L.maxBytes} bytes`);
+    const bytes = Buffer.byteLength(input, 'utf8');
+    if (bytes > L.maxBytes) fail('', `is ${bytes} bytes long; the limit is ${L.maxBytes}`);
+    text = input;
+  } else {
+    if (input.byteLength > L.maxBytes) fail('', `is ${input.byteLength} bytes long; the limit is ${L.maxBytes}`);
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(input);
+    } catch {
+      fail('', 'is not UTF-8 text');
+    }
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    const msg = (e as Error).message;
+    const nonFinite = /[:[,]\s*-?(NaN|Infinity)\b/.exec(text);
+    if (nonFinite) {
+      fail('', `is not valid JSON at ${lineCol(text, nonFinite.index + nonFinite[0].indexOf(nonFinite[1]))}: it contains ${nonFinite[1]}, which JSON does not allow (a NaN or infinite weight or activation upstream?)`);
+    }
+    const m = /position (\d+)/.exec(msg);
+    const where = m ? ` at ${lineCol(text, Number(m[1]))}` : '';
+    fail('', `is not valid JSON${where} (${msg.slice(0, 200)})`);
+  }
+  return validateGraphFile(raw, L);
+}
+
+/** Reads and parses a graph file, refusing files over the byte limit before reading them. */
+export function readGraphFile(path: string, opts: Partial<GraphFileLimits> = {}): GraphFile {
+  const L: GraphFileLimits = { ...DEFAULT_GRAPH_FILE_LIMITS, ...opts };
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw new EngineError('GRAPH_FILE_INVALID', `Cannot open the graph file ${path}: ${(e as Error).message}`);
+  }
+  let buf: Buffer;
+  try {
+    const size = fstatSync(fd).size;
+    if (size > L.maxBytes) fail('', `${path} is ${size} bytes long; the limit is ${L.maxBytes}`);
+    buf = Buffer.alloc(size);
+    let done = 0;
+    while (done < size) {
+      const n = readSync(fd, buf, done, Math.min(size - done, 1 << 30), done);
+      if (n <= 0) break;
+      done += n;
+    }
+    if (done !== size) fail('', `${path} could not be read completely`);
+  } finally {
+    closeSync(fd);
+  }
+  return parseGraphFile(buf, L);
+}
+
+/**
+ * Writes graph JSON: validated first (so we never write a file we would refuse to read), then
+ * streamed as one node / link per line, which keeps files with millions of links diffable and avoids
+ * building one object tree per link for JSON.stringify.
+ */
+export function serializeGraphFile(graph: GraphFile, limits: Partial<GraphFileLimits> = {}): string {
+  const g = validateGraphFile(graph, limits);
+  const parts: string[] = [];
+  parts.push('{\n"metadata": ', JSON.stringify(g.metadata, null, 1), ',\n"qParams": ', JSON.stringify(g.qParams), ',\n"nodes": [');
+  for (let i = 0; i < g.nodes.length; i++) parts.push(i ? ',\n' : '\n', JSON.stringify(g.nodes[i]));
+  parts.push('\n],\n"links": [');
+  // JSON.stringify over chunks of links is several times faster than building each line by hand;
+  // the replace puts one link per line (ids are JSON-escaped, so '},{"source"' only occurs between links).
+  const CHUNK = 10_000;
+  for (let i = 0; i < g.links.length; i += CHUNK) {
+    const text = JSON.stringify(g.links.slice(i, i + CHUNK));
+    parts.push(i ? ',\n' : '\n', text.slice(1, -1).replaceAll('},{"source"', '},\n{"source"'));
+  }
+  parts.push('\n]\n}\n');
+  return parts.join('');
+}
+
+export function writeGraphFile(path: string, graph: GraphFile): void {
+  writeFileSync(path, serializeGraphFile(graph), 'utf8');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Conversion to and from the in-memory AttributionGraph
+
+/** circuit-tracer's display form of a token (newline, tab, carriage return made visible). */
+export function displayToken(token: string): string {
+  return token.replace(/\n/g, '⏎').replace(/\t/g, '→').replace(/\r/g, '↵');
+}
+
+/** The graph-file node id of a node (circuit-tracer's convention); stable across save / load. */
+export function nodeIdOf(node: Pick<AttributionNode, 'kind' | 'layer' | 'position' | 'index' | 'minusIndex'>, nLayers: number): string {
+  switch (node.kind) {
+    case 'embedding':
+      return `E_${node.index}_${node.position}`;
+    case 'feature':
+      return `${node.layer}_${node.index}_${node.position}`;
+    case 'error':
+      return `${node.layer}_-1_${node.position}`;
+    case 'logit':
+      // A difference target gets its own id, so "A" and "A − B" can both be targets.
+      return node.minusIndex === undefined ? `${nLayers + 1}_${node.index}_${node.position}` : `${nLayers + 1}_${node.index}-${node.minusIndex}_${node.position}`;
+  }
+}
+
+function jsNodeIdOf(node: AttributionNode): string {
+  switch (node.kind) {
+    case 'embedding':
+      return `E_${node.index}-${node.position}`;
+    case 'feature':
+      return `${node.layer}_${node.index}-0`;
+    case 'error':
+      return `${node.layer}_-1-${node.position}`;
+    case 'logit':
+      return node.minusIndex === undefined ? `L_${node.index}-${node.position}` : `L_${node.index}-${node.minusIndex}-${node.position}`;
+  }
+}
+
+const FEATURE_TYPE: Record<AttributionNodeKind, string> = {
+  embedding: 'embedding',
+  feature: 'cross layer transcoder',
+  error: 'mlp reconstruction error',
+  logit: 'logit',
+};
+
+/** circuit-tracer's `feature` number of a feature node: the Cantor pairing of (layer, index). */
+function cantor(x: number, y: number): number {
+  return ((x + y) * (x + y + 1)) / 2 + y;
+}
+
+/** The shortest decimal that reads back as the same float32 (JSON stays small and exact). */
+function shortF32(x: number): number {
+  const f = Math.fround(x);
+  for (let p = 6; p < 9; p++) {
+    const y = Number(f.toPrecision(p));
+    if (Math.fround(y) === f) return y;
+  }
+  return Number(f.toPrecision(9));
+}
+
+function logitClerp(token: string, p: number): string {
+  return `Output "${token}" (p=${p.toFixed(3)})`;
+}
+
+function slugify(s: string): string {
+  const slug = s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 48).replace(/-+$/, '');
+  return slug || 'graph';
+}
+
+export interface ToGraphFileOptions {
+  slug?: string;
+  /** Neuronpedia's model id; defaults to the model name. */
+  scan?: string;
+  generatorVersion?: string;
+}
+
+/** An AttributionGraph as graph-file data (call serializeGraphFile to get the text). */
+export function toGraphFile(graph: AttributionGraph, opts: ToGraphFileOptions = {}): GraphFile {
+  const { nLayers } = graph;
+  const ids = graph.nodes.map((n) => nodeIdOf(n, nLayers));
+  const firstTarget = graph.targets.length ? graph.targets[0].node : -1;
+  const nodes: GraphFileNode[] = graph.nodes.map((n, i) => {
+    let feature: number;
+    if (n.kind === 'feature') feature = cantor(n.layer, n.index);
+    else if (n.kind === 'error') feature = -1;
+    else if (n.kind === 'embedding') feature = n.position;
+    else feature = n.index;
+    const isLogit = n.kind === 'logit';
+    const p = n.tokenProb ?? 0;
+    return {
+      node_id: ids[i],
+      feature,
+      layer: n.kind === 'embedding' ? 'E' : isLogit ? String(nLayers + 1) : String(n.layer),
+      ctx_idx: n.position,
+      feature_type: FEATURE_TYPE[n.kind],
+      token_prob: isLogit ? p : 0,
+      is_target_logit: i === firstTarget,
+      run_idx: 0,
+      reverse_ctx_idx: 0,
+      jsNodeId: jsNodeIdOf(n),
+      clerp: isLogit && n.token !== undefined ? logitClerp(displayToken(n.token), p) : n.label,
+      influence: n.cumulativeInfluence ?? null,
+      activation: n.kind === 'feature' || (n.kind === 'error' && n.activation !== 0) ? n.activation : null,
+    };
+  });
+  const { source, target, weight } = graph.edges;
+  const links: GraphFileLink[] = new Array(weight.length);
+  for (let e = 0; e < weight.length; e++) links[e] = { source: ids[source[e]], target: ids[target[e]], weight: shortF32(weight[e]) };
+
+  const ci: CircuitInspectorMetadata = { model: graph.modelName, n_layers: nLayers };
+  if (graph.source?.modelPath !== undefined) ci.model_path = graph.source.modelPath;
+  if (graph.source?.dictionary !== undefined) ci.dictionary = graph.source.dictionary;
+  if (graph.tokens.some((t) => t.id >= 0)) ci.token_ids = graph.tokens.map((t) => t.id);
+  if (graph.scores) ci.scores = { replacement: graph.scores.replacement, completeness: graph.scores.completeness };
+
+  const info: { [key: string]: JsonValue } = {
+    generator: { name: 'circuit-inspector', ...(opts.generatorVersion ? { version: opts.generatorVersion } : {}) },
+  };
+  if (graph.source?.createdMs !== undefined) info.create_time_ms = graph.source.createdMs;
+  const metadata: GraphFileMetadata = {
+    slug: opts.slug ?? slugify(graph.prompt),
+    scan: opts.scan ?? graph.modelName,
+    transcoder_list: [],
+    prompt_tokens: graph.tokens.map((t) => displayToken(t.text)),
+    prompt: graph.prompt,
+    node_threshold: graph.thresholds.node,
+    schema_version: GRAPH_SCHEMA_VERSION,
+    info,
+    pruning_settings: { node_threshold: graph.thresholds.node, edge_threshold: graph.thresholds.edge },
+    circuit_inspector: ci,
+  };
+  if (graph.source?.promptFile !== undefined) metadata.prompt_file = graph.source.promptFile;
+  const s = graph.settings;
+  if (s) {
+    const gs: { [key: string]: JsonValue } = {};
+    if (s.maxNLogits !== undefined) gs.max_n_logits = s.maxNLogits;
+    if (s.desiredLogitProb !== undefined) gs.desired_logit_prob = s.desiredLogitProb;
+    if (s.batchSize !== undefined) gs.batch_size = s.batchSize;
+    if (s.maxFeatureNodes !== undefined) gs.max_feature_nodes = s.maxFeatureNodes;
+    metadata.generation_settings = gs;
+  }
+  const v = graph.view;
+  return {
+    metadata,
+    qParams: {
+      pinnedIds: v ? [...v.pinnedIds] : [],
+      supernodes: v ? v.supernodes.map((sn) => [sn.label, ...sn.nodeIds]) : [],
+      linkType: v?.linkType ?? 'both',
+      clickedId: v?.clickedId ?? '',
+      sg_pos: '',
+    },
+    nodes,
+    links,
+  };
+}
+
+const LOGIT_CLERP = /^Output "([\s\S]*)" \(p=[^)]*\)$/;
+
+function numOr<T>(v: JsonValue | undefined, dflt: T): number | T {
+  return typeof v === 'number' ? v : dflt;
+}
+
+/**
+ * A validated graph file as an AttributionGraph. Node ids of other generators (e.g. older
+ * circuit-tracer error ids `0_{layer}_{pos}`) are mapped to ours, and pinned / supernode ids with them.
+ */
+export function fromGraphFile(file: GraphFile): AttributionGraph {
+  const md = file.metadata;
+  const ci = md.circuit_inspector ?? {};
+  // circuit-tracer writes logits at layer nLayers + 1; features and errors at 0 … nLayers − 1.
+  let nLayers = ci.n_layers ?? -1;
+  if (nLayers < 0) {
+    let fromLogits = -1;
+    let fromBlocks = 0;
+    for (const n of file.nodes) {
+      const kind = kindOfFeatureType(n.feature_type);
+      if (kind === 'logit' && /^\d+$/.test(n.layer)) fromLogits = Math.max(fromLogits, Number(n.layer) - 1);
+      if (kind === 'feature' || kind === 'error') fromBlocks = Math.max(fromBlocks, Number(n.layer) + 1);
+    }
+    nLayers = Math.max(fromLogits, fromBlocks);
+  }
+
+  const tokenIds: number[] = ci.token_ids ? [...ci.token_ids] : md.prompt_tokens.map(() => -1);
+  const nodes: AttributionNode[] = [];
+  const canonical = new Map<string, string>();
+  const byCanonical = new Map<string, number>();
+  for (let i = 0; i < file.nodes.length; i++) {
+    const f = file.nodes[i];
+    const kind = kindOfFeatureType(f.feature_type);
+    const pos = f.ctx_idx;
+    let layer: number;
+    let index: number;
+    let minus: number | undefined;
+    if (kind === 'embedding') {
+      layer = -1;
+      const m = /^E_(-?\d+)_(\d+)$/.exec(f.node_id);
+      index = m && Number(m[2]) === pos ? Number(m[1]) : tokenIds[pos];
+      if (index >= 0 && tokenIds[pos] < 0) tokenIds[pos] = index;
+    } else if (kind === 'logit') {
+      layer = nLayers;
+      index = f.feature !== null && f.feature >= 0 ? f.feature : -1;
+      const diff = /^\d+_(\d+)-(\d+)_(\d+)$/.exec(f.node_id);
+      if (diff && Number(diff[3]) === pos) minus = Number(diff[2]);
+    } else {
+      layer = Number(f.layer);
+      if (kind === 'error') index = -1;
+      else {
+        const m = /^(\d+)_(\d+)_(\d+)$/.exec(f.node_id);
+        if (m && Number(m[1]) === layer && Number(m[3]) === pos) index = Number(m[2]);
+        else if (f.feature !== null && f.feature >= 0) index = f.feature;
+        else fail(`nodes[${i}]`, `is a feature node whose feature index cannot be read from node_id "${f.node_id}" or feature`);
+      }
+    }
+    const node: AttributionNode = { kind, layer, position: pos, index, activation: f.activation ?? 0, label: f.clerp };
+    if (f.influence !== null) node.cumulativeInfluence = f.influence;
+    if (kind === 'logit') {
+      if (minus !== undefined) node.minusIndex = minus;
+      node.tokenProb = f.token_prob;
+      const m = LOGIT_CLERP.exec(f.clerp);
+      if (m) node.token = m[1];
+    }
+    const id = nodeIdOf(node, nLayers);
+    const prev = byCanonical.get(id);
+    if (prev !== undefined) fail(`nodes[${i}]`, `describes the same ${kind} node as nodes[${prev}] (${id})`);
+    byCanonical.set(id, nodes.length);
+    canonical.set(f.node_id, id);
+    nodes.push(node);
+  }
+
+  const nodeIndex = new Map<string, number>();
+  file.nodes.forEach((f, i) => nodeIndex.set(f.node_id, i));
+  const E = file.links.length;
+  const edges = { source: new Int32Array(E), target: new Int32Array(E), weight: new Float32Array(E) };
+  for (let e = 0; e < E; e++) {
+    const l = file.links[e];
+    const s = nodeIndex.get(l.source);
+    const t = nodeIndex.get(l.target);
+    if (s === undefined || t === undefined) fail(`links[${e}]`, `connects ${l.source} → ${l.target}, which are not both nodes`);
+    edges.source[e] = s;
+    edges.target[e] = t;
+    edges.weight[e] = l.weight;
+  }
+
+  const targets: TargetLogit[] = [];
+  nodes.forEach((n, i) => {
+    if (n.kind !== 'logit') return;
+    const t: TargetLogit = { node: i, tokenId: n.index, token: n.token ?? n.label, probability: n.tokenProb ?? 0 };
+    if (n.minusIndex !== undefined) t.minusTokenId = n.minusIndex;
+    targets.push(t);
+  });
+  targets.sort((a, b) => b.probability - a.probability);
+
+  const tokens: GraphToken[] = md.prompt_tokens.map((text, i) => ({ id: tokenIds[i], text }));
+  const gs = md.generation_settings;
+  const settings: AttributionGraph['settings'] = gs
+    ? {
+        maxNLogits: numOr(gs.max_n_logits, undefined),
+        desiredLogitProb: numOr(gs.desired_logit_prob, undefined),
+        batchSize: numOr(gs.batch_size, undefined),
+        maxFeatureNodes: numOr(gs.max_feature_nodes, undefined),
+      }
+    : undefined;
+  if (settings) for (const k of Object.keys(settings) as (keyof typeof settings)[]) if (settings[k] === undefined) delete settings[k];
+
+  const mapId = (id: string) => canonical.get(id) ?? id;
+  const supernodes: Supernode[] = file.qParams.supernodes.map(([label, ...ids]) => ({ label, nodeIds: ids.map(mapId) }));
+  const graph: AttributionGraph = {
+    prompt: md.prompt,
+    tokens,
+    modelName: ci.model ?? md.scan,
+    nLayers,
+    nodes,
+    edges,
+    targets,
+    thresholds: {
+      node: md.node_threshold ?? md.pruning_settings?.node_threshold ?? 0.8,
+      edge: md.pruning_settings?.edge_threshold ?? 0.98,
+    },
+    view: {
+      pinnedIds: file.qParams.pinnedIds.map(mapId),
+      supernodes,
+      linkType: file.qParams.linkType,
+      ...(file.qParams.clickedId ? { clickedId: mapId(file.qParams.clickedId) } : {}),
+    },
+  };
+  if (ci.scores) graph.scores = { ...ci.scores };
+  if (settings) graph.settings = settings;
+  const src: NonNullable<AttributionGraph['source']> = {};
+  if (ci.model_path !== undefined) src.modelPath = ci.model_path;
+  if (ci.dictionary !== undefined) src.dictionary = ci.dictionary;
+  if (md.prompt_file !== undefined) src.promptFile = md.prompt_file;
+  const created = md.info?.create_time_ms;
+  if (typeof created === 'number') src.createdMs = created;
+  if (Object.keys(src).length) graph.source = src;
+  return graph;
+}
