@@ -71,8 +71,8 @@ export function parseProviders(s: string | undefined): ProviderSetting[] {
   return list as ProviderSetting[];
 }
 
-// Run directly as dist/bench.js (npm run bench).
-if (require.main === module) {
+// Run directly as dist/bench.js (npm run bench). gpu-check.js bundles this file too, hence the name check.
+if (require.main === module && /bench\.[jt]s$/.test(process.argv[1] ?? '')) {
   const args = process.argv.slice(2);
   const get = (k: string) => {
     const i = args.indexOf(`--${k}`);

@@ -42,7 +42,12 @@ export function onRuntimeMessage(listener: Listener): () => void {
   return () => listeners.delete(listener);
 }
 
+const said = new Set<string>();
+
+/** Each distinct message once per process: a provider that is missing is missing for every session. */
 function emit(message: string): void {
+  if (said.has(message)) return;
+  said.add(message);
   for (const l of listeners) l(message);
 }
 
@@ -260,6 +265,9 @@ async function open(model: Uint8Array | string, p: ProviderName, opts: RuntimeOp
   const so: ort.InferenceSession.SessionOptions = {
     executionProviders: [epConfig(p)],
     graphOptimizationLevel: 'all',
+    // Warnings such as "some nodes were not assigned to the preferred provider" (shape ops kept on the
+    // CPU by design) would reach the user's terminal on every session; errors still surface as exceptions.
+    logSeverityLevel: 3,
   };
   if (opts.threads) so.intraOpNumThreads = opts.threads;
   return typeof model === 'string' ? ort.InferenceSession.create(model, so) : ort.InferenceSession.create(model, so);
