@@ -8,7 +8,7 @@
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadModelBundle } from '../../../src/engine/bundle/index';
@@ -179,6 +179,16 @@ for (const model of ['llama-tiny', 'gpt2-tiny', 'gemma2-tiny']) {
       const c2 = await again.run(ids);
       assert.equal(maxAbsDiff(c2.logits.data, cache.logits.data), 0);
       await again.dispose();
+    });
+
+    test('a graph written with external data (as models past 1.5 GB are) gives identical results', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'ci-ext-'));
+      const ext = await ForwardRunner.create(bundle, { provider: 'cpu', threads: 1, cacheDir: dir, externalDataThreshold: 0 });
+      const files = readdirSync(join(dir, readdirSync(dir)[0]));
+      assert.ok(files.includes('model.onnx.data'), `external data file written: ${files}`);
+      const c2 = await ext.run(ids);
+      assert.equal(maxAbsDiff(c2.logits.data, cache.logits.data), 0);
+      await ext.dispose();
     });
   });
 }

@@ -1,0 +1,89 @@
+/**
+ * Command-line parsing shared by every subcommand: node:util parseArgs with typed options, plus the
+ * conversions and checks each command would otherwise repeat. A bad command line is a UsageError
+ * (exit code 2 with the command's usage), never a stack trace.
+ */
+import { parseArgs } from 'node:util';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { EngineError } from '../engine/errors';
+import { PROVIDER_SETTINGS, type PrecisionSetting, type ProviderSetting } from '../engine/runtime';
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface CliCommand {
+  /** One line for `circuit-inspector --help`. */
+  summary: string;
+  usage: string;
+  /** Returns the process exit code. */
+  run(argv: string[]): Promise<number>;
+}
+
+type OptionSpec = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
+
+export function parse<T extends Record<string, OptionSpec>>(argv: string[], options: T): Record<keyof T, string | boolean | undefined> & { _: string[] } {
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return { ...(values as unknown as Record<keyof T, string | boolean | undefined>), _: positionals };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+export function intOption(v: unknown, name: string, min: number, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got ${JSON.stringify(v)}.`);
+  return n;
+}
+
+export function idsOption(v: unknown): number[] | undefined {
+  if (v === undefined) return undefined;
+  const parts = String(v).split(/[,\s]+/).filter(Boolean);
+  const ids = parts.map(Number);
+  if (!ids.length || ids.some((n) => !Number.isInteger(n) || n < 0)) throw new UsageError(`--ids must be comma-separated token ids, got ${JSON.stringify(v)}.`);
+  return ids;
+}
+
+export function providerOption(v: unknown): ProviderSetting | undefined {
+  if (v === undefined) return undefined;
+  if (!PROVIDER_SETTINGS.includes(v as ProviderSetting)) throw new UsageError(`--provider must be one of ${PROVIDER_SETTINGS.join(', ')}, got ${JSON.stringify(v)}.`);
+  return v as ProviderSetting;
+}
+
+export function precisionOption(v: unknown): PrecisionSetting | undefined {
+  if (v === undefined) return undefined;
+  if (v !== 'auto' && v !== 'f32' && v !== 'f16') throw new UsageError(`--precision must be auto, f32 or f16, got ${JSON.stringify(v)}.`);
+  return v;
+}
+
+/** The package root: dist/cli.js and src/cli.ts both sit one level below it. */
+export function packageRoot(): string {
+  return resolve(__dirname, '..');
+}
+
+/** The embedded default model, used when no --model is given. */
+export function defaultModelDir(): string {
+  let root = packageRoot();
+  // Under tsx this file is src/cli/args.ts: one level deeper than the bundled dist/cli.js.
+  if (!existsSync(join(root, 'package.json'))) root = resolve(root, '..');
+  return join(root, 'models', 'toy-llama');
+}
+
+export function modelOption(v: unknown): string {
+  if (typeof v === 'string' && v) return resolve(v);
+  const dir = defaultModelDir();
+  if (!existsSync(join(dir, 'config.json'))) {
+    throw new EngineError(
+      'MODEL_NOT_FOUND',
+      `No embedded model is installed yet (looked in ${dir}).`,
+      'Pass a Hugging Face model folder with --model DIR (config.json, *.safetensors, tokenizer.json).',
+    );
+  }
+  return dir;
+}

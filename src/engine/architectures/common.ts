@@ -1,0 +1,123 @@
+/**
+ * Helpers every architecture mapping shares: typed reads of config.json fields (a missing or
+ * non-numeric field is a CONFIG_INVALID naming the field, not a NaN deep in a graph) and the
+ * conversion of torch.nn.Linear weights ([out, in]) to the ModelSpec's [in, out].
+ */
+import { EngineError } from '../errors';
+import type { Mat, NormSpec, RotarySpec } from '../model-spec';
+import type { WeightStore } from '../bundle/weights';
+
+export type HfConfig = Record<string, unknown>;
+
+export interface MappingInput {
+  config: HfConfig;
+  weights: WeightStore;
+  /** Folder name, used when the config carries no _name_or_path. */
+  name: string;
+}
+
+export function num(cfg: HfConfig, key: string, fallback?: number): number {
+  const v = cfg[key];
+  if (v === undefined || v === null) {
+    if (fallback !== undefined) return fallback;
+    throw new EngineError('CONFIG_INVALID', `config.json has no "${key}".`, 'The config is incomplete; use the config.json that came with the checkpoint.');
+  }
+  if (typeof v !== 'number' || !Number.isFinite(v)) {
+    throw new EngineError('CONFIG_INVALID', `config.json field "${key}" is ${JSON.stringify(v)}, not a number.`);
+  }
+  return v;
+}
+
+export function posInt(cfg: HfConfig, key: string, fallback?: number): number {
+  const v = num(cfg, key, fallback);
+  if (!Number.isInteger(v) || v <= 0) throw new EngineError('CONFIG_INVALID', `config.json field "${key}" must be a positive integer, got ${v}.`);
+  return v;
+}
+
+export function bool(cfg: HfConfig, key: string, fallback: boolean): boolean {
+  const v = cfg[key];
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'boolean') throw new EngineError('CONFIG_INVALID', `config.json field "${key}" is ${JSON.stringify(v)}, not true/false.`);
+  return v;
+}
+
+export function modelName(input: MappingInput): string {
+  const n = input.config._name_or_path;
+  return typeof n === 'string' && n ? n : input.name;
+}
+
+/** A torch.nn.Linear weight [out, in] read and transposed to [in, out] (x @ W). */
+export function linear(w: WeightStore, name: string, inDim: number, outDim: number): Mat {
+  const src = w.get(name, [outDim, inDim]);
+  return { data: transpose(src, outDim, inDim), rows: inDim, cols: outDim };
+}
+
+export function transpose(src: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  // Blocked so large matrices stay cache-friendly.
+  const B = 64;
+  for (let i0 = 0; i0 < rows; i0 += B) {
+    const i1 = Math.min(rows, i0 + B);
+    for (let j0 = 0; j0 < cols; j0 += B) {
+      const j1 = Math.min(cols, j0 + B);
+      for (let i = i0; i < i1; i++) {
+        const r = i * cols;
+        for (let j = j0; j < j1; j++) out[j * rows + i] = src[r + j];
+      }
+    }
+  }
+  return out;
+}
+
+export function mat(w: WeightStore, name: string, rows: number, cols: number): Mat {
+  return { data: w.get(name, [rows, cols]), rows, cols };
+}
+
+export function rmsNorm(w: WeightStore, name: string, dim: number, eps: number, plusOne = false): NormSpec {
+  return { kind: 'rms', weight: w.get(name, [dim]), eps, ...(plusOne ? { plusOne: true } : {}) };
+}
+
+/**
+ * Rotary settings from a Llama-style config: rope_theta and optional rope_scaling (llama3 / linear).
+ * transformers v5 writes both into `rope_parameters` (per layer type when layers differ, as
+ * {"full_attention": {...}, "sliding_attention": {...}}); `layerType` picks the entry for a layer.
+ */
+export function rotaryFromConfig(cfg: HfConfig, headDim: number, layerType?: string): RotarySpec {
+  let rp = cfg.rope_parameters as Record<string, unknown> | null | undefined;
+  if (rp && typeof rp === 'object') {
+    const perType = Object.values(rp).some((v) => v !== null && typeof v === 'object');
+    if (perType) rp = (rp[layerType ?? 'full_attention'] ?? rp.full_attention ?? Object.values(rp)[0]) as Record<string, unknown>;
+  }
+  const base = num(rp && rp.rope_theta != null ? rp : cfg, 'rope_theta', 10000);
+  const partial = num(rp && rp.partial_rotary_factor != null ? rp : cfg, 'partial_rotary_factor', 1);
+  const dim = Math.round(headDim * partial);
+  const rs = (cfg.rope_scaling ?? rp) as Record<string, unknown> | null | undefined;
+  const spec: RotarySpec = { dim, base, layout: 'half' };
+  if (rs && typeof rs === 'object') {
+    const type = (rs.rope_type ?? rs.type) as string | undefined;
+    if (type === 'llama3') {
+      spec.scaling = {
+        type: 'llama3',
+        factor: num(rs, 'factor'),
+        lowFreqFactor: num(rs, 'low_freq_factor'),
+        highFreqFactor: num(rs, 'high_freq_factor'),
+        originalMaxPositions: num(rs, 'original_max_position_embeddings'),
+      };
+    } else if (type === 'linear') {
+      spec.scaling = { type: 'linear', factor: num(rs, 'factor') };
+    } else if (type !== undefined && type !== 'default') {
+      throw new EngineError(
+        'UNSUPPORTED_ARCHITECTURE',
+        `config.json rope scaling type "${type}" is not supported (supported: llama3, linear).`,
+        'Use a checkpoint with llama3 or linear rotary scaling, or none.',
+      );
+    }
+  }
+  return spec;
+}
+
+/** The tensor name with or without a leading prefix, whichever the checkpoint uses (GPT-2 ships both). */
+export function resolvePrefix(w: WeightStore, probe: string, prefixes: string[]): string {
+  for (const p of prefixes) if (w.has(p + probe)) return p;
+  return prefixes[0];
+}

@@ -1,0 +1,288 @@
+/**
+ * The prompt tokenizer: @huggingface/tokenizers (the maintained pure-JS port of HF tokenizers) does the
+ * tokenisation; this wrapper adds what the editor needs and the library does not give — each token's
+ * character range in the prompt.
+ *
+ * Offsets are recovered by decoding: the text a token adds to the decoded prefix is its piece; the
+ * concatenated pieces are then aligned against the prompt (they equal it for byte-level BPE, and
+ * differ in whitespace/case for word-level or normalising tokenizers). A byte-level token that holds
+ * only part of a multi-byte character decodes to U+FFFD; it is given the range of the character it is
+ * part of, so every token points at real text.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { EngineError } from '../errors';
+import type { PromptTokenizer, TokenInfo } from '../api';
+
+const REPLACEMENT = '\uFFFD';
+/** Incremental decoding restarts every this many tokens, keeping offset recovery linear in the prompt length. */
+const WINDOW = 128;
+
+export function loadTokenizer(dir: string): HfPromptTokenizer {
+  const path = join(dir, 'tokenizer.json');
+  if (!existsSync(path)) {
+    throw new EngineError(
+      'TOKENIZER_MISSING',
+      `No tokenizer.json in ${dir}.`,
+      'Copy tokenizer.json (and tokenizer_config.json) from the model\'s Hugging Face repository into the folder.',
+    );
+  }
+  let json: unknown;
+  let cfg: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new EngineError('TOKENIZER_INVALID', `${path} is not valid JSON: ${(e as Error).message}.`, 'Download tokenizer.json again.');
+  }
+  const cfgPath = join(dir, 'tokenizer_config.json');
+  if (existsSync(cfgPath)) {
+    try {
+      cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
+    } catch (e) {
+      throw new EngineError('TOKENIZER_INVALID', `${cfgPath} is not valid JSON: ${(e as Error).message}.`, 'Download tokenizer_config.json again.');
+    }
+  }
+  let tok: Tokenizer;
+  try {
+    tok = new Tokenizer(json as object, cfg);
+  } catch (e) {
+    throw new EngineError('TOKENIZER_INVALID', `${path} could not be loaded: ${(e as Error).message}.`, 'The tokenizer uses a component the tokenizer library does not support, or the file is corrupt.');
+  }
+  return new HfPromptTokenizer(tok);
+}
+
+export class HfPromptTokenizer implements PromptTokenizer {
+  readonly vocabSize: number;
+  private readonly special = new Map<number, string>();
+  /** The unknown-word token stands for text it does not spell; it takes whatever its neighbours leave. */
+  private readonly unkId: number | undefined;
+
+  constructor(private readonly tok: Tokenizer) {
+    for (const [id, t] of tok.get_added_tokens_decoder()) if (t.special) this.special.set(id, t.content);
+    const m = tok.model;
+    const unkName = m?.unk_token ?? (m?.config as { unk_token?: unknown } | undefined)?.unk_token;
+    this.unkId = m?.unk_token_id ?? (typeof unkName === 'string' ? tok.token_to_id(unkName) : undefined);
+    let max = -1;
+    for (const id of tok.get_vocab(true).values()) if (id > max) max = id;
+    this.vocabSize = max + 1;
+  }
+
+  isSpecial(id: number): boolean {
+    return this.special.has(id);
+  }
+
+  encode(text: string): TokenInfo[] {
+    const ids = this.tok.encode(text).ids;
+    const out: TokenInfo[] = [];
+    let cursor = 0;
+    let run: number[] = [];
+    const flush = (limit: number) => {
+      if (!run.length) return;
+      cursor = this.placeRun(run, text, cursor, limit, out);
+      run = [];
+    };
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      const sp = id === this.unkId ? undefined : this.special.get(id);
+      if (sp === undefined) {
+        run.push(id);
+        continue;
+      }
+      // A special token the user typed literally consumes its text; one the post-processor inserted
+      // (BOS/EOS) is zero-width where it was inserted.
+      const at = sp ? text.indexOf(sp, cursor) : -1;
+      flush(at >= 0 ? at : text.length);
+      let k = cursor;
+      while (at >= 0 && k < at && /\s/.test(text[k])) k++;
+      const literal = at >= 0 && k === at ? at : -1;
+      if (literal >= 0) {
+        out.push({ id, text: sp, start: literal, end: literal + sp.length, special: true });
+        cursor = literal + sp.length;
+      } else {
+        out.push({ id, text: sp, start: cursor, end: cursor, special: true });
+      }
+    }
+    flush(text.length);
+    return out;
+  }
+
+  decode(ids: number[]): string {
+    if (!ids.length) return '';
+    return this.tok.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
+  }
+
+  tokenText(id: number): string {
+    const sp = this.special.get(id);
+    if (sp !== undefined) return sp;
+    const s = this.decode([id]);
+    // A lone byte of a multi-byte character has no text of its own; show the vocabulary entry.
+    return s.includes(REPLACEMENT) ? (this.tok.id_to_token(id) ?? s) : s;
+  }
+
+  /**
+   * Places a run of ordinary tokens in text[cursor, limit): computes each token's decoded piece, aligns
+   * the concatenation with the text, and pushes TokenInfos. Returns the new cursor.
+   */
+  private placeRun(run: number[], text: string, cursor: number, limit: number, out: TokenInfo[]): number {
+    const pieces = this.pieces(run);
+    const decoded = pieces.join('');
+    const segment = text.slice(cursor, limit);
+    const map = align(decoded, segment);
+    const ranges: [number, number][] = [];
+    let pos = 0;
+    for (let i = 0; i < run.length; i++) {
+      const p = pieces[i];
+      // Whitespace the decoder put between words (word-level tokens) is not part of the token.
+      const sep = this.ownsLeadingSpace(run[i]) ? 0 : /^\s*/.exec(p)![0].length;
+      const start = map[pos + sep];
+      // End just after the token's last character, so whitespace skipped before the next token stays out.
+      let end = p.length > sep ? map[pos + p.length - 1] + 1 : start;
+      pos += p.length;
+      if (end === start && p === '' && run[i] !== this.unkId && start < segment.length) {
+        // Part of a multi-byte character: point at that character.
+        const cp = segment.codePointAt(start)!;
+        end = start + (cp > 0xffff ? 2 : 1);
+      }
+      ranges.push([start, Math.max(start, end)]);
+    }
+    let consumed = map[decoded.length];
+    if (this.unkId !== undefined && run.includes(this.unkId)) consumed = this.placeUnknowns(run, ranges, segment, consumed);
+    for (let i = 0; i < run.length; i++) {
+      out.push({ id: run[i], text: this.tokenText(run[i]), start: ranges[i][0] + cursor, end: ranges[i][1] + cursor, special: false });
+    }
+    return cursor + consumed;
+  }
+
+  /** Whether the vocabulary entry itself spells a leading space (Ġ, ▁ or a space), as BPE tokens do. */
+  private ownsLeadingSpace(id: number): boolean {
+    const raw = this.tok.id_to_token(id) ?? '';
+    return /^[\s\u2581\u0120]/.test(raw) || /^<0x(20|09|0A|0D)>$/i.test(raw);
+  }
+
+  /**
+   * Unknown tokens cover the words between their neighbours: each maximal group of consecutive unknowns
+   * takes the gap from the previous token's end to the next token's start (or the segment's end), one
+   * whitespace-separated word each when the counts agree, the whole gap each otherwise.
+   */
+  private placeUnknowns(run: number[], ranges: [number, number][], segment: string, consumed: number): number {
+    let i = 0;
+    while (i < run.length) {
+      if (run[i] !== this.unkId) {
+        i++;
+        continue;
+      }
+      let j = i;
+      while (j < run.length && run[j] === this.unkId) j++;
+      const from = i > 0 ? ranges[i - 1][1] : 0;
+      const to = j < run.length ? ranges[j][0] : segment.length;
+      const words: [number, number][] = [];
+      const re = /\S+/g;
+      const gap = segment.slice(from, Math.max(from, to));
+      for (let m = re.exec(gap); m; m = re.exec(gap)) words.push([from + m.index, from + m.index + m[0].length]);
+      const n = j - i;
+      for (let k = 0; k < n; k++) {
+        ranges[i + k] = words.length === n ? words[k] : words.length ? [words[0][0], words[words.length - 1][1]] : [from, from];
+      }
+      if (j === run.length) consumed = Math.max(consumed, ranges[j - 1][1]);
+      i = j;
+    }
+    return consumed;
+  }
+
+  /** Each token's share of the decoded text; a token completing a multi-byte character gets the whole character. */
+  private pieces(run: number[]): string[] {
+    const out: string[] = [];
+    let winStart = 0;
+    // One token of left context keeps decoders that treat the first token specially (Metaspace strips
+    // its leading space) from changing a window's first piece.
+    let ctx: number[] = [];
+    let prevText = '';
+    let prevStable = 0;
+    for (let i = 0; i < run.length; i++) {
+      const s = this.decode([...ctx, ...run.slice(winStart, i + 1)]);
+      // The stable part: what will not change when more tokens arrive (not a trailing U+FFFD).
+      const stable = stableLength(s);
+      // Keep only text consistent with the previous prefix.
+      let common = 0;
+      const lim = Math.min(prevStable, stable);
+      while (common < lim && s.charCodeAt(common) === prevText.charCodeAt(common)) common++;
+      // The decoder rewrote earlier text (rare): the rewritten remainder becomes this token's piece.
+      if (common < prevStable) prevStable = common;
+      const piece = s.slice(prevStable, stable);
+      // An unknown token's decoded text ("<unk>") is not in the prompt: keep only its separator.
+      out.push(run[i] === this.unkId ? /^\s*/.exec(piece)![0] : piece);
+      prevStable = stable;
+      prevText = s;
+      // Restart the window (keeping the cost linear in the prompt) only at a character boundary, so
+      // no multi-byte character is split between windows.
+      if (i + 1 - winStart >= WINDOW && stable === s.length) {
+        const next = this.decode([run[i]]);
+        if (!next.includes(REPLACEMENT)) {
+          winStart = i + 1;
+          ctx = [run[i]];
+          prevText = next;
+          prevStable = next.length;
+        }
+      }
+    }
+    return out;
+  }
+}
+
+/** Length of `s` without trailing U+FFFD (bytes of a character still incomplete). */
+function stableLength(s: string): number {
+  let n = s.length;
+  while (n > 0 && s[n - 1] === REPLACEMENT) n--;
+  return n;
+}
+
+function fold(c: string): string {
+  return c.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
+}
+
+function isSpace(c: string): boolean {
+  return /\s/.test(c) || c === '\u2581' || c === '\u0120';
+}
+
+/**
+ * Maps every index 0..a.length of the decoded text `a` to an index of the prompt segment `b`.
+ * Equal prefixes map one-to-one; elsewhere a greedy walk matches case- and accent-folded characters,
+ * skips whitespace the other side lacks, and resynchronises on the next few characters.
+ */
+export function align(a: string, b: string): Int32Array {
+  const map = new Int32Array(a.length + 1);
+  let i = 0;
+  let j = 0;
+  while (i < a.length) {
+    if (j >= b.length) {
+      map[i++] = b.length;
+      continue;
+    }
+    if (a[i] === b[j] || fold(a[i]) === fold(b[j])) {
+      map[i++] = j++;
+      continue;
+    }
+    // Resynchronise: the next few characters of `a` a little further on in `b` (text an unknown
+    // token stood for, or characters the tokenizer dropped).
+    const probe = fold(a.slice(i, i + 6));
+    if (probe.trim().length >= 1) {
+      const k = fold(b.slice(j, j + 64)).indexOf(probe);
+      if (k > 0 && b.slice(j, j + k).length === fold(b.slice(j, j + k)).length) {
+        j += k;
+        continue;
+      }
+    }
+    if (isSpace(a[i]) && !isSpace(b[j])) {
+      map[i++] = j;
+      continue;
+    }
+    if (isSpace(b[j])) {
+      j++;
+      continue;
+    }
+    map[i++] = j++;
+  }
+  map[a.length] = j >= b.length ? b.length : j;
+  return map;
+}
