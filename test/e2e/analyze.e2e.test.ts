@@ -1,0 +1,102 @@
+/**
+ * The main path a user takes, on the embedded model: open a prompt, run Analyze Prompt from the palette,
+ * see the attribution graph in the side panel, hover a token for its features, click a feature node and
+ * see its activation painted on the prompt, steer it and see the predictions change.
+ * The steps share one session and build on each other, in order.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { launchVsCode, type VsCode } from './harness';
+import { analyzeActiveFile, openNodeList, CLEAR_DECORATIONS, PROMPT, PROMPT_FILE, PROMPT_WORD, waitForActivation, type GraphSummary } from './circuit';
+
+let vs: VsCode;
+let summary: GraphSummary;
+
+before(async () => {
+  vs = await launchVsCode({ name: 'analyze', files: { [PROMPT_FILE]: PROMPT + '\n' } });
+  await waitForActivation(vs);
+});
+after(async () => {
+  await vs?.close();
+});
+
+test('Analyze Prompt from the palette draws the graph in the side panel', async () => {
+  const t0 = Date.now();
+  summary = await vs.step('analyze', async () => {
+    await vs.openFile(PROMPT_FILE);
+    return analyzeActiveFile(vs);
+  });
+  console.log(`[measure] Analyze Prompt (palette) → graph drawn: ${((Date.now() - t0) / 1000).toFixed(1)} s; ${summary.text}`);
+  assert.ok(summary.nodes > 0 && summary.links > 0, `empty graph: ${summary.text}`);
+});
+
+test('the graph has the node kinds of an attribution graph', async () => {
+  // Token embeddings at the bottom, transcoder features and reconstruction errors in between, the
+  // output logits on top: every kind is present, and the counts add up to the nodes shown.
+  assert.ok(summary.embedding > 0, `no embedding nodes: ${JSON.stringify(summary)}`);
+  assert.ok(summary.feature > 0, `no feature nodes: ${JSON.stringify(summary)}`);
+  assert.ok(summary.error > 0, `no error nodes: ${JSON.stringify(summary)}`);
+  assert.ok(summary.logit > 0, `no logit nodes: ${JSON.stringify(summary)}`);
+  assert.equal(summary.embedding + summary.feature + summary.error + summary.logit, summary.nodes);
+  // The node list names the features and logits a user can click.
+  const rows = vs.webview('view').locator('[data-testid="node-row"]');
+  const kinds = await rows.evaluateAll((es) => es.map((e) => e.getAttribute('data-kind')));
+  assert.ok(kinds.includes('feature') && kinds.includes('logit'), `node list kinds: ${kinds.join(',')}`);
+});
+
+test('hovering a token shows its active features and the predictions', async () => {
+  const text = await vs.step('hover-token', async () => {
+    await vs.page.keyboard.press('Escape');
+    return vs.hoverText(PROMPT_WORD, { expect: /Circuit Inspector/ });
+  });
+  assert.match(text, new RegExp(`token \\d+: .*${PROMPT_WORD}`), text);
+  // The feature table: a header and at least one feature row with its Focus link.
+  assert.match(text, /Feature\s+Layer\s+Activation/, text);
+  assert.match(text, /Focus/, text);
+  assert.match(text, /Next token:/, text);
+});
+
+test('clicking a feature node paints its activation over the prompt', async () => {
+  await vs.page.mouse.move(5, 500); // away from the editor, so the hover closes
+  await vs.step('focus-feature', async () => {
+    await openNodeList(vs.webview('view'));
+    // The list is sorted by influence: the first feature row is the feature that matters most.
+    const feature = vs.webview('view').locator('[data-testid="node-row"][data-kind="feature"]').first();
+    await feature.click();
+    await vs.extensionDecorations().first().waitFor({ state: 'attached', timeout: 60_000 });
+  });
+  const painted = await vs.extensionDecorations().count();
+  assert.ok(painted > 0);
+  // The feature card shows the clicked feature.
+  const label = await vs.webview('view').locator('[data-testid="feature-card-label"]').innerText();
+  assert.ok(label.trim().length > 0);
+});
+
+test('steering the feature changes the predictions', async () => {
+  const view = vs.webview('view');
+  const rows = await vs.step('steer', async () => {
+    await view.locator('[data-testid="steer-panel"]').waitFor({ state: 'visible' });
+    // A strong push (×8) on the feature the user clicked.
+    // steer-value is a <vscode-textfield>; its <input> lives in an open shadow root, which locators pierce.
+    await view.locator('[data-testid="steer-value"] input').fill('8');
+    await view.locator('[data-testid="steer-button"]').click();
+    const table = view.locator('[data-testid="steer-result"]');
+    await table.waitFor({ timeout: 120_000 });
+    return table.locator('[data-testid="steer-row"]').evaluateAll((trs) =>
+      trs.map((tr) => Array.from(tr.querySelectorAll('td')).map((td) => (td.textContent ?? '').trim())),
+    );
+  });
+  assert.ok(rows.length > 0, 'no prediction rows');
+  // Each row: before token, before probability, after token, after probability.
+  const changed = rows.filter(([bt, bp, at, ap]) => bt !== at || bp !== ap);
+  assert.ok(changed.length > 0, `steering changed nothing: ${JSON.stringify(rows)}`);
+});
+
+test('Clear Decorations removes the painted activation', async () => {
+  assert.ok((await vs.extensionDecorations().count()) > 0, 'nothing was painted to clear (see the focus step)');
+  await vs.step('clear-decorations', async () => {
+    await vs.runCommand(CLEAR_DECORATIONS);
+    await vs.extensionDecorations().first().waitFor({ state: 'detached', timeout: 30_000 });
+  });
+  assert.equal(await vs.extensionDecorations().count(), 0);
+});
