@@ -5,6 +5,7 @@
 import type { ProviderSetting } from '../src/engine/runtime';
 import type { BenchRow } from './table';
 import { benchBigWeights } from './big-weights';
+import { benchEditor } from '../webview/dev/bench-editor';
 
 export interface SectionContext {
   root: string;
@@ -19,4 +20,5 @@ export type Section = (ctx: SectionContext) => Promise<BenchRow[]>;
 
 export const extraSections: Record<string, Section> = {
   bigweights: benchBigWeights,
+  editor: benchEditor,
 };

@@ -1,0 +1,68 @@
+/**
+ * Activation: the engine worker, the coordinator, and every contribution (commands, hover, CodeLens,
+ * side-panel view, custom editor, status bar), each registered once on the extension's subscriptions.
+ */
+import * as vscode from 'vscode';
+import { join } from 'node:path';
+import { CODELENS_SELECTOR, PromptCodeLensProvider } from './codelens';
+import { EngineHost } from './engine-host';
+import { GRAPH_EDITOR_ID, GraphEditorProvider } from './graph-editor';
+import { GRAPH_VIEW_ID } from './graph-view';
+import type { FocusArgs } from './hover-content';
+import { TokenHoverProvider } from './hover';
+import { Inspector } from './inspector';
+
+function isFocusArgs(x: unknown): x is FocusArgs {
+  const o = x as Record<string, unknown>;
+  return !!o && typeof o === 'object' && typeof o.uri === 'string' && Number.isInteger(o.layer) && Number.isInteger(o.feature) && Number.isInteger(o.position);
+}
+
+export function activate(context: vscode.ExtensionContext): { inspector: Inspector } {
+  const log = vscode.window.createOutputChannel('Circuit Inspector', { log: true });
+  const engine = new EngineHost(join(context.extensionPath, 'dist', 'engine-worker.js'), log);
+  const inspector = new Inspector(context, engine, log);
+  const sub = (d: vscode.Disposable) => context.subscriptions.push(d);
+  sub(log);
+  sub(engine);
+  sub(inspector);
+
+  const command = (id: string, fn: (...args: unknown[]) => unknown) => sub(vscode.commands.registerCommand(id, fn));
+  command('circuitInspector.analyzePrompt', (uri, start, end) =>
+    inspector.analyze(uri instanceof vscode.Uri ? uri : undefined, typeof start === 'number' ? start : undefined, typeof end === 'number' ? end : undefined),
+  );
+  command('circuitInspector.showGraph', (uri) => inspector.showGraph(uri instanceof vscode.Uri ? uri : undefined));
+  command('circuitInspector.saveGraph', (uri) => inspector.saveGraph(uri instanceof vscode.Uri ? uri : undefined));
+  command('circuitInspector.clearDecorations', () => inspector.clearDecorations());
+  command('circuitInspector.focusFeature', (args) => inspector.focusFeature(isFocusArgs(args) ? args : undefined));
+  command('circuitInspector.selectModel', () => inspector.selectModel());
+  command('circuitInspector.useEmbeddedModel', () => inspector.useEmbeddedModel());
+  command('circuitInspector.selectExecutionProvider', () => inspector.selectProvider());
+  command('circuitInspector.showModelMenu', () => inspector.showModelMenu());
+  command('circuitInspector.showLog', () => log.show());
+  command('circuitInspector.newPrompt', async () => {
+    const doc = await vscode.workspace.openTextDocument({ language: 'circuit-prompt', content: 'The capital of Texas is' });
+    await vscode.window.showTextDocument(doc);
+  });
+  command('circuitInspector.openGraphAsText', (uri) => uri instanceof vscode.Uri && vscode.commands.executeCommand('vscode.openWith', uri, 'default'));
+
+  sub(vscode.window.registerWebviewViewProvider(GRAPH_VIEW_ID, inspector.view, { webviewOptions: { retainContextWhenHidden: true } }));
+  sub(
+    vscode.window.registerCustomEditorProvider(
+      GRAPH_EDITOR_ID,
+      new GraphEditorProvider(context.extensionUri, {
+        featureCardOn: (g, ref) => inspector.featureCardOn(g, ref),
+        interveneOn: (g, specs) => inspector.interveneOn(g, specs),
+        focusOnPrompt: (uri, prompt, ref) => void inspector.focusOnPrompt(uri, prompt, ref),
+        canInterveneOn: (g) => inspector.canInterveneOn(g),
+      }, log),
+      { webviewOptions: { retainContextWhenHidden: false }, supportsMultipleEditorsPerDocument: true },
+    ),
+  );
+  sub(vscode.languages.registerHoverProvider('*', new TokenHoverProvider(inspector.store, engine, log)));
+  sub(vscode.languages.registerCodeLensProvider(CODELENS_SELECTOR, new PromptCodeLensProvider(inspector.store)));
+  return { inspector };
+}
+
+export function deactivate(): void {
+  // Everything is on context.subscriptions; VS Code disposes it (the worker is terminated there).
+}

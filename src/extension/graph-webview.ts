@@ -1,0 +1,143 @@
+/**
+ * One graph viewer webview (used by the side-panel view and by each *.graph.json editor): its HTML
+ * and options, the ready handshake, validation of every incoming message, replies by request id, and
+ * export to files. What the viewer shows and does is delegated to its owner.
+ */
+import * as vscode from 'vscode';
+import { randomBytes } from 'node:crypto';
+import { parseFromWebview, type ExportFormat, type FeatureCard, type FeatureRef, type FromWebview, type InterventionOutcome, type InterventionSpec, type ToWebview, type ViewerInitState } from '../protocol';
+import { Disposable } from './disposable';
+import { notificationText } from './errors';
+import { viewerHtml } from './webview-html';
+
+export interface ViewerDelegate {
+  initState(): ViewerInitState;
+  featureCard(ref: FeatureRef): Promise<FeatureCard>;
+  intervene(specs: InterventionSpec[]): Promise<InterventionOutcome>;
+  focusFeature(ref: FeatureRef, nodeId: string): void;
+  openPrompt(): void;
+  /** The viewer finished its handshake (it has drawn its initial state). */
+  ready?(): void;
+  /** Pins and supernodes as the viewer has them now (Neuronpedia qParams form). */
+  viewState?(pinnedIds: string[], supernodes: string[][]): void;
+  /** Folder and base name offered by the export save dialog. */
+  exportTarget(): { dir?: vscode.Uri; base: string };
+}
+
+export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
+  return {
+    enableScripts: true,
+    localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist'), vscode.Uri.joinPath(extensionUri, 'media')],
+  };
+}
+
+export class GraphWebview extends Disposable {
+  private ready = false;
+  private readonly queue: ToWebview[] = [];
+
+  constructor(
+    private readonly webview: vscode.Webview,
+    extensionUri: vscode.Uri,
+    private readonly delegate: ViewerDelegate,
+    private readonly log: vscode.LogOutputChannel,
+    title: string,
+  ) {
+    super();
+    webview.options = webviewOptions(extensionUri);
+    const uri = (...p: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...p)).toString();
+    webview.html = viewerHtml({
+      cspSource: webview.cspSource,
+      nonce: randomBytes(16).toString('base64'),
+      scriptUri: uri('dist', 'webview.js'),
+      cssUri: uri('media', 'webview.css'),
+      codiconUri: uri('dist', 'codicons', 'codicon.css'),
+      title,
+    });
+    this._register(webview.onDidReceiveMessage((raw) => this.onMessage(raw)));
+  }
+
+  /** Posts now when the viewer is ready, otherwise after its handshake (messages before it would be lost). */
+  post(m: ToWebview): void {
+    if (this.ready) void this.webview.postMessage(m);
+    else this.queue.push(m);
+  }
+
+  private reply(m: ToWebview): void {
+    void this.webview.postMessage(m);
+  }
+
+  private async onMessage(raw: unknown): Promise<void> {
+    const m = parseFromWebview(raw);
+    if (!m) {
+      this.log.warn('ignored a malformed message from the graph view');
+      return;
+    }
+    try {
+      await this.dispatch(m);
+    } catch (e) {
+      this.log.error(`graph view ${m.type}: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    }
+  }
+
+  private async dispatch(m: FromWebview): Promise<void> {
+    switch (m.type) {
+      case 'ready': {
+        // A reloaded webview (hidden and shown again) handshakes again: start from the current state.
+        this.ready = false;
+        this.reply({ type: 'init', inReplyTo: m.requestId, state: this.delegate.initState() });
+        this.ready = true;
+        for (const q of this.queue.splice(0)) if (q.type !== 'setGraph') void this.webview.postMessage(q);
+        this.delegate.ready?.();
+        return;
+      }
+      case 'requestFeatureCard':
+        try {
+          this.reply({ type: 'featureCard', inReplyTo: m.requestId, card: await this.delegate.featureCard(m.feature) });
+        } catch (e) {
+          this.reply({ type: 'featureCard', inReplyTo: m.requestId, error: notificationText(e).text });
+        }
+        return;
+      case 'intervene':
+        try {
+          this.reply({ type: 'interventionResult', inReplyTo: m.requestId, outcome: await this.delegate.intervene(m.interventions) });
+        } catch (e) {
+          this.reply({ type: 'interventionResult', inReplyTo: m.requestId, error: notificationText(e).text });
+        }
+        return;
+      case 'focusFeature':
+        this.delegate.focusFeature(m.feature, m.nodeId);
+        return;
+      case 'openPrompt':
+        this.delegate.openPrompt();
+        return;
+      case 'viewState':
+        this.delegate.viewState?.(m.pinnedIds, m.supernodes);
+        return;
+      case 'export':
+        try {
+          const path = await this.saveExport(m.format, m.data);
+          this.reply({ type: 'exportDone', inReplyTo: m.requestId, path });
+        } catch (e) {
+          this.reply({ type: 'exportDone', inReplyTo: m.requestId, error: notificationText(e).text });
+        }
+        return;
+      case 'log':
+        if (m.level === 'error') this.log.error(`graph view: ${m.message}`);
+        else this.log.info(`graph view: ${m.message}`);
+        return;
+    }
+  }
+
+  private async saveExport(format: ExportFormat, data: string): Promise<string | undefined> {
+    const { dir, base } = this.delegate.exportTarget();
+    const ext = format === 'json' ? 'graph.json' : format;
+    const filters: Record<string, string[]> = format === 'png' ? { 'PNG image': ['png'] } : format === 'svg' ? { 'SVG image': ['svg'] } : { 'Graph JSON': ['json'] };
+    const defaultUri = dir ? vscode.Uri.joinPath(dir, `${base}.${ext}`) : undefined;
+    const target = await vscode.window.showSaveDialog({ defaultUri, filters, title: `Export graph as ${format.toUpperCase()}` });
+    if (!target) return undefined;
+    const bytes = format === 'png' ? Buffer.from(data, 'base64') : Buffer.from(data, 'utf8');
+    await vscode.workspace.fs.writeFile(target, bytes);
+    void vscode.window.showInformationMessage(`Graph exported to ${vscode.workspace.asRelativePath(target)}.`);
+    return target.fsPath;
+  }
+}

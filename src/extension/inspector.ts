@@ -1,0 +1,419 @@
+/**
+ * The extension's coordinator: resolves settings into a model to load, runs Analyze Prompt (forward
+ * pass, then attribution) with a cancellable progress notification, keeps analyses for hovers and
+ * decorations, feeds the side panel, saves graphs, and answers the viewers' requests.
+ */
+import * as vscode from 'vscode';
+import { homedir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { EngineError } from '../engine/errors';
+import { serializeGraphFile, type GraphFile } from '../engine/graph-file';
+import type { FeatureCard, FeatureRef, GraphJson, GraphPayload, InterventionOutcome, InterventionSpec } from '../protocol';
+import type { LoadModelArgs, Progress } from '../worker/rpc';
+import { AnalysisStore, type Analysis } from './analysis-store';
+import { ActivationDecorations } from './decorations';
+import { Disposable } from './disposable';
+import { EngineHost } from './engine-host';
+import { reportError } from './errors';
+import { GRAPH_EDITOR_ID } from './graph-editor';
+import { GraphViewProvider } from './graph-view';
+import type { FocusArgs } from './hover-content';
+import { choosePrompt, dialectFor, graphFileName } from './prompt-blocks';
+import { SECTION, analysisSettings, providerSetting, resolveTrustedPath, PROVIDERS } from './settings';
+import { ModelStatusBar } from './status-bar';
+
+interface PanelSource {
+  uri: vscode.Uri;
+  text: string;
+}
+
+export class Inspector extends Disposable {
+  readonly store = this._register(new AnalysisStore());
+  readonly decorations = this._register(new ActivationDecorations());
+  readonly status = this._register(new ModelStatusBar());
+  readonly view: GraphViewProvider;
+  private panelSource?: PanelSource;
+  private running?: AbortController;
+
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    readonly engine: EngineHost,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    super();
+    this.view = this._register(
+      new GraphViewProvider(
+        context.extensionUri,
+        {
+          featureCard: (ref) => this.featureCard(ref),
+          intervene: (specs) => this.interveneOnPanel(specs),
+          focusFeature: (ref) => this.panelSource && void this.focusFeature({ uri: this.panelSource.uri.toString(), ...ref, position: -1 }, false),
+          openPrompt: () => this.panelSource && void vscode.window.showTextDocument(this.panelSource.uri),
+          viewState: (pinnedIds, supernodes) => {
+            const a = this.panelSource && this.store.get(this.panelSource.uri);
+            if (a?.graph && a.text === this.panelSource!.text) a.graph = { ...a.graph, qParams: { ...(a.graph.qParams ?? {}), pinnedIds, supernodes } };
+          },
+          exportTarget: () => this.exportTarget(),
+        },
+        log,
+      ),
+    );
+    this._register(engine.onDidChangeModel(() => this.updateStatus()));
+    this._register(
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (['modelPath', 'transcoderPath', 'executionProvider', 'precision'].some((k) => e.affectsConfiguration(`${SECTION}.${k}`))) {
+          engine.invalidate();
+          this.updateStatus();
+        }
+      }),
+    );
+    this._register(vscode.workspace.onDidGrantWorkspaceTrust(() => {
+      engine.invalidate();
+      this.updateStatus();
+    }));
+    this._register(this.store.onDidChange((uri) => {
+      if (!this.store.get(uri)) this.decorations.clear(uri);
+    }));
+    this.decorations.onEditorsChanged = () => {
+      for (const a of this.store.all()) if (a.focused) this.decorations.paint(a);
+    };
+    this._register({ dispose: () => this.running?.abort() });
+    this.updateStatus();
+  }
+
+  // ------------------------------------------------------------------------------------------ model
+
+  private get embeddedModel(): string {
+    return join(this.context.extensionPath, 'models', 'toy-llama');
+  }
+
+  private absPath(p: string): string {
+    let q = p.trim();
+    if (q === '~' || q.startsWith('~/')) q = join(homedir(), q.slice(1));
+    if (!isAbsolute(q)) {
+      const folder = vscode.workspace.workspaceFolders?.[0];
+      if (folder) q = join(folder.uri.fsPath, q);
+    }
+    return q;
+  }
+
+  /** The model to load, honouring workspace trust (restricted mode ignores workspace paths). */
+  modelConfig(): { args: LoadModelArgs; label: string; note?: string } {
+    const cfg = vscode.workspace.getConfiguration(SECTION);
+    const trusted = vscode.workspace.isTrusted;
+    const m = resolveTrustedPath(cfg.inspect<string>('modelPath'), trusted);
+    const tc = resolveTrustedPath(cfg.inspect<string>('transcoderPath'), trusted);
+    const modelPath = m.value ? this.absPath(m.value) : this.embeddedModel;
+    const ignored = m.ignoredWorkspaceValue || tc.ignoredWorkspaceValue;
+    const precision = cfg.get<string>('precision');
+    return {
+      args: {
+        modelPath,
+        transcoderPath: tc.value ? this.absPath(tc.value) : undefined,
+        provider: providerSetting(cfg.get('executionProvider')),
+        precision: precision === 'f32' || precision === 'f16' ? precision : 'auto',
+        cacheDir: join(this.context.globalStorageUri.fsPath, 'onnx-cache'),
+      },
+      label: m.value ? modelPath.split(/[\\/]/).filter(Boolean).pop() ?? modelPath : 'toy-llama (embedded)',
+      note: ignored ? 'A model path from the workspace settings was ignored because this workspace is not trusted.' : undefined,
+    };
+  }
+
+  private updateStatus(): void {
+    const c = this.modelConfig();
+    this.status.update(this.engine.model, { modelLabel: c.label, provider: c.args.provider, note: c.note });
+  }
+
+  private ensureModel(signal?: AbortSignal, onProgress?: (p: Progress) => void) {
+    return this.engine.ensureModel(this.modelConfig().args, { signal, onProgress });
+  }
+
+  // ---------------------------------------------------------------------------------------- analyze
+
+  async analyze(uriArg?: vscode.Uri, startArg?: number, endArg?: number): Promise<void> {
+    const editor = uriArg
+      ? vscode.window.visibleTextEditors.find((e) => e.document.uri.toString() === uriArg.toString()) ?? (await vscode.window.showTextDocument(uriArg))
+      : vscode.window.activeTextEditor;
+    if (!editor) {
+      const pick = await vscode.window.showErrorMessage('Circuit Inspector: open a prompt (any text file) to analyze it.', 'New Prompt File');
+      if (pick) await vscode.commands.executeCommand('circuitInspector.newPrompt');
+      return;
+    }
+    const doc = editor.document;
+    const full = doc.getText();
+    const prompt =
+      typeof startArg === 'number' && typeof endArg === 'number' && startArg >= 0 && endArg <= full.length && endArg > startArg
+        ? { start: startArg, end: endArg, text: full.slice(startArg, endArg) }
+        : choosePrompt(
+            full,
+            dialectFor(doc.languageId, doc.fileName),
+            editor.selection.isEmpty ? undefined : { start: doc.offsetAt(editor.selection.start), end: doc.offsetAt(editor.selection.end) },
+            doc.offsetAt(editor.selection.active),
+          );
+    if (!prompt || !prompt.text.trim()) {
+      await reportError(new EngineError('PROMPT_EMPTY', 'There is no prompt to analyze.', 'Type a prompt, or select the text to analyze.'), this.log, 'analyze');
+      return;
+    }
+    this.running?.abort();
+    const ac = new AbortController();
+    this.running = ac;
+    const settings = analysisSettings((k) => vscode.workspace.getConfiguration(SECTION).get(k));
+    const title = doc.uri.path.split('/').pop() ?? 'prompt';
+    const started = Date.now();
+    this.view.busy(true, `Analyzing ${title}…`);
+    try {
+      await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: 'Circuit Inspector', cancellable: true },
+        async (progress, ct) => {
+          ct.onCancellationRequested(() => ac.abort());
+          let done = 0;
+          const onProgress = (p: Progress) => {
+            const f = p.fraction !== undefined ? Math.max(done, Math.min(1, p.fraction)) : done;
+            progress.report({ message: p.stage, increment: (f - done) * 100 });
+            done = f;
+          };
+          await this.ensureModel(ac.signal, onProgress);
+          const forward = await this.engine.call('forward', { text: prompt!.text }, { signal: ac.signal, onProgress });
+          const analysis: Analysis = { uri: doc.uri, promptStart: prompt!.start, promptEnd: prompt!.end, text: prompt!.text, forward, lens: new Map() };
+          // Hovers work from here on, while attribution runs.
+          this.store.set(analysis);
+          const firstGraphAt = Date.now();
+          const result = await this.engine.call(
+            'analyze',
+            { text: prompt!.text, ...settings, slug: title.replace(/\W+/g, '-').toLowerCase() },
+            { signal: ac.signal, onProgress },
+          );
+          analysis.graph = result.graph;
+          // An edit inside the prompt while attribution ran dropped the analysis: hovers must not come back
+          // for text that changed (the panel still shows the graph of what was analysed).
+          if (this.store.get(doc.uri) === analysis) this.store.set(analysis);
+          this.panelSource = { uri: doc.uri, text: prompt!.text };
+          await this.view.show(this.payloadOf(analysis, title));
+          this.log.info(
+            `analyzed ${title}: ${forward.tokens.length} tokens, ${result.graph.nodes.length} nodes, ${result.graph.links.length} links; ` +
+              `command → graph ${Date.now() - started} ms (attribution ${Date.now() - firstGraphAt} ms)` +
+              (result.scores ? `; replacement ${result.scores.replacement?.toFixed(3)}, completeness ${result.scores.completeness?.toFixed(3)}` : ''),
+          );
+        },
+      );
+    } catch (e) {
+      await reportError(e, this.log, 'analyze');
+    } finally {
+      // A newer analysis that replaced this one owns the busy indicator now.
+      if (this.running === ac) {
+        this.running = undefined;
+        this.view.busy(false);
+      }
+    }
+  }
+
+  private payloadOf(a: Analysis, title: string): GraphPayload {
+    return { graph: a.graph!, title, canIntervene: true, source: 'analysis' };
+  }
+
+  async showGraph(uri?: vscode.Uri): Promise<void> {
+    const target = uri ?? vscode.window.activeTextEditor?.document.uri;
+    const a = target && this.store.get(target);
+    if (a?.graph) {
+      this.panelSource = { uri: a.uri, text: a.text };
+      await this.view.show(this.payloadOf(a, a.uri.path.split('/').pop() ?? 'prompt'));
+    } else await this.view.reveal();
+  }
+
+  // ----------------------------------------------------------------------------------------- focus
+
+  async focusFeature(args: FocusArgs | undefined, toPanel = true): Promise<void> {
+    try {
+      if (!args) {
+        args = await this.pickFeature();
+        if (!args) return;
+      }
+      const uri = vscode.Uri.parse(args.uri);
+      const a = this.store.get(uri);
+      if (!a) {
+        void vscode.window.showWarningMessage('Circuit Inspector: analyze the prompt again — it changed since its analysis.', 'Analyze Prompt').then((p) => {
+          if (p) void this.analyze(uri);
+        });
+        return;
+      }
+      const ref: FeatureRef = { layer: args.layer, feature: args.feature };
+      const values = await this.engine.call('featureActivations', { text: a.text, ...ref });
+      a.focused = { feature: ref, values };
+      this.decorations.paint(a);
+      if (toPanel && this.panelSource?.uri.toString() === uri.toString()) {
+        this.view.focusNode(ref, args.position >= 0 ? args.position : undefined);
+        await this.view.reveal();
+      }
+    } catch (e) {
+      await reportError(e, this.log, 'focus feature');
+    }
+  }
+
+  private async pickFeature(): Promise<FocusArgs | undefined> {
+    const editor = vscode.window.activeTextEditor;
+    const a = editor && this.store.get(editor.document.uri);
+    if (!a) {
+      void vscode.window.showInformationMessage('Circuit Inspector: analyze a prompt first.');
+      return undefined;
+    }
+    const best = new Map<string, { f: FocusArgs; act: number; label: string }>();
+    a.forward.features.forEach((fs, t) =>
+      fs.forEach((f) => {
+        const key = `${f.layer}:${f.feature}`;
+        if ((best.get(key)?.act ?? -Infinity) < f.activation) best.set(key, { f: { uri: a.uri.toString(), layer: f.layer, feature: f.feature, position: t }, act: f.activation, label: f.label });
+      }),
+    );
+    const items = [...best.values()].sort((x, y) => y.act - x.act).map((b) => ({ label: b.label || `#${b.f.feature}`, description: `L${b.f.layer} #${b.f.feature} · max ${b.act.toFixed(2)}`, b }));
+    const pick = await vscode.window.showQuickPick(items, { placeHolder: 'Feature to light up on the prompt', matchOnDescription: true });
+    return pick?.b.f;
+  }
+
+  clearDecorations(): void {
+    for (const a of this.store.all()) a.focused = undefined;
+    this.decorations.clear();
+  }
+
+  // -------------------------------------------------------------------------------- viewer requests
+
+  async featureCard(ref: FeatureRef): Promise<FeatureCard> {
+    await this.ensureModel();
+    return this.engine.call('featureCard', ref);
+  }
+
+  private async interveneOnPanel(specs: InterventionSpec[]): Promise<InterventionOutcome> {
+    if (!this.panelSource) throw new EngineError('PROMPT_EMPTY', 'No prompt is shown.');
+    await this.ensureModel();
+    return this.engine.call('intervene', { text: this.panelSource.text, interventions: specs, k: 5 });
+  }
+
+  /** A card for a feature of a saved graph: only from the model the graph was made with. */
+  async featureCardOn(graph: GraphJson, ref: FeatureRef): Promise<FeatureCard> {
+    const info = await this.ensureModel();
+    const made = (graph.metadata.circuit_inspector as { model?: string } | undefined)?.model;
+    if (made && made !== info.name) throw new EngineError('MODEL_NOT_FOUND', `This graph was made with ${made}; the loaded model is ${info.name}.`);
+    return this.engine.call('featureCard', ref);
+  }
+
+  canInterveneOn(graph: GraphJson): boolean {
+    const ci = graph.metadata.circuit_inspector as { model?: unknown } | undefined;
+    return typeof graph.metadata.prompt === 'string' && graph.metadata.prompt.length > 0 && typeof ci?.model === 'string';
+  }
+
+  async interveneOn(graph: GraphJson, specs: InterventionSpec[]): Promise<InterventionOutcome> {
+    const info = await this.ensureModel();
+    const made = (graph.metadata.circuit_inspector as { model?: string } | undefined)?.model;
+    if (made && made !== info.name) {
+      throw new EngineError('MODEL_NOT_FOUND', `This graph was made with ${made}; the loaded model is ${info.name}.`, 'Select that model folder to steer this graph.');
+    }
+    return this.engine.call('intervene', { text: String(graph.metadata.prompt ?? ''), interventions: specs, k: 5 });
+  }
+
+  /** From a saved graph: paint the feature on its prompt file when that file is open and holds the prompt. */
+  async focusOnPrompt(promptUri: vscode.Uri | undefined, prompt: string, ref: FeatureRef): Promise<void> {
+    if (!promptUri || !prompt) return;
+    const editor = vscode.window.visibleTextEditors.find((e) => e.document.uri.toString() === promptUri.toString());
+    if (!editor) return;
+    try {
+      let a = this.store.get(promptUri);
+      if (!a || a.text !== prompt) {
+        const at = editor.document.getText().indexOf(prompt);
+        if (at < 0) return;
+        await this.ensureModel();
+        const forward = await this.engine.call('forward', { text: prompt });
+        a = { uri: promptUri, promptStart: at, promptEnd: at + prompt.length, text: prompt, forward, lens: new Map() };
+        this.store.set(a);
+      }
+      await this.focusFeature({ uri: promptUri.toString(), ...ref, position: -1 }, false);
+    } catch (e) {
+      await reportError(e, this.log, 'focus feature');
+    }
+  }
+
+  private exportTarget(): { dir?: vscode.Uri; base: string } {
+    const src = this.panelSource?.uri;
+    if (!src || src.scheme === 'untitled') return { dir: vscode.workspace.workspaceFolders?.[0]?.uri, base: 'graph' };
+    return { dir: vscode.Uri.joinPath(src, '..'), base: graphFileName(src.path.split('/').pop() ?? 'prompt').replace(/\.graph\.json$/, '') };
+  }
+
+  // ------------------------------------------------------------------------------------------ save
+
+  async saveGraph(uriArg?: vscode.Uri): Promise<void> {
+    const uri = uriArg ?? vscode.window.activeTextEditor?.document.uri ?? this.panelSource?.uri;
+    const a = (uri && this.store.get(uri)) || (this.panelSource && this.store.get(this.panelSource.uri));
+    if (!a?.graph) {
+      const pick = await vscode.window.showWarningMessage('Circuit Inspector: analyze a prompt first, then save its graph.', 'Analyze Prompt');
+      if (pick) await this.analyze();
+      return;
+    }
+    try {
+      const name = a.uri.path.split('/').pop() ?? 'prompt';
+      let target: vscode.Uri | undefined;
+      if (a.uri.scheme === 'untitled') {
+        target = await vscode.window.showSaveDialog({ defaultUri: vscode.workspace.workspaceFolders?.[0] ? vscode.Uri.joinPath(vscode.workspace.workspaceFolders[0].uri, 'prompt.graph.json') : undefined, filters: { 'Graph JSON': ['json'] } });
+        if (!target) return;
+      } else target = vscode.Uri.joinPath(a.uri, '..', graphFileName(name));
+      const graph = { ...a.graph, metadata: { ...a.graph.metadata, ...(a.uri.scheme === 'untitled' ? {} : { prompt_file: name }) } };
+      // Validated again on write: a graph that would not read back is never written.
+      const text = serializeGraphFile(graph as unknown as GraphFile);
+      await vscode.workspace.fs.writeFile(target, Buffer.from(text, 'utf8'));
+      this.log.info(`saved ${target.fsPath}`);
+      const pick = await vscode.window.showInformationMessage(`Circuit Inspector: saved ${vscode.workspace.asRelativePath(target)}.`, 'Open Graph');
+      if (pick) await vscode.commands.executeCommand('vscode.openWith', target, GRAPH_EDITOR_ID);
+    } catch (e) {
+      await reportError(e, this.log, 'save graph');
+    }
+  }
+
+  // ------------------------------------------------------------------------------ model selection
+
+  async selectModel(): Promise<void> {
+    const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Use This Model', title: 'Select a model folder (config.json, *.safetensors, tokenizer.json)' });
+    const dir = picked?.[0];
+    if (!dir) return;
+    try {
+      const ok = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Circuit Inspector: checking the model folder…', cancellable: true }, (_p, ct) => {
+        const ac = new AbortController();
+        ct.onCancellationRequested(() => ac.abort());
+        return this.engine.call('validateModel', { modelPath: dir.fsPath }, { signal: ac.signal });
+      });
+      // User settings: the user picked this folder; a workspace must not be able to choose it for them.
+      await vscode.workspace.getConfiguration(SECTION).update('modelPath', dir.fsPath, vscode.ConfigurationTarget.Global);
+      void vscode.window.showInformationMessage(`Circuit Inspector: using ${ok.name} (${ok.nLayers} layers).`);
+    } catch (e) {
+      await reportError(e, this.log, 'select model');
+    }
+  }
+
+  async useEmbeddedModel(): Promise<void> {
+    await vscode.workspace.getConfiguration(SECTION).update('modelPath', undefined, vscode.ConfigurationTarget.Global);
+  }
+
+  async selectProvider(): Promise<void> {
+    const current = providerSetting(vscode.workspace.getConfiguration(SECTION).get('executionProvider'));
+    const describe: Record<string, string> = {
+      auto: 'The best available here, falling back to CPU',
+      cpu: 'Works everywhere',
+      cuda: 'NVIDIA GPUs (Linux, CUDA libraries)',
+      tensorrt: 'NVIDIA TensorRT (Linux)',
+      webgpu: 'GPU through WebGPU',
+      dml: 'DirectML (Windows)',
+      coreml: 'CoreML (macOS)',
+    };
+    const pick = await vscode.window.showQuickPick(
+      PROVIDERS.map((p) => ({ label: p, description: describe[p], picked: p === current, detail: p === current ? 'current' : undefined })),
+      { placeHolder: 'Execution provider for the model' },
+    );
+    if (pick) await vscode.workspace.getConfiguration(SECTION).update('executionProvider', pick.label, vscode.ConfigurationTarget.Global);
+  }
+
+  async showModelMenu(): Promise<void> {
+    const items = [
+      { label: '$(folder-opened) Select Model Folder…', command: 'circuitInspector.selectModel' },
+      { label: '$(chip) Select Execution Provider…', command: 'circuitInspector.selectExecutionProvider' },
+      { label: '$(package) Use the Embedded Model', command: 'circuitInspector.useEmbeddedModel' },
+      { label: '$(output) Show Log', command: 'circuitInspector.showLog' },
+    ];
+    const pick = await vscode.window.showQuickPick(items, { placeHolder: this.engine.model ? `${this.engine.model.name} on ${this.engine.model.provider}` : 'Circuit Inspector model' });
+    if (pick) await vscode.commands.executeCommand(pick.command);
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * Where the prompts are in a document. Pure text functions (no 'vscode') so they are unit-tested.
+ *
+ * - Markdown (`*.prompt.md`, or any markdown): each fenced code block whose info string is `prompt`
+ *   (```prompt … ```) is a prompt block.
+ * - `*.prompt` files: blocks separated by lines holding only `---`; blank lines around a block and the
+ *   final newline are not part of the prompt (a trailing newline would be a token of its own).
+ * - Other text: no blocks; Analyze Prompt takes the selection or the whole file.
+ */
+
+export interface PromptBlock {
+  /** Offsets into the document text, end exclusive; `text === doc.slice(start, end)`. */
+  start: number;
+  end: number;
+  text: string;
+}
+
+export type PromptDialect = 'markdown' | 'prompt' | 'plain';
+
+export function dialectFor(languageId: string, fileName: string): PromptDialect {
+  if (languageId === 'markdown' || /\.prompt\.md$/i.test(fileName) || languageId === 'circuit-prompt-markdown') return 'markdown';
+  if (languageId === 'circuit-prompt' || /\.prompt$/i.test(fileName)) return 'prompt';
+  return 'plain';
+}
+
+interface Line {
+  start: number;
+  /** Offset of the line's end, before its newline. */
+  end: number;
+  text: string;
+}
+
+function lines(doc: string): Line[] {
+  const out: Line[] = [];
+  let start = 0;
+  for (;;) {
+    const nl = doc.indexOf('\n', start);
+    const end = nl < 0 ? doc.length : nl;
+    const contentEnd = end > start && doc[end - 1] === '\r' ? end - 1 : end;
+    out.push({ start, end: contentEnd, text: doc.slice(start, contentEnd) });
+    if (nl < 0) break;
+    start = nl + 1;
+  }
+  return out;
+}
+
+/** Trims blank lines at both ends of a line range and returns it as a block (undefined if empty). */
+function blockOf(doc: string, ls: Line[]): PromptBlock | undefined {
+  let a = 0;
+  let b = ls.length - 1;
+  while (a <= b && !ls[a].text.trim()) a++;
+  while (b >= a && !ls[b].text.trim()) b--;
+  if (a > b) return undefined;
+  const start = ls[a].start;
+  const end = ls[b].end;
+  return { start, end, text: doc.slice(start, end) };
+}
+
+function markdownBlocks(doc: string): PromptBlock[] {
+  const out: PromptBlock[] = [];
+  const ls = lines(doc);
+  for (let i = 0; i < ls.length; i++) {
+    const open = /^(\s{0,3})(`{3,}|~{3,})\s*prompt\b.*$/.exec(ls[i].text);
+    if (!open) continue;
+    const fence = open[2];
+    let j = i + 1;
+    const close = new RegExp(`^\\s{0,3}\\${fence[0]}{${fence.length},}\\s*$`);
+    while (j < ls.length && !close.test(ls[j].text)) j++;
+    const body = ls.slice(i + 1, j);
+    if (body.length) {
+      // Inside a fence every character counts, blank lines included, except the fence lines themselves.
+      const start = body[0].start;
+      const end = body[body.length - 1].end;
+      if (doc.slice(start, end).trim()) out.push({ start, end, text: doc.slice(start, end) });
+    }
+    i = j;
+  }
+  return out;
+}
+
+function promptFileBlocks(doc: string): PromptBlock[] {
+  const out: PromptBlock[] = [];
+  let current: Line[] = [];
+  for (const l of lines(doc)) {
+    if (l.text.trim() === '---') {
+      const b = blockOf(doc, current);
+      if (b) out.push(b);
+      current = [];
+    } else current.push(l);
+  }
+  const b = blockOf(doc, current);
+  if (b) out.push(b);
+  return out;
+}
+
+export function findPromptBlocks(doc: string, dialect: PromptDialect): PromptBlock[] {
+  if (dialect === 'markdown') return markdownBlocks(doc);
+  if (dialect === 'prompt') return promptFileBlocks(doc);
+  return [];
+}
+
+/** The block containing the offset (a cursor at a block's very end still counts as inside it). */
+export function blockAt(blocks: PromptBlock[], offset: number): PromptBlock | undefined {
+  return blocks.find((b) => offset >= b.start && offset <= b.end);
+}
+
+/**
+ * What Analyze Prompt analyses: a non-empty selection; else the prompt block under the cursor; else the
+ * whole document, trimmed of surrounding whitespace (whose offsets are kept so hovers line up).
+ */
+export function choosePrompt(doc: string, dialect: PromptDialect, selection: { start: number; end: number } | undefined, cursor: number): PromptBlock | undefined {
+  if (selection && selection.end > selection.start) {
+    const text = doc.slice(selection.start, selection.end);
+    if (text.trim()) return { start: selection.start, end: selection.end, text };
+  }
+  const blocks = findPromptBlocks(doc, dialect);
+  const under = blockAt(blocks, cursor);
+  if (under) return under;
+  if (blocks.length === 1) return blocks[0];
+  const lead = doc.length - doc.trimStart().length;
+  const text = doc.trim();
+  if (!text) return undefined;
+  return { start: lead, end: lead + text.length, text };
+}
+
+/** `NAME.graph.json` beside the prompt: the prompt file's name without its prompt / text extensions. */
+export function graphFileName(promptFileName: string): string {
+  const m = /\.(prompt\.md|prompt)$/i.exec(promptFileName);
+  const base = m ? promptFileName.slice(0, m.index) : promptFileName.replace(/\.[^.]+$/, '');
+  return `${base || 'prompt'}.graph.json`;
+}

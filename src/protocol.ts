@@ -1,0 +1,216 @@
+/**
+ * The typed messages between the extension host and the graph webview (the side-panel view and the
+ * `*.graph.json` custom editor share them). Both sides import this file; esbuild bundles it twice.
+ *
+ * Style of microsoft/vscode-hexeditor: every message has a `type`; there is one union per direction;
+ * a message that expects an answer carries a `requestId`, and its answer carries `inReplyTo` with the
+ * same id. The webview opens with a `ready` request, answered by `init` with the initial state, so the
+ * host never posts into a webview that has not loaded yet.
+ *
+ * Messages from the webview are validated with `parseFromWebview` before the host acts on them: the
+ * webview renders graph files from strangers, so the host treats what it says as untrusted input.
+ */
+
+// ---------------------------------------------------------------------------------------------------
+// Graph data (the Neuronpedia / circuit-tracer graph JSON, the subset the viewer reads)
+
+export interface GraphNodeJson {
+  node_id: string;
+  /** 'embedding' | 'cross layer transcoder' | 'transcoder' | 'mlp reconstruction error' | 'logit' | … */
+  feature_type: string;
+  /** A layer number as a string ("0", "1", …), "E" for embeddings, nLayers+1 for logits. */
+  layer: string | number;
+  ctx_idx: number;
+  feature?: number | null;
+  activation?: number | null;
+  /** Cumulative influence fraction: the node survives pruning at threshold t when influence ≤ t. */
+  influence?: number | null;
+  clerp?: string;
+  token_prob?: number;
+  is_target_logit?: boolean;
+  [extra: string]: unknown;
+}
+
+export interface GraphLinkJson {
+  source: string;
+  target: string;
+  weight: number;
+}
+
+export interface GraphJson {
+  metadata: {
+    slug?: string;
+    scan?: string;
+    prompt?: string;
+    prompt_tokens?: string[];
+    node_threshold?: number;
+    schema_version?: number;
+    /** Written by Circuit Inspector: the prompt file, relative to the graph file's folder. */
+    prompt_file?: string;
+    [extra: string]: unknown;
+  };
+  qParams?: {
+    pinnedIds?: string[];
+    /** Neuronpedia's form: [label, nodeId, nodeId, …]. */
+    supernodes?: string[][];
+    linkType?: string;
+    clickedId?: string;
+    sg_pos?: string;
+    [extra: string]: unknown;
+  };
+  nodes: GraphNodeJson[];
+  links: GraphLinkJson[];
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Feature data shown in cards and hovers
+
+export interface FeatureRef {
+  layer: number;
+  feature: number;
+}
+
+export interface PredictionView {
+  token: string;
+  prob: number;
+  logit?: number;
+}
+
+export interface ActivationExample {
+  tokens: string[];
+  values: number[];
+}
+
+export interface FeatureCard extends FeatureRef {
+  label: string;
+  examples: ActivationExample[];
+  topLogits: { token: string; value: number }[];
+  bottomLogits: { token: string; value: number }[];
+}
+
+export type InterventionMode = 'ablate' | 'scale' | 'set';
+
+export interface InterventionSpec extends FeatureRef {
+  /** 'ablate' zeroes the feature, 'scale' multiplies its activation, 'set' sets it to `value`. */
+  mode: InterventionMode;
+  value?: number;
+  /** Token positions to act on; absent = every position where the feature is active. */
+  positions?: number[];
+}
+
+export interface InterventionOutcome {
+  before: PredictionView[];
+  after: PredictionView[];
+}
+
+/** What the panel shows: the graph plus where it came from. */
+export interface GraphPayload {
+  graph: GraphJson;
+  /** Display name of the prompt file (or of the graph file). */
+  title: string;
+  /** Whether steering is possible: a model is loaded and the prompt is known. */
+  canIntervene: boolean;
+  /** 'analysis' = a live analysis of an open prompt; 'file' = a saved graph opened in the editor. */
+  source: 'analysis' | 'file';
+  /** The saved graph links back to this prompt file (shown as a link in the toolbar). */
+  promptLink?: string;
+}
+
+export interface ViewerInitState {
+  payload?: GraphPayload;
+  /** Shown instead of a graph (e.g. an unreadable graph file): the panel is never blank. */
+  message?: string;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Messages
+
+export type ExportFormat = 'png' | 'svg' | 'json';
+
+export type ToWebview =
+  | { type: 'init'; inReplyTo: number; state: ViewerInitState }
+  | { type: 'setGraph'; payload: GraphPayload }
+  | { type: 'showMessage'; message: string }
+  | { type: 'focusNode'; feature: FeatureRef; position?: number }
+  | { type: 'busy'; busy: boolean; label?: string }
+  | { type: 'featureCard'; inReplyTo: number; card?: FeatureCard; error?: string }
+  | { type: 'interventionResult'; inReplyTo: number; outcome?: InterventionOutcome; error?: string }
+  | { type: 'exportDone'; inReplyTo: number; path?: string; error?: string };
+
+export type FromWebview =
+  | { type: 'ready'; requestId: number }
+  | { type: 'focusFeature'; feature: FeatureRef; nodeId: string }
+  | { type: 'requestFeatureCard'; requestId: number; feature: FeatureRef }
+  | { type: 'intervene'; requestId: number; interventions: InterventionSpec[] }
+  | { type: 'export'; requestId: number; format: ExportFormat; data: string }
+  | { type: 'openPrompt' }
+  /** Pins and supernodes changed: the host keeps them so Save Graph writes them into qParams. */
+  | { type: 'viewState'; pinnedIds: string[]; supernodes: string[][] }
+  | { type: 'log'; level: 'info' | 'error'; message: string };
+
+export type FromWebviewType = FromWebview['type'];
+
+// ---------------------------------------------------------------------------------------------------
+// Validation of what the webview says (it renders untrusted files, so the host checks every field)
+
+const MAX_EXPORT_BYTES = 64 * 1024 * 1024;
+
+function isObj(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+function isInt(x: unknown): x is number {
+  return typeof x === 'number' && Number.isInteger(x);
+}
+function isFeatureRef(x: unknown): x is FeatureRef {
+  return isObj(x) && isInt(x.layer) && x.layer >= 0 && isInt(x.feature) && x.feature >= 0;
+}
+function isIntervention(x: unknown): x is InterventionSpec {
+  if (!isFeatureRef(x)) return false;
+  const r = x as unknown as Record<string, unknown>;
+  if (r.mode !== 'ablate' && r.mode !== 'scale' && r.mode !== 'set') return false;
+  if (r.mode !== 'ablate' && !(typeof r.value === 'number' && Number.isFinite(r.value))) return false;
+  if (r.positions !== undefined && !(Array.isArray(r.positions) && r.positions.every((p) => isInt(p) && p >= 0))) return false;
+  return true;
+}
+
+/** Returns the message when it is well formed, otherwise undefined (and the host ignores it). */
+export function parseFromWebview(raw: unknown): FromWebview | undefined {
+  if (!isObj(raw) || typeof raw.type !== 'string') return undefined;
+  const m = raw;
+  switch (m.type as FromWebviewType) {
+    case 'ready':
+      return isInt(m.requestId) ? { type: 'ready', requestId: m.requestId } : undefined;
+    case 'focusFeature':
+      return isFeatureRef(m.feature) && typeof m.nodeId === 'string'
+        ? { type: 'focusFeature', feature: { layer: m.feature.layer, feature: m.feature.feature }, nodeId: m.nodeId }
+        : undefined;
+    case 'requestFeatureCard':
+      return isInt(m.requestId) && isFeatureRef(m.feature)
+        ? { type: 'requestFeatureCard', requestId: m.requestId, feature: { layer: m.feature.layer, feature: m.feature.feature } }
+        : undefined;
+    case 'intervene':
+      return isInt(m.requestId) && Array.isArray(m.interventions) && m.interventions.length > 0 && m.interventions.length <= 256 &&
+        m.interventions.every(isIntervention)
+        ? { type: 'intervene', requestId: m.requestId, interventions: m.interventions as InterventionSpec[] }
+        : undefined;
+    case 'export':
+      return isInt(m.requestId) && (m.format === 'png' || m.format === 'svg' || m.format === 'json') &&
+        typeof m.data === 'string' && m.data.length <= MAX_EXPORT_BYTES
+        ? { type: 'export', requestId: m.requestId, format: m.format, data: m.data }
+        : undefined;
+    case 'openPrompt':
+      return { type: 'openPrompt' };
+    case 'viewState': {
+      const ids = (x: unknown) => Array.isArray(x) && x.length <= 100_000 && x.every((v) => typeof v === 'string' && v.length <= 300);
+      return ids(m.pinnedIds) && Array.isArray(m.supernodes) && m.supernodes.length <= 10_000 && m.supernodes.every((g) => ids(g) && (g as string[]).length >= 1)
+        ? { type: 'viewState', pinnedIds: [...(m.pinnedIds as string[])], supernodes: (m.supernodes as string[][]).map((g) => [...g]) }
+        : undefined;
+    }
+    case 'log':
+      return (m.level === 'info' || m.level === 'error') && typeof m.message === 'string'
+        ? { type: 'log', level: m.level, message: m.message.slice(0, 4000) }
+        : undefined;
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * What the worker does for each RPC method, on top of a loaded engine. The engine itself (model,
+ * transcoders, attribution) sits behind the small `LoadedEngine` interface so this logic — caching runs
+ * per prompt, picking the top features per token, predictions, interventions before/after — is tested
+ * with a tiny in-memory engine, and the real one (engine-adapter.ts) only translates calls.
+ */
+import type { HookTensor, TokenInfo } from '../engine/api';
+import { EngineError, throwIfCancelled } from '../engine/errors';
+import type { FeatureCard, FeatureRef, GraphJson, InterventionOutcome, InterventionSpec, PredictionView } from '../protocol';
+import type {
+  ActiveFeature,
+  AnalyzeArgs,
+  AnalyzeResult,
+  CallContext,
+  ForwardArgs,
+  ForwardResult,
+  LensRow,
+  LoadModelArgs,
+  ModelInfo,
+} from './rpc';
+
+/** Active transcoder features of one layer: for each position, parallel arrays of indices and values. */
+export interface SparseLayer {
+  indices: Int32Array[];
+  values: Float32Array[];
+}
+
+export interface EngineRun {
+  tokens: TokenInfo[];
+  /** [T, vocab] */
+  logits: HookTensor;
+  /** One entry per layer with a transcoder. */
+  features: SparseLayer[];
+}
+
+export interface LoadedEngine {
+  readonly info: ModelInfo;
+  tokenize(text: string): TokenInfo[];
+  run(tokens: TokenInfo[], signal?: AbortSignal): Promise<EngineRun>;
+  /** Steers / ablates features on the run's tokens; top-k predictions at the last position before and after. */
+  intervene(run: EngineRun, interventions: InterventionSpec[], k: number, signal?: AbortSignal): Promise<InterventionOutcome>;
+  /** Logit lens at one position of a run: residual after each layer → final norm → unembedding. */
+  lens(run: EngineRun, position: number, k: number): LensRow[];
+  tokenText(id: number): string;
+  attribute(text: string, args: AnalyzeArgs, ctx: CallContext): Promise<{ graph: GraphJson; scores?: AnalyzeResult['scores'] }>;
+  card(ref: FeatureRef): FeatureCard;
+  label(ref: FeatureRef): string;
+  dispose(): void;
+}
+
+export type EngineLoader = (args: LoadModelArgs, ctx: CallContext) => Promise<LoadedEngine>;
+/** Checks a model folder without building sessions (Select Model Folder validates before switching). */
+export type ModelValidator = (modelPath: string, ctx: CallContext) => Promise<{ name: string; nLayers: number }>;
+
+/** Indices of the k largest values of a row, largest first. */
+export function topKIndices(row: ArrayLike<number>, k: number): number[] {
+  k = Math.max(0, Math.min(k, row.length));
+  const out: number[] = [];
+  if (k === 0) return out;
+  for (let i = 0; i < row.length; i++) {
+    const v = row[i];
+    if (out.length === k && !(v > row[out[k - 1]])) continue;
+    // Insertion into a short sorted list: k is small (≤ 20), the vocabulary is large.
+    let j = out.length;
+    while (j > 0 && row[out[j - 1]] < v) j--;
+    out.splice(j, 0, i);
+    if (out.length > k) out.pop();
+  }
+  return out;
+}
+
+/** Top-k softmax predictions of one logits row. */
+export function predictionsFromLogits(row: Float32Array, k: number, tokenText: (id: number) => string): PredictionView[] {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) if (row[i] > max) max = row[i];
+  let sum = 0;
+  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i] - max);
+  return topKIndices(row, k).map((id) => ({ token: tokenText(id), prob: Math.exp(row[id] - max) / sum, logit: row[id] }));
+}
+
+function logitsRow(run: EngineRun, t: number): Float32Array {
+  const v = run.logits.shape[run.logits.shape.length - 1];
+  return run.logits.data.subarray(t * v, (t + 1) * v);
+}
+
+const RUN_CACHE = 4;
+
+export class EngineService {
+  private engine?: LoadedEngine;
+  /** Recent runs by prompt text: hovers, decorations and interventions reuse the analysis' forward pass. */
+  private readonly runs = new Map<string, EngineRun>();
+
+  constructor(
+    private readonly loader: EngineLoader,
+    private readonly validator?: ModelValidator,
+  ) {}
+
+  private require(): LoadedEngine {
+    if (!this.engine) throw new EngineError('MODEL_NOT_FOUND', 'No model is loaded.', 'Run "Circuit Inspector: Select Model Folder".');
+    return this.engine;
+  }
+
+  async loadModel(args: LoadModelArgs, ctx: CallContext): Promise<ModelInfo> {
+    ctx.progress({ stage: 'Loading model' });
+    const next = await this.loader(args, ctx);
+    throwIfCancelled(ctx.signal);
+    this.engine?.dispose();
+    this.engine = next;
+    this.runs.clear();
+    return next.info;
+  }
+
+  async validateModel(args: { modelPath: string }, ctx: CallContext): Promise<{ name: string; nLayers: number }> {
+    if (this.validator) return this.validator(args.modelPath, ctx);
+    const e = await this.loader({ modelPath: args.modelPath, provider: 'cpu' }, ctx);
+    const r = { name: e.info.name, nLayers: e.info.nLayers };
+    e.dispose();
+    return r;
+  }
+
+  get loaded(): ModelInfo | undefined {
+    return this.engine?.info;
+  }
+
+  private async runFor(text: string, signal: AbortSignal): Promise<EngineRun> {
+    const cached = this.runs.get(text);
+    if (cached) {
+      // Most recently used last, so the oldest is evicted first.
+      this.runs.delete(text);
+      this.runs.set(text, cached);
+      return cached;
+    }
+    const e = this.require();
+    if (!text.trim()) throw new EngineError('PROMPT_EMPTY', 'The prompt is empty.', 'Select some text or put the cursor in a prompt block.');
+    const tokens = e.tokenize(text);
+    if (tokens.length > e.info.maxPositions) {
+      throw new EngineError(
+        'PROMPT_TOO_LONG',
+        `The prompt has ${tokens.length} tokens; ${e.info.name} accepts at most ${e.info.maxPositions}.`,
+        'Select a shorter part of the text.',
+      );
+    }
+    const run = await e.run(tokens, signal);
+    this.runs.set(text, run);
+    while (this.runs.size > RUN_CACHE) this.runs.delete(this.runs.keys().next().value as string);
+    return run;
+  }
+
+  private summarize(run: EngineRun, topFeatures: number, topPredictions: number): ForwardResult {
+    const e = this.require();
+    const features: ActiveFeature[][] = run.tokens.map((_, t) => {
+      const all: ActiveFeature[] = [];
+      run.features.forEach((layer, l) => {
+        const idx = layer.indices[t];
+        const val = layer.values[t];
+        for (let i = 0; i < idx.length; i++) {
+          if (val[i] > 0) all.push({ layer: l, feature: idx[i], activation: val[i], label: '' });
+        }
+      });
+      all.sort((a, b) => b.activation - a.activation);
+      const top = all.slice(0, topFeatures);
+      for (const f of top) f.label = e.label(f);
+      return top;
+    });
+    const predictions = run.tokens.map((_, t) => predictionsFromLogits(logitsRow(run, t), topPredictions, (id) => e.tokenText(id)));
+    return { tokens: run.tokens, features, predictions };
+  }
+
+  async forward(args: ForwardArgs, ctx: CallContext): Promise<ForwardResult> {
+    ctx.progress({ stage: 'Forward pass' });
+    const run = await this.runFor(args.text, ctx.signal);
+    return this.summarize(run, args.topFeatures ?? 8, args.topPredictions ?? 5);
+  }
+
+  async logitLens(args: { text: string; position: number; k: number }, ctx: CallContext): Promise<LensRow[]> {
+    const run = await this.runFor(args.text, ctx.signal);
+    if (args.position < 0 || args.position >= run.tokens.length) return [];
+    return this.require().lens(run, args.position, args.k);
+  }
+
+  async featureActivations(args: { text: string } & FeatureRef, ctx: CallContext): Promise<number[]> {
+    const run = await this.runFor(args.text, ctx.signal);
+    const layer = run.features[args.layer];
+    if (!layer) return run.tokens.map(() => 0);
+    return run.tokens.map((_, t) => {
+      const idx = layer.indices[t];
+      for (let i = 0; i < idx.length; i++) if (idx[i] === args.feature) return layer.values[t][i];
+      return 0;
+    });
+  }
+
+  featureCard(args: FeatureRef): FeatureCard {
+    return this.require().card(args);
+  }
+
+  async analyze(args: AnalyzeArgs, ctx: CallContext): Promise<AnalyzeResult> {
+    const e = this.require();
+    ctx.progress({ stage: 'Forward pass', fraction: 0.05 });
+    const run = await this.runFor(args.text, ctx.signal);
+    const anyActive = run.features.some((l) => l.values.some((v, t) => t > 0 && v.some((x) => x > 0)));
+    // Without a transcoder set, attribution itself says so (the clearer error).
+    if (e.info.transcoders && !anyActive) {
+      throw new EngineError('NO_ACTIVE_FEATURES', 'No transcoder feature is active on this prompt.', 'Try a longer prompt, or check the transcoder folder setting.');
+    }
+    const forward = this.summarize(run, 8, 5);
+    throwIfCancelled(ctx.signal);
+    const { graph, scores } = await e.attribute(args.text, args, ctx);
+    return { graph, forward, scores };
+  }
+
+  async intervene(args: { text: string; interventions: InterventionSpec[]; k: number }, ctx: CallContext): Promise<InterventionOutcome> {
+    const e = this.require();
+    const base = await this.runFor(args.text, ctx.signal);
+    return e.intervene(base, args.interventions, args.k, ctx.signal);
+  }
+
+  dispose(): void {
+    this.engine?.dispose();
+    this.engine = undefined;
+    this.runs.clear();
+  }
+}

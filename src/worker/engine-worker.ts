@@ -1,0 +1,27 @@
+/**
+ * The engine worker's entry (built to dist/engine-worker.js): serves the EngineMethods RPC on the
+ * parent port. Everything heavy — model loading, ONNX sessions, attribution — happens on this thread.
+ */
+import { parentPort } from 'node:worker_threads';
+import { loadEngine, validateModelDir } from './engine-adapter';
+import { EngineService } from './engine-service';
+import { serve, type Port } from './rpc-endpoints';
+import type { Handlers } from './rpc';
+
+export function handlersFor(service: EngineService): Handlers {
+  return {
+    loadModel: (a, c) => service.loadModel(a, c),
+    validateModel: (a, c) => service.validateModel(a, c),
+    forward: (a, c) => service.forward(a, c),
+    logitLens: (a, c) => service.logitLens(a, c),
+    featureActivations: (a, c) => service.featureActivations(a, c),
+    featureCard: (a) => service.featureCard(a),
+    analyze: (a, c) => service.analyze(a, c),
+    intervene: (a, c) => service.intervene(a, c),
+  };
+}
+
+if (parentPort) {
+  const service = new EngineService(loadEngine, validateModelDir);
+  serve(parentPort as unknown as Port, handlersFor(service));
+}

@@ -1,0 +1,142 @@
+/**
+ * The engine worker's RPC contract, derived from one interface (method → args / result), in the style
+ * of microsoft/vscode-js-profile-visualizer: the host calls `client.call('forward', args)` and gets the
+ * result type of `EngineMethods['forward']`, so the two sides cannot drift apart.
+ *
+ * Calls carry ids; a `cancel` with the same id aborts the worker's AbortSignal for that call; progress
+ * events stream back while it runs. This file is imported by both sides and holds no engine code.
+ */
+import type { TokenInfo } from '../engine/api';
+import type { FeatureCard, FeatureRef, GraphJson, InterventionOutcome, InterventionSpec, PredictionView } from '../protocol';
+
+import type { PrecisionSetting, ProviderSetting } from '../engine/runtime';
+
+export type { PrecisionSetting, ProviderSetting };
+
+export interface LoadModelArgs {
+  modelPath: string;
+  /** A transcoder set folder; absent = the model folder's `transcoders/` when it has one. */
+  transcoderPath?: string;
+  provider: ProviderSetting;
+  /** Intra-op threads for onnxruntime; 0 lets it decide. */
+  threads?: number;
+  precision?: PrecisionSetting;
+  /** Where built ONNX graphs are cached (the extension's global storage). */
+  cacheDir?: string;
+}
+
+export interface ModelInfo {
+  name: string;
+  dir: string;
+  nLayers: number;
+  dModel: number;
+  vocabSize: number;
+  maxPositions: number;
+  /** The execution provider actually in use (after any fallback). */
+  provider: string;
+  /** Why the requested provider was not used, when it was not. */
+  providerNote?: string;
+  transcoders?: { dir: string; kind: string; nFeatures: number };
+}
+
+/** One feature active at a token, for hovers. */
+export interface ActiveFeature extends FeatureRef {
+  activation: number;
+  label: string;
+}
+
+export interface ForwardArgs {
+  text: string;
+  /** Features reported per position (largest activation first). */
+  topFeatures?: number;
+  /** Next-token predictions reported per position. */
+  topPredictions?: number;
+}
+
+export interface ForwardResult {
+  tokens: TokenInfo[];
+  /** Per position: the most active transcoder features across all layers. */
+  features: ActiveFeature[][];
+  /** Per position: the model's top next-token predictions. */
+  predictions: PredictionView[][];
+}
+
+export interface LensRow {
+  layer: number;
+  predictions: PredictionView[];
+}
+
+export interface AnalyzeArgs {
+  text: string;
+  nodeThreshold: number;
+  edgeThreshold: number;
+  maxFeatureNodes: number;
+  batchSize: number;
+  slug: string;
+}
+
+export interface AnalyzeResult {
+  graph: GraphJson;
+  forward: ForwardResult;
+  /** Replacement / completeness scores when the attribution reports them. */
+  scores?: { replacement?: number; completeness?: number };
+}
+
+export interface EngineMethods {
+  /** Loads (or switches to) a model folder and its transcoders. */
+  loadModel(args: LoadModelArgs): ModelInfo;
+  /** Checks that a folder holds a loadable model without switching to it. */
+  validateModel(args: { modelPath: string }): { name: string; nLayers: number };
+  /** Tokens, per-position top features and predictions (cached per text in the worker). */
+  forward(args: ForwardArgs): ForwardResult;
+  /** Logit-lens top predictions at one position, from the residual stream after each layer. */
+  logitLens(args: { text: string; position: number; k: number }): LensRow[];
+  /** The activation of one feature at every token of the text (for decorations). */
+  featureActivations(args: { text: string } & FeatureRef): number[];
+  /** Label, top activating examples and top logits of a feature. */
+  featureCard(args: FeatureRef): FeatureCard;
+  /** The attribution graph of the text. */
+  analyze(args: AnalyzeArgs): AnalyzeResult;
+  /** Steer / ablate features and report the changed top predictions at the last position. */
+  intervene(args: { text: string; interventions: InterventionSpec[]; k: number }): InterventionOutcome;
+}
+
+export type Method = keyof EngineMethods;
+export type ArgsOf<M extends Method> = Parameters<EngineMethods[M]>[0];
+export type ResultOf<M extends Method> = ReturnType<EngineMethods[M]>;
+
+export interface Progress {
+  /** A short stage name shown in the notification ("Loading model", "Forward pass", "Attribution"). */
+  stage: string;
+  /** Fraction 0..1 of the whole call, when known. */
+  fraction?: number;
+}
+
+/** An error as it crosses the thread boundary: EngineErrors keep their code and hint. */
+export interface SerializedError {
+  name: string;
+  code: string;
+  message: string;
+  hint?: string;
+  /** For the log only, never shown in a notification. */
+  stack?: string;
+}
+
+export type HostToWorker =
+  | { kind: 'call'; id: number; method: Method; args: unknown }
+  | { kind: 'cancel'; id: number };
+
+export type WorkerToHost =
+  | { kind: 'result'; id: number; result: unknown }
+  | { kind: 'error'; id: number; error: SerializedError }
+  | { kind: 'progress'; id: number; progress: Progress };
+
+/** What a worker-side implementation of a method receives besides its arguments. */
+export interface CallContext {
+  signal: AbortSignal;
+  progress(p: Progress): void;
+}
+
+export type Handlers = {
+  [M in Method]: (args: ArgsOf<M>, ctx: CallContext) => Promise<ResultOf<M>> | ResultOf<M>;
+};

@@ -1,0 +1,69 @@
+/**
+ * The feature card: label, kind/layer/position, activation and influence, top activating examples
+ * (each token shaded by its activation) and top logits. Built with textContent only.
+ */
+import type { FeatureCard, PredictionView } from '../src/protocol';
+import { el, fmt } from './dom';
+import { tokenLabel, type ViewNode } from './graph-model';
+
+const KIND_NAME = { embedding: 'Token embedding', feature: 'Transcoder feature', error: 'Reconstruction error', logit: 'Output logit' } as const;
+
+function exampleRow(tokens: string[], values: number[]): HTMLElement {
+  const max = Math.max(1e-9, ...values);
+  const row = el('div', { class: 'example', 'data-testid': 'feature-example' });
+  tokens.forEach((t, i) => {
+    const level = Math.min(5, Math.ceil((Math.max(0, values[i] ?? 0) / max) * 5));
+    row.append(el('span', { class: `tok act-${level}`, title: fmt(values[i]) }, t.replace(/\n/g, '⏎')));
+  });
+  return row;
+}
+
+export function renderCard(node: ViewNode, card: FeatureCard | undefined, compact: boolean): HTMLElement {
+  const root = el('div', { class: 'card-body', 'data-testid': 'feature-card-body' });
+  root.append(el('div', { class: 'card-title', 'data-testid': 'feature-card-label' }, card?.label ?? node.label));
+  const where = node.kind === 'feature' ? `L${node.layer} #${node.feature ?? '?'} · token ${node.ctx}` : node.kind === 'error' ? `L${node.layer} · token ${node.ctx}` : `token ${node.ctx}`;
+  root.append(el('div', { class: 'card-meta' }, `${KIND_NAME[node.kind]} · ${where}`));
+  const stats: string[] = [];
+  if (node.activation !== undefined) stats.push(`activation ${fmt(node.activation)}`);
+  if (node.influence !== undefined) stats.push(`influence ${fmt(node.influence)}`);
+  if (node.prob !== undefined) stats.push(`p = ${fmt(node.prob)}`);
+  if (stats.length) root.append(el('div', { class: 'card-meta', 'data-testid': 'feature-card-stats' }, stats.join(' · ')));
+  if (!card) return root;
+  if (card.examples.length) {
+    root.append(el('div', { class: 'card-section' }, 'Top activations'));
+    for (const ex of card.examples.slice(0, compact ? 2 : 5)) root.append(exampleRow(ex.tokens, ex.values));
+  }
+  if (card.topLogits.length) {
+    root.append(el('div', { class: 'card-section' }, 'Top logits'));
+    const list = el('div', { class: 'logits', 'data-testid': 'feature-card-logits' });
+    for (const l of card.topLogits.slice(0, compact ? 5 : 8)) list.append(el('span', { class: 'logit pos' }, `${tokenLabel(l.token)} ${fmt(l.value, 2)}`));
+    root.append(list);
+  }
+  if (!compact && card.bottomLogits.length) {
+    const list = el('div', { class: 'logits' });
+    for (const l of card.bottomLogits.slice(0, 8)) list.append(el('span', { class: 'logit neg' }, `${tokenLabel(l.token)} ${fmt(l.value, 2)}`));
+    root.append(list);
+  }
+  return root;
+}
+
+export function renderPredictions(before: PredictionView[], after: PredictionView[]): HTMLElement {
+  const table = el('table', { class: 'predictions', 'data-testid': 'steer-result' });
+  table.append(el('tr', {}, el('th', {}, 'Before'), el('th', {}, ''), el('th', {}, 'After'), el('th', {}, '')));
+  for (let i = 0; i < Math.max(before.length, after.length); i++) {
+    const b = before[i];
+    const a = after[i];
+    const changed = a && b && a.token !== b.token;
+    table.append(
+      el(
+        'tr',
+        { class: changed ? 'changed' : '', 'data-testid': 'steer-row' },
+        el('td', { class: 'tokcell', 'data-testid': 'steer-before-token' }, b ? tokenLabel(b.token) : ''),
+        el('td', { class: 'num' }, b ? fmt(b.prob) : ''),
+        el('td', { class: 'tokcell', 'data-testid': 'steer-after-token' }, a ? tokenLabel(a.token) : ''),
+        el('td', { class: 'num' }, a ? fmt(a.prob) : ''),
+      ),
+    );
+  }
+  return table;
+}

@@ -1,0 +1,198 @@
+/**
+ * The viewer's model of an attribution graph, built from graph JSON (Neuronpedia / circuit-tracer
+ * format) that may come from anyone: every field is checked, strings are bounded, numbers must be finite,
+ * links to unknown nodes are dropped. Nothing here touches the DOM; labels stay plain strings that the
+ * view only ever sets as text.
+ */
+import type { GraphJson } from '../src/protocol';
+
+export type NodeKind = 'embedding' | 'feature' | 'error' | 'logit';
+
+export interface ViewNode {
+  id: string;
+  kind: NodeKind;
+  /** Row in the layered layout: embeddings -1, features/errors their layer, logits nLayers. */
+  layer: number;
+  ctx: number;
+  /** Transcoder feature index (features only). */
+  feature?: number;
+  activation?: number;
+  influence?: number;
+  label: string;
+  prob?: number;
+}
+
+export interface ViewLink {
+  source: string;
+  target: string;
+  weight: number;
+}
+
+export interface Supernode {
+  label: string;
+  ids: string[];
+}
+
+export interface ViewGraph {
+  nodes: ViewNode[];
+  byId: Map<string, ViewNode>;
+  links: ViewLink[];
+  nLayers: number;
+  promptTokens: string[];
+  prompt: string;
+  slug: string;
+  pinnedIds: string[];
+  supernodes: Supernode[];
+}
+
+export class GraphFormatError extends Error {}
+
+export const LIMITS = { nodes: 100_000, links: 1_000_000, label: 300, tokens: 100_000 };
+
+function str(x: unknown, max = LIMITS.label): string {
+  if (typeof x === 'string') return x.length > max ? x.slice(0, max) + '…' : x;
+  if (typeof x === 'number' && Number.isFinite(x)) return String(x);
+  return '';
+}
+function num(x: unknown): number | undefined {
+  return typeof x === 'number' && Number.isFinite(x) ? x : undefined;
+}
+function isObj(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+export function kindOf(featureType: string, layer: string): NodeKind {
+  const t = featureType.toLowerCase();
+  if (t.includes('embed') || layer === 'E') return 'embedding';
+  if (t.includes('error')) return 'error';
+  if (t.includes('logit')) return 'logit';
+  return 'feature';
+}
+
+/**
+ * Feature index from circuit-tracer's node_id `{layer}_{feature}_{ctx}` (the `feature` field may hold a
+ * combined layer/feature number — circuit-tracer's cantor pairing — so the id comes first), else from
+ * `feature`.
+ */
+function featureIndex(raw: Record<string, unknown>, id: string): number | undefined {
+  const m = /^\d+_(\d+)_\d+$/.exec(id);
+  if (m) return Number(m[1]);
+  const f = num(raw.feature);
+  return f !== undefined && Number.isInteger(f) && f >= 0 ? f : undefined;
+}
+
+/** Quotes a token for display, showing whitespace the way readers expect. */
+export function tokenLabel(tok: string): string {
+  return JSON.stringify(tok.replace(/\n/g, '⏎')).slice(1, -1).replace(/\\"/g, '"') || '∅';
+}
+
+/** The token of circuit-tracer's embedding clerp `Emb: "tok"`, else undefined. */
+function embeddingToken(clerp: string): string | undefined {
+  const m = /^Emb:\s*"(.*)"$/s.exec(clerp);
+  return m ? m[1] : clerp || undefined;
+}
+
+/** `Output "tok" (p=0.612)` → `tok 61%`: short enough to sit under a node. */
+function logitLabel(clerp: string, prob: number | undefined): string {
+  const m = /^Output\s*"(.*)"\s*\(p=([\d.eE+-]+)\)$/s.exec(clerp);
+  const tok = m ? m[1] : clerp;
+  const p = m ? Number(m[2]) : prob;
+  const shown = tokenLabel(tok);
+  return p !== undefined && Number.isFinite(p) ? `${shown} ${(p * 100).toFixed(p < 0.1 ? 1 : 0)}%` : shown || 'logit';
+}
+
+export function normalizeGraph(raw: unknown): ViewGraph {
+  if (!isObj(raw)) throw new GraphFormatError('The graph file is not a JSON object.');
+  if (!Array.isArray(raw.nodes)) throw new GraphFormatError('The graph file has no "nodes" list.');
+  if (!Array.isArray(raw.links)) throw new GraphFormatError('The graph file has no "links" list.');
+  if (raw.nodes.length > LIMITS.nodes) throw new GraphFormatError(`The graph has ${raw.nodes.length} nodes; at most ${LIMITS.nodes} can be shown.`);
+  if (raw.links.length > LIMITS.links) throw new GraphFormatError(`The graph has ${raw.links.length} links; at most ${LIMITS.links} can be shown.`);
+  const meta = isObj(raw.metadata) ? raw.metadata : {};
+  const promptTokens = Array.isArray(meta.prompt_tokens) ? meta.prompt_tokens.slice(0, LIMITS.tokens).map((t) => str(t)) : [];
+
+  const parsed: { raw: Record<string, unknown>; id: string; kind: NodeKind; layerStr: string; ctx: number }[] = [];
+  let maxLayer = -1;
+  const seen = new Set<string>();
+  for (const n of raw.nodes) {
+    if (!isObj(n)) continue;
+    const id = str(n.node_id ?? n.nodeId, 200);
+    if (!id || seen.has(id)) continue;
+    seen.add(id);
+    const layerStr = str(n.layer, 20);
+    const kind = kindOf(str(n.feature_type, 100), layerStr);
+    const ctx = num(n.ctx_idx);
+    parsed.push({ raw: n, id, kind, layerStr, ctx: ctx !== undefined && ctx >= 0 ? Math.floor(ctx) : 0 });
+    if (kind === 'feature' || kind === 'error') {
+      const l = Number(layerStr);
+      if (Number.isInteger(l) && l >= 0 && l < 10000) maxLayer = Math.max(maxLayer, l);
+    }
+  }
+  const nLayers = maxLayer + 1;
+
+  const nodes: ViewNode[] = parsed.map(({ raw: n, id, kind, layerStr, ctx }) => {
+    const l = Number(layerStr);
+    const layer = kind === 'embedding' ? -1 : kind === 'logit' ? nLayers : Number.isInteger(l) && l >= 0 && l < 10000 ? l : 0;
+    const clerp = str(n.clerp);
+    const feature = kind === 'feature' ? featureIndex(n, id) : undefined;
+    let label: string;
+    if (kind === 'feature') label = clerp || `L${layer} #${feature ?? '?'}`;
+    else if (kind === 'embedding') label = tokenLabel(embeddingToken(clerp) ?? promptTokens[ctx] ?? '');
+    else if (kind === 'error') label = clerp || `Error L${layer}`;
+    else label = logitLabel(clerp, num(n.token_prob));
+    const node: ViewNode = { id, kind, layer, ctx, label };
+    if (feature !== undefined) node.feature = feature;
+    const act = num(n.activation);
+    if (act !== undefined) node.activation = act;
+    const inf = num(n.influence);
+    if (inf !== undefined) node.influence = inf;
+    const prob = num(n.token_prob);
+    if (kind === 'logit' && prob !== undefined) node.prob = prob;
+    return node;
+  });
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+
+  const links: ViewLink[] = [];
+  for (const e of raw.links) {
+    if (!isObj(e)) continue;
+    const source = str(e.source, 200);
+    const target = str(e.target, 200);
+    const weight = num(e.weight);
+    if (weight === undefined || !byId.has(source) || !byId.has(target) || source === target) continue;
+    links.push({ source, target, weight });
+  }
+
+  const q = isObj(raw.qParams) ? raw.qParams : {};
+  const pinnedIds = Array.isArray(q.pinnedIds) ? q.pinnedIds.map((x) => str(x, 200)).filter((x) => byId.has(x)) : [];
+  const supernodes: Supernode[] = [];
+  if (Array.isArray(q.supernodes)) {
+    for (const s of q.supernodes) {
+      if (!Array.isArray(s) || s.length < 2) continue;
+      const ids = s.slice(1).map((x) => str(x, 200)).filter((x) => byId.has(x));
+      if (ids.length) supernodes.push({ label: str(s[0]) || 'group', ids });
+    }
+  }
+
+  return {
+    nodes,
+    byId,
+    links,
+    nLayers,
+    promptTokens,
+    prompt: str(meta.prompt, 100_000),
+    slug: str(meta.slug, 200),
+    pinnedIds,
+    supernodes,
+  };
+}
+
+/** Writes the viewer's pins and supernodes back into the graph JSON (for export / save). */
+export function withViewState(graph: GraphJson, pinnedIds: string[], supernodes: Supernode[]): GraphJson {
+  return {
+    ...graph,
+    qParams: {
+      ...(graph.qParams ?? {}),
+      pinnedIds: [...pinnedIds],
+      supernodes: supernodes.map((s) => [s.label, ...s.ids]),
+    },
+  };
+}

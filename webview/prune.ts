@@ -1,0 +1,32 @@
+/**
+ * Which nodes and links are shown. The node slider is circuit-tracer's cumulative-influence threshold:
+ * a node whose `influence` (its place in the cumulative influence order, 0..1) is ≤ t survives.
+ * Embeddings and logits always stay (they are the frame of the graph); pinned nodes always stay; "pinned
+ * only" shows the pinned subgraph alone.
+ */
+import type { ViewGraph, ViewLink } from './graph-model';
+
+export interface Visibility {
+  nodes: Set<string>;
+  links: ViewLink[];
+}
+
+export function visibleElements(g: ViewGraph, threshold: number, pinned: ReadonlySet<string>, pinnedOnly: boolean): Visibility {
+  const nodes = new Set<string>();
+  for (const n of g.nodes) {
+    if (pinnedOnly) {
+      if (pinned.has(n.id)) nodes.add(n.id);
+      continue;
+    }
+    if (pinned.has(n.id) || n.kind === 'embedding' || n.kind === 'logit' || n.influence === undefined || n.influence <= threshold) nodes.add(n.id);
+  }
+  const links = g.links.filter((l) => nodes.has(l.source) && nodes.has(l.target));
+  return { nodes, links };
+}
+
+/** Nodes whose label, token or id contains the query (case-insensitive); empty query = none. */
+export function searchNodes(g: ViewGraph, query: string): string[] {
+  const q = query.trim().toLowerCase();
+  if (!q) return [];
+  return g.nodes.filter((n) => n.label.toLowerCase().includes(q) || n.id.toLowerCase() === q || (n.feature !== undefined && `#${n.feature}` === q)).map((n) => n.id);
+}
