@@ -6,6 +6,7 @@
 import { EngineError } from '../errors';
 import type { Mat, NormSpec, RotarySpec } from '../model-spec';
 import type { WeightStore } from '../bundle/weights';
+import { LazyMat } from '../bundle/lazy-mat';
 
 export type HfConfig = Record<string, unknown>;
 
@@ -46,10 +47,13 @@ export function modelName(input: MappingInput): string {
   return typeof n === 'string' && n ? n : input.name;
 }
 
-/** A torch.nn.Linear weight [out, in] read and transposed to [in, out] (x @ W). */
+/**
+ * A torch.nn.Linear weight [out, in], transposed to [in, out] (x @ W) when it is read. Matrices are
+ * read lazily (see bundle/lazy-mat.ts); the shape and dtype are checked now.
+ */
 export function linear(w: WeightStore, name: string, inDim: number, outDim: number): Mat {
-  const src = w.get(name, [outDim, inDim]);
-  return { data: transpose(src, outDim, inDim), rows: inDim, cols: outDim };
+  w.check(name, [outDim, inDim]);
+  return new LazyMat(inDim, outDim, () => transpose(w.get(name, [outDim, inDim]), outDim, inDim), name);
 }
 
 export function transpose(src: Float32Array, rows: number, cols: number): Float32Array {
@@ -69,8 +73,10 @@ export function transpose(src: Float32Array, rows: number, cols: number): Float3
   return out;
 }
 
+/** A matrix stored as the ModelSpec wants it, read lazily. */
 export function mat(w: WeightStore, name: string, rows: number, cols: number): Mat {
-  return { data: w.get(name, [rows, cols]), rows, cols };
+  w.check(name, [rows, cols]);
+  return new LazyMat(rows, cols, () => w.get(name, [rows, cols]), name);
 }
 
 export function rmsNorm(w: WeightStore, name: string, dim: number, eps: number, plusOne = false): NormSpec {

@@ -4,6 +4,7 @@
  */
 import { EngineError } from '../errors';
 import type { Activation, BlockSpec, Mat, ModelSpec, NormSpec } from '../model-spec';
+import { LazyMat } from '../bundle/lazy-mat';
 import { bool, mat, modelName, num, posInt, resolvePrefix, type MappingInput } from './common';
 
 const ACTS: Record<string, Activation> = {
@@ -39,13 +40,17 @@ export function mapGpt2({ config, weights: w, name }: MappingInput): ModelSpec {
   const blocks: BlockSpec[] = [];
   for (let l = 0; l < L; l++) {
     const b = `${p}h.${l}`;
-    const cAttn = w.get(`${b}.attn.c_attn.weight`, [d, 3 * d]);
+    const cAttnName = `${b}.attn.c_attn.weight`;
+    w.check(cAttnName, [d, 3 * d]);
     const cAttnB = w.get(`${b}.attn.c_attn.bias`, [3 * d]);
-    const cols = (k: number): Mat => {
-      const out = new Float32Array(d * d);
-      for (let i = 0; i < d; i++) out.set(cAttn.subarray(i * 3 * d + k * d, i * 3 * d + (k + 1) * d), i * d);
-      return { data: out, rows: d, cols: d };
-    };
+    // q, k and v are column blocks of c_attn; each is read (lazily) on its own, so none keeps the others.
+    const cols = (k: number): Mat =>
+      new LazyMat(d, d, () => {
+        const cAttn = w.get(cAttnName, [d, 3 * d]);
+        const out = new Float32Array(d * d);
+        for (let i = 0; i < d; i++) out.set(cAttn.subarray(i * 3 * d + k * d, i * 3 * d + (k + 1) * d), i * d);
+        return out;
+      }, `${cAttnName}[${'qkv'[k]}]`);
     let scale = scaleWeights ? 1 / Math.sqrt(hd) : 1;
     if (scaleByLayer) scale /= l + 1;
     blocks.push({

@@ -90,6 +90,15 @@ export class WeightStore {
 
   /** The tensor as float32, after checking it exists with exactly `shape`. */
   get(name: string, shape: number[]): Float32Array {
+    const { f, info } = this.check(name, shape);
+    return readF32Direct(f, info);
+  }
+
+  /**
+   * Checks that the tensor exists with exactly `shape` and a float dtype, without reading its data:
+   * lazily read weights fail at load, with the same messages, not at their first use.
+   */
+  check(name: string, shape: number[]): { f: SafetensorsFile; info: TensorInfo } {
     const f = this.where.get(name);
     if (!f) {
       throw new EngineError(
@@ -113,7 +122,7 @@ export class WeightStore {
         'Quantised checkpoints are not supported; use the f32/f16/bf16 release.',
       );
     }
-    return readF32Direct(f, info);
+    return { f, info };
   }
 }
 

@@ -10,6 +10,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { onnx } from 'onnx-proto';
+import { f32ToF16 } from '../bundle/safetensors';
 import { toHalfPrecision, type GraphParts } from './precision';
 
 export const OPSET = 17;
@@ -42,11 +43,43 @@ export type Dim = number | string;
 
 type InitData = Float32Array | Uint16Array | BigInt64Array | Int32Array | Uint8Array;
 
+/**
+ * An initializer whose values are produced only while the model is serialised: `read` is called when
+ * its bytes are written and `done` right after, so a graph over gigabytes of lazily read weights
+ * never holds more than one of them at a time (external data) or keeps them past serialisation.
+ */
+export interface LazyInit {
+  type: ElemType;
+  numel: number;
+  read(): InitData;
+  /** The bytes are written: drop whatever `read` loaded. */
+  done(): void;
+}
+
+/** A matrix as ModelSpec holds it, lazily read or not (see bundle/lazy-mat.ts). */
+export interface MatLike {
+  readonly data: Float32Array;
+  readonly rows: number;
+  readonly cols: number;
+  readonly loaded?: boolean;
+  release?(): void;
+}
+
 interface PendingInit {
   name: string;
   type: ElemType;
   dims: number[];
-  data: InitData;
+  data: InitData | LazyInit;
+}
+
+const BYTES: Record<ElemType, number> = { float: 4, float16: 2, int64: 8, int32: 4, bool: 1 };
+
+function isLazy(d: InitData | LazyInit): d is LazyInit {
+  return typeof (d as LazyInit).read === 'function';
+}
+
+function byteLengthOf(d: InitData | LazyInit): number {
+  return isLazy(d) ? d.numel * BYTES[d.type] : d.byteLength;
 }
 
 export class GraphBuilder {
@@ -57,6 +90,8 @@ export class GraphBuilder {
   private readonly used = new Set<string>();
   /** Identical Float32Array objects become one initializer (tied embeddings, shared weights). */
   private readonly byArray = new Map<InitData, string>();
+  /** Likewise identical lazy sources and matrices (a tied embedding is one Mat object). */
+  private readonly bySource = new Map<object, string>();
   private counter = 0;
 
   constructor(readonly graphName: string) {}
@@ -102,6 +137,43 @@ export class GraphBuilder {
     return name;
   }
 
+  /**
+   * A weight whose values are read only when the model is serialised (and dropped after): the same
+   * `key` object given twice is one initializer.
+   */
+  initLazy(prefix: string, key: object, src: LazyInit, dims: number[]): string {
+    const existing = this.bySource.get(key);
+    if (existing) return existing;
+    const numel = dims.reduce((a, d) => a * d, 1);
+    if (numel !== src.numel) throw new Error(`initializer ${prefix}: dims ${dims} hold ${numel} values, got ${src.numel}`);
+    const name = this.fresh(prefix);
+    this.inits.push({ name, type: src.type, dims, data: src });
+    this.bySource.set(key, name);
+    return name;
+  }
+
+  /**
+   * A [rows, cols] weight matrix. A releasable matrix (a LazyMat) is serialised lazily: read when its
+   * bytes are written, released right after unless it was in memory already (then someone uses it).
+   * Any other matrix is an ordinary initializer of its array.
+   */
+  initMat(prefix: string, m: MatLike): string {
+    if (typeof m.release !== 'function') return this.init(prefix, m.data, [m.rows, m.cols]);
+    const release = m.release.bind(m);
+    let keep = false;
+    return this.initLazy(prefix, m, {
+      type: 'float',
+      numel: m.rows * m.cols,
+      read: () => {
+        keep = m.loaded === true;
+        return m.data;
+      },
+      done: () => {
+        if (!keep) release();
+      },
+    }, [m.rows, m.cols]);
+  }
+
   constF(values: number[] | Float32Array, dims: number[] = [values.length], prefix = 'c'): string {
     return this.init(prefix, values instanceof Float32Array ? values : Float32Array.from(values), dims, 'float');
   }
@@ -138,18 +210,40 @@ export class GraphBuilder {
   /** Serialises with every initializer inline (fine under ~1.5 GB of weights). */
   toBytes(opts: SerializeOptions = {}): Uint8Array {
     const parts = this.parts(opts);
-    return onnx.ModelProto.encode(this.model(parts, parts.inits.map((i) => inlineTensor(i)))).finish();
+    // Inline, every tensor is in the one protobuf message: lazy ones are read for the encode and
+    // dropped right after it.
+    const lazy = parts.inits.filter((i) => isLazy(i.data));
+    try {
+      const tensors = parts.inits.map((i) => inlineTensor({ ...i, data: valuesOf(i.data) }));
+      return onnx.ModelProto.encode(this.model(parts, tensors)).finish();
+    } finally {
+      for (const i of lazy) (i.data as LazyInit).done();
+    }
   }
 
   /** The graph as plain parts, converted to half precision when asked (see precision.ts). */
-  private parts(opts: SerializeOptions): GraphParts & { inits: PendingInitProto[] } {
-    const parts = {
-      nodes: this.nodes,
-      inits: this.inits.map((i) => ({ name: i.name, type: ELEM[i.type], dims: i.dims, data: i.data })),
-      inputs: this.inputs,
-      outputs: this.outputs,
+  private parts(opts: SerializeOptions): Omit<GraphParts, 'inits'> & { inits: ProtoInit[] } {
+    const inits: ProtoInit[] = this.inits.map((i) => ({ name: i.name, type: ELEM[i.type], dims: i.dims, data: i.data }));
+    if (opts.precision !== 'f16') return { nodes: this.nodes, inits, inputs: this.inputs, outputs: this.outputs };
+    // The half-precision pass converts initializer values eagerly; lazy ones go through it as empty
+    // placeholders (it only needs their names and types) and are converted one by one when written.
+    const lazy = new Map<string, LazyInit>();
+    const placeholders = inits.map((i) => {
+      if (!isLazy(i.data)) return i as PendingInitProto;
+      lazy.set(i.name, i.data);
+      return { ...i, data: i.type === ELEM.float ? new Float32Array(0) : new Uint8Array(0) };
+    });
+    const half = toHalfPrecision({ nodes: this.nodes, inits: placeholders, inputs: this.inputs, outputs: this.outputs });
+    return {
+      ...half,
+      inits: half.inits.map((i) => {
+        const src = lazy.get(i.name);
+        if (!src) return i;
+        if (src.type !== 'float') return { ...i, data: src };
+        const asHalf: LazyInit = { type: 'float16', numel: src.numel, read: () => f32ToF16(src.read() as Float32Array), done: () => src.done() };
+        return { ...i, data: asHalf };
+      }),
     };
-    return opts.precision === 'f16' ? toHalfPrecision(parts) : parts;
   }
 
   /**
@@ -163,16 +257,23 @@ export class GraphBuilder {
     const tensors: onnx.ITensorProto[] = [];
     try {
       for (const i of parts.inits) {
-        const bytes = new Uint8Array(i.data.buffer, i.data.byteOffset, i.data.byteLength);
+        // One lazy tensor at a time: read, written (or put inline), dropped.
+        const data = valuesOf(i.data);
+        const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
         if (bytes.length < minBytes) {
-          tensors.push(inlineTensor(i));
+          tensors.push(inlineTensor({ ...i, data }));
+          if (isLazy(i.data)) i.data.done();
           continue;
         }
         // 4 KB alignment lets onnxruntime memory-map the weights.
         const pad = (4096 - (offset % 4096)) % 4096;
         if (pad) writeSync(fd, new Uint8Array(pad));
         offset += pad;
-        writeSync(fd, bytes);
+        try {
+          writeAll(fd, bytes);
+        } finally {
+          if (isLazy(i.data)) i.data.done();
+        }
         tensors.push({
           name: i.name,
           dataType: i.type,
@@ -194,10 +295,10 @@ export class GraphBuilder {
 
   /** Total bytes of initializers, for memory estimates and the choice of external data. */
   weightBytes(): number {
-    return this.inits.reduce((a, i) => a + i.data.byteLength, 0);
+    return this.inits.reduce((a, i) => a + byteLengthOf(i.data), 0);
   }
 
-  private model(parts: GraphParts, initializer: onnx.ITensorProto[]): onnx.IModelProto {
+  private model(parts: Omit<GraphParts, 'inits'>, initializer: onnx.ITensorProto[]): onnx.IModelProto {
     return {
       irVersion: 8,
       producerName: 'circuit-inspector',
@@ -227,6 +328,17 @@ export interface SerializeOptions {
 }
 
 type PendingInitProto = GraphParts['inits'][number];
+type ProtoInit = Omit<PendingInitProto, 'data'> & { data: InitData | LazyInit };
+
+function valuesOf(d: InitData | LazyInit): InitData {
+  return isLazy(d) ? d.read() : d;
+}
+
+/** writeSync may write less than asked (large buffers); loop until every byte is out. */
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.length) done += writeSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30));
+}
 
 function inlineTensor(i: PendingInitProto): onnx.ITensorProto {
   return {

@@ -11,7 +11,7 @@
  * activations are [T, d] and attention is [H, T, hd], so every projection is a plain 2-D MatMul on
  * weights already stored [in, out].
  */
-import type { Activation, AttentionSpec, BlockSpec, MlpSpec, ModelSpec, NormSpec } from '../model-spec';
+import type { Activation, AttentionSpec, BlockSpec, Mat, MlpSpec, ModelSpec, NormSpec } from '../model-spec';
 import { hooks } from '../model-spec';
 import { GraphBuilder, int, ints } from './builder';
 
@@ -51,12 +51,12 @@ class ForwardGraph {
     this.pos = g.op('Range', [g.init('zero_i64', BigInt64Array.of(0n), [], 'int64'), this.T, g.init('one_i64', BigInt64Array.of(1n), [], 'int64')]);
     this.c.one = g.scalar(1, 'one');
 
-    const embedW = g.init('embed', spec.embed.data, [spec.embed.rows, spec.embed.cols]);
+    const embedW = g.initMat('embed', spec.embed);
     let x = g.op('Gather', [embedW, ids], { axis: int(0) });
     if (spec.embedScale !== undefined) x = g.op('Mul', [x, g.scalar(spec.embedScale, 'embed_scale')]);
     this.out(x, hooks.embed);
     if (spec.posEmbed) {
-      const pe = g.op('Gather', [g.init('pos_embed', spec.posEmbed.data, [spec.posEmbed.rows, spec.posEmbed.cols]), this.pos], { axis: int(0) });
+      const pe = g.op('Gather', [g.initMat('pos_embed', spec.posEmbed), this.pos], { axis: int(0) });
       this.out(pe, hooks.posEmbed);
       x = g.op('Add', [x, pe]);
     }
@@ -68,7 +68,7 @@ class ForwardGraph {
     const [xf, sf] = this.norm(spec.lnFinal, x, 'ln_final');
     this.out(sf, hooks.lnFinalScale);
     // Gemm with transB reads the [vocab, d] unembedding as stored, so a tied embedding stays one initializer.
-    const unembed = g.init('unembed', spec.unembed.data, [spec.unembed.rows, spec.unembed.cols]);
+    const unembed = g.initMat('unembed', spec.unembed);
     let logits = spec.bUnembed
       ? g.op('Gemm', [xf, unembed, g.init('b_unembed', spec.bUnembed, [spec.vocabSize])], { transB: int(1) })
       : g.op('Gemm', [xf, unembed], { transB: int(1) });
@@ -141,13 +141,13 @@ class ForwardGraph {
     const kW = Hkv * hd;
     // Separate projections on the spec's own arrays: no concatenated copy of the weights is made, and
     // at prompt lengths the MatMuls are bound by reading the weights either way.
-    const proj = (w: Float32Array, bias: Float32Array | undefined, cols: number, name: string) => {
-      const y = g.op('MatMul', [x, g.init(`l${l}_${name}`, w, [d, cols])]);
+    const proj = (w: Mat, bias: Float32Array | undefined, cols: number, name: string) => {
+      const y = g.op('MatMul', [x, g.initMat(`l${l}_${name}`, checked(w, d, cols))]);
       return bias ? g.op('Add', [y, g.init(`l${l}_b${name.slice(1)}`, bias, [cols])]) : y;
     };
-    const q0 = proj(a.wq.data, a.bq, qW, 'wq');
-    const k0 = proj(a.wk.data, a.bk, kW, 'wk');
-    const v0 = proj(a.wv.data, a.bv, kW, 'wv');
+    const q0 = proj(a.wq, a.bq, qW, 'wq');
+    const k0 = proj(a.wk, a.bk, kW, 'wk');
+    const v0 = proj(a.wv, a.bv, kW, 'wv');
     // [T, n*hd] → [n, T, hd]
     const heads = (t: string, n: number) => g.op('Transpose', [g.op('Reshape', [t, g.constI64([-1, n, hd])])], { perm: ints([1, 0, 2]) });
     let q = heads(q0, H);
@@ -174,7 +174,7 @@ class ForwardGraph {
     this.out(pattern, hooks.pattern(l));
     const z = g.op('MatMul', [pattern, v]);
     const zFlat = g.op('Reshape', [g.op('Transpose', [z], { perm: ints([1, 0, 2]) }), g.constI64([-1, qW])]);
-    let out = g.op('MatMul', [zFlat, g.init(`l${l}_wo`, a.wo.data, [qW, d])]);
+    let out = g.op('MatMul', [zFlat, g.initMat(`l${l}_wo`, checked(a.wo, qW, d))]);
     if (a.bo) out = g.op('Add', [out, g.init(`l${l}_bo`, a.bo, [d])]);
     return out;
   }
@@ -246,15 +246,15 @@ class ForwardGraph {
     const dm = m.wIn.cols;
     let hidden: string;
     if (m.kind === 'gated') {
-      const gate = g.op('MatMul', [x, g.init(`l${l}_w_gate`, m.wGate!.data, [d, dm])]);
-      const up = g.op('MatMul', [x, g.init(`l${l}_w_in`, m.wIn.data, [d, dm])]);
+      const gate = g.op('MatMul', [x, g.initMat(`l${l}_w_gate`, checked(m.wGate!, d, dm))]);
+      const up = g.op('MatMul', [x, g.initMat(`l${l}_w_in`, checked(m.wIn, d, dm))]);
       hidden = g.op('Mul', [this.act(m.act, gate), up]);
     } else {
-      let pre = g.op('MatMul', [x, g.init(`l${l}_w_in`, m.wIn.data, [d, dm])]);
+      let pre = g.op('MatMul', [x, g.initMat(`l${l}_w_in`, checked(m.wIn, d, dm))]);
       if (m.bIn) pre = g.op('Add', [pre, g.init(`l${l}_b_in`, m.bIn, [dm])]);
       hidden = this.act(m.act, pre);
     }
-    let out = g.op('MatMul', [hidden, g.init(`l${l}_w_out`, m.wOut.data, [dm, d])]);
+    let out = g.op('MatMul', [hidden, g.initMat(`l${l}_w_out`, checked(m.wOut, dm, d))]);
     if (m.bOut) out = g.op('Add', [out, g.init(`l${l}_b_out`, m.bOut, [d])]);
     return out;
   }
@@ -279,6 +279,12 @@ class ForwardGraph {
       }
     }
   }
+}
+
+/** The matrix, after checking it has the shape the graph wires it in as (without reading its values). */
+function checked(m: Mat, rows: number, cols: number): Mat {
+  if (m.rows !== rows || m.cols !== cols) throw new Error(`weight matrix is [${m.rows}, ${m.cols}], the graph needs [${rows}, ${cols}]`);
+  return m;
 }
 
 /** Rotary inverse frequencies, including Llama-3's smooth frequency scaling and linear scaling. */
