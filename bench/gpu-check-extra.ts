@@ -1,4 +1,21 @@
-/** GPU checks of attribution (edges on a GPU provider against the CPU), run by gpu-check.ts. */
+/**
+ * GPU checks of attribution, run by gpu-check.ts: the same graph on a GPU provider and on the CPU —
+ * every edge compared — for the embedded model (transcoders and CLT), and attribution time on a wider
+ * random-weight Llama with random JumpReLU transcoders, where a GPU has something to do.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ModelBundle } from '../src/engine/api';
+import { computeAttribution, toAttributionGraph } from '../src/engine/attribution/attribute';
+import { createEngine } from '../src/engine/attribution/engine';
+import { replacementFromDictionary } from '../src/engine/attribution/from-dictionary';
+import type { Replacement } from '../src/engine/attribution/replacement';
+import type { AttributionGraph } from '../src/engine/attribution/types';
+import { loadModelBundle } from '../src/engine/bundle/index';
+import { loadDictionary } from '../src/engine/dictionaries/index';
+import type { Mat, ModelSpec, NormSpec } from '../src/engine/model-spec';
+import type { PrecisionSetting, ProviderSetting } from '../src/engine/runtime';
+
 export interface GpuCheckContext {
   root: string;
   cacheDir: string;
@@ -8,7 +25,119 @@ export interface GpuCheckContext {
   providers: string[];
 }
 
+function edgeMap(g: AttributionGraph): Map<string, number> {
+  const key = (i: number) => {
+    const n = g.nodes[i];
+    return `${n.kind}:${n.layer}:${n.position}:${n.index}:${n.minusIndex ?? ''}`;
+  };
+  const m = new Map<string, number>();
+  for (let e = 0; e < g.edges.weight.length; e++) m.set(`${key(g.edges.source[e])}>${key(g.edges.target[e])}`, g.edges.weight[e]);
+  return m;
+}
+
+/** Edges of two graphs over the union of their edge sets, aligned (missing = 0). */
+function aligned(a: AttributionGraph, b: AttributionGraph): [Float32Array, Float32Array] {
+  const ma = edgeMap(a), mb = edgeMap(b);
+  const keys = [...new Set([...ma.keys(), ...mb.keys()])];
+  return [Float32Array.from(keys, (k) => ma.get(k) ?? 0), Float32Array.from(keys, (k) => mb.get(k) ?? 0)];
+}
+
+async function graphOn(bundle: ModelBundle, r: Replacement, ids: number[], provider: ProviderSetting, precision: PrecisionSetting, cacheDir: string, batchSize = 32, maxFeatureNodes = 8192) {
+  const engine = await createEngine(bundle, r, { provider, precision, cacheDir });
+  const opts = { prune: false, batchSize, edgeTolerance: 0, maxFeatureNodes };
+  await computeAttribution(engine, ids, opts);
+  const t0 = performance.now();
+  const raw = await computeAttribution(engine, ids, opts);
+  const ms = performance.now() - t0;
+  const graph = toAttributionGraph(engine, undefined, raw, undefined, { prune: false });
+  return { graph, ms, provider: engine.backward.provider, precision: engine.forward.precision, raw };
+}
+
+function randomMat(rows: number, cols: number, std: number, seed: number): Mat {
+  const data = new Float32Array(rows * cols);
+  let s = seed >>> 0 || 1;
+  const k = (std * Math.sqrt(3) * 2) / 4294967296;
+  for (let i = 0; i < data.length; i++) {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    data[i] = (s - 2147483648) * k;
+  }
+  return { data, rows, cols };
+}
+
+/** A random Llama (d 1024, 8 layers, 16 heads, d_mlp 4096, vocab 32000) with 8192-feature JumpReLU transcoders. */
+function wideRandom(): { bundle: ModelBundle; replacement: Replacement } {
+  const d = 1024, L = 8, H = 16, hd = 64, dm = 4096, V = 32000, F = 8192;
+  const ones = (n: number): NormSpec => ({ kind: 'rms', weight: new Float32Array(n).fill(1), eps: 1e-6 });
+  let seed = 7;
+  const blocks = Array.from({ length: L }, () => ({
+    ln1: ones(d),
+    attn: { nHeads: H, nKvHeads: H, headDim: hd, wq: randomMat(d, H * hd, 0.05, seed++), wk: randomMat(d, H * hd, 0.05, seed++), wv: randomMat(d, H * hd, 0.03, seed++), wo: randomMat(H * hd, d, 0.03, seed++), rotary: { dim: hd, base: 10000, layout: 'half' as const }, scale: 1 / Math.sqrt(hd) },
+    ln2: ones(d),
+    mlp: { kind: 'gated' as const, act: 'silu' as const, wIn: randomMat(d, dm, 0.03, seed++), wGate: randomMat(d, dm, 0.03, seed++), wOut: randomMat(dm, d, 0.03, seed++) },
+  }));
+  const embed = randomMat(V, d, 1, seed++);
+  const spec: ModelSpec = { family: 'llama', name: 'random-llama-d1024', dModel: d, nLayers: L, vocabSize: V, maxPositions: 4096, embed, blocks, lnFinal: ones(d), unembed: randomMat(V, d, 0.03, seed++), bosTokenId: 1 };
+  const layers = Array.from({ length: L }, () => ({
+    wEnc: randomMat(F, d, 1 / Math.sqrt(d), seed++),
+    // Pre-activations are ~N(0, 1) on the normalised input; a 2.6 threshold keeps ~0.5 % of features
+    // active (about 40 per layer and position), a realistic density for a trained transcoder.
+    bEnc: new Float32Array(F),
+    threshold: new Float32Array(F).fill(2.6),
+    wDec: randomMat(F, d, 0.02, seed++),
+    bDec: new Float32Array(d),
+  }));
+  const bundle: ModelBundle = {
+    dir: '(in memory)', spec, config: {}, weightsHash: 'random-llama-d1024-v1', weightBytes: 4 * (V * d * 2 + L * (4 * d * H * hd + 3 * d * dm)),
+    tokenizer: { encode: () => [], decode: (ids) => ids.join(' '), tokenText: (id) => `<${id}>`, vocabSize: V },
+  };
+  return { bundle, replacement: { kind: 'plt', activation: 'jumprelu', inputHook: 'mlp_in', layers, name: 'random-tc-8192' } as Replacement };
+}
+
 /** Returns the number of failed checks. */
-export async function gpuChecks(_ctx: GpuCheckContext): Promise<number> {
-  return 0;
+export async function gpuChecks(ctx: GpuCheckContext): Promise<number> {
+  let failed = 0;
+  const check = (name: string, err: number, tol: number, extra = '') => {
+    if (!(err <= tol)) failed++;
+    ctx.report(name, err, tol, extra);
+  };
+  const toy = join(ctx.root, 'models/toy-llama');
+  if (existsSync(join(toy, 'config.json'))) {
+    const bundle = await loadModelBundle(toy);
+    const ids = bundle.tokenizer.encode('Dallas is in the state whose capital is').map((t) => t.id);
+    for (const dictDir of ['transcoders', 'clt']) {
+      const dict = await loadDictionary(join(toy, dictDir), { dModel: bundle.spec.dModel, nLayers: bundle.spec.nLayers, name: bundle.spec.name });
+      const r = replacementFromDictionary(dict, bundle.spec);
+      const cpu = await graphOn(bundle, r, ids, 'cpu', 'f32', ctx.cacheDir);
+      for (const p of ['webgpu'] as ProviderSetting[]) {
+        for (const precision of ['f32', 'auto'] as PrecisionSetting[]) {
+          const gpu = await graphOn(bundle, r, ids, p, precision, ctx.cacheDir);
+          if (gpu.provider === 'cpu') {
+            ctx.log(`SKIP toy ${dictDir} attribution on ${p}: fell back to cpu`);
+            continue;
+          }
+          const [a, b] = aligned(cpu.graph, gpu.graph);
+          // f32: summation order only. f16 forward (auto): frozen patterns and norm scales carry f16
+          // rounding (~5e-4 relative each), compounded over 4 layers and the JumpReLU active set.
+          const tol = gpu.precision === 'f16' ? 5e-2 : 1e-3;
+          check(`toy ${dictDir} edges ${gpu.provider}/${gpu.precision} forward vs cpu (${a.length} edges, ${cpu.graph.nodes.length} vs ${gpu.graph.nodes.length} nodes)`, ctx.relErr(a, b), tol, `cpu ${cpu.ms.toFixed(0)} ms, gpu ${gpu.ms.toFixed(0)} ms`);
+        }
+      }
+    }
+  } else ctx.log('SKIP embedded model: models/toy-llama is absent');
+
+  ctx.log('\n## attribution on a wider random Llama (d 1024, 8 layers, 8192 transcoder features per layer, 2048 feature nodes)');
+  const { bundle, replacement } = wideRandom();
+  for (const T of [64, 256]) {
+    const ids = Array.from({ length: T }, (_, i) => (i === 0 ? 1 : (i * 7919 + 13) % 32000));
+    const cpu = await graphOn(bundle, replacement, ids, 'cpu', 'f32', ctx.cacheDir, 64, 2048);
+    const gpu = await graphOn(bundle, replacement, ids, 'webgpu', 'f32', ctx.cacheDir, 64, 2048);
+    if (gpu.provider === 'cpu') {
+      ctx.log('SKIP wide model on webgpu: fell back to cpu');
+      break;
+    }
+    const [a, b] = aligned(cpu.graph, gpu.graph);
+    check(`wide T=${T} edges webgpu/f32 vs cpu/f32 (${a.length} edges, ${cpu.raw.seeds} targets, ${cpu.raw.sweeps} sweeps)`, ctx.relErr(a, b), 1e-3,
+      `cpu ${cpu.ms.toFixed(0)} ms (sweeps ${cpu.raw.timings.sweepMs.toFixed(0)}), webgpu ${gpu.ms.toFixed(0)} ms (sweeps ${gpu.raw.timings.sweepMs.toFixed(0)}), cpu/gpu ${(cpu.ms / gpu.ms).toFixed(2)}×`);
+  }
+  return failed;
 }

@@ -5,6 +5,7 @@
 import type { ProviderSetting } from '../src/engine/runtime';
 import type { BenchRow } from './table';
 import { benchBigWeights } from './big-weights';
+import { benchAttribution } from './attribution';
 import { benchEditor } from '../webview/dev/bench-editor';
 
 export interface SectionContext {
@@ -19,6 +20,7 @@ export interface SectionContext {
 export type Section = (ctx: SectionContext) => Promise<BenchRow[]>;
 
 export const extraSections: Record<string, Section> = {
+  attribution: benchAttribution,
   bigweights: benchBigWeights,
   editor: benchEditor,
 };

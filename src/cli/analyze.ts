@@ -1,0 +1,166 @@
+/**
+ * `circuit-inspector analyze`: the attribution graph of a prompt. Prints a summary (nodes by kind,
+ * edges, replacement and completeness scores, the target logits, the strongest paths into the top
+ * logit with feature labels) and writes the graph as Neuronpedia graph JSON.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { attribute } from '../engine/attribution/index';
+import { topPaths } from '../engine/attribution/paths';
+import type { AttributionGraph, AttributionNode } from '../engine/attribution/types';
+import { loadModelBundle } from '../engine/bundle/index';
+import { loadDictionary } from '../engine/dictionaries/index';
+import { EngineError } from '../engine/errors';
+import { serializeGraphFile, toGraphFile } from '../engine/graph-file';
+import { writeFileSync } from 'node:fs';
+import { idsOption, intOption, modelOption, parse, providerOption, UsageError, type CliCommand } from './args';
+
+const usage = `Usage: circuit-inspector analyze [--model DIR] (--prompt-file F | --prompt TEXT | --ids 1,2,3) [options]
+
+  --model DIR              Hugging Face model folder (default: the embedded models/toy-llama)
+  --transcoders DIR        transcoder set or CLT (default: the model folder's transcoders/)
+  --prompt-file F          read the prompt from a file (one trailing newline is dropped)
+  --prompt TEXT            the prompt itself
+  --ids LIST               token ids instead of a prompt
+  --out G.json             write the graph (Neuronpedia graph JSON) here
+  --node-threshold X       cumulative node influence kept by pruning (default 0.8)
+  --edge-threshold X       cumulative edge influence kept by pruning (default 0.98)
+  --max-feature-nodes N    visit at most N features, chosen by partial influence (default 8192)
+  --batch-size N           targets per backward sweep (default 32)
+  --max-logits N           at most N target logits (default 10)
+  --paths N                strongest paths into the top logit to print (default 5)
+  --json                   print the summary as JSON
+  --provider NAME          execution provider: auto, cpu, cuda, webgpu, … (default auto)
+  --threads N              onnxruntime intra-op threads
+  --cache-dir DIR          where built ONNX graphs are cached`;
+
+function fraction(v: unknown, name: string, fallback: number): number {
+  if (v === undefined) return fallback;
+  const x = Number(v);
+  if (!(x >= 0 && x <= 1)) throw new UsageError(`--${name} must be a number between 0 and 1, got ${JSON.stringify(v)}.`);
+  return x;
+}
+
+export function promptFromFile(path: string): string {
+  const p = resolve(path);
+  if (!existsSync(p)) throw new EngineError('PROMPT_EMPTY', `The prompt file ${p} does not exist.`, 'Pass an existing text file with --prompt-file.');
+  return readFileSync(p, 'utf8').replace(/\r?\n$/, '');
+}
+
+/** The dictionary folder: --transcoders, else the model folder's transcoders/. */
+export function dictionaryDir(flag: unknown, modelDir: string): string {
+  if (typeof flag === 'string' && flag) return resolve(flag);
+  const dir = join(modelDir, 'transcoders');
+  if (!existsSync(dir)) {
+    throw new EngineError('DICTIONARY_INVALID', `${modelDir} has no transcoders/ folder.`, 'Pass the transcoder set with --transcoders DIR.');
+  }
+  return dir;
+}
+
+export function describeNode(n: AttributionNode, tokens: AttributionGraph['tokens']): string {
+  const at = `@${n.position} ${JSON.stringify(tokens[n.position]?.text ?? '')}`;
+  switch (n.kind) {
+    case 'embedding':
+      return `Emb ${at}`;
+    case 'error':
+      return `Err L${n.layer} ${at}`;
+    case 'logit':
+      return `Logit ${JSON.stringify(n.token ?? '')}`;
+    case 'feature':
+      return `L${n.layer}/F${n.index}${n.label ? ` "${n.label}"` : ''} ${at} (act ${n.activation.toFixed(2)})`;
+  }
+}
+
+export const command: CliCommand = {
+  summary: 'Compute the attribution graph of a prompt, print a summary and write graph JSON.',
+  usage,
+  async run(argv) {
+    const a = parse(argv, {
+      model: { type: 'string' },
+      transcoders: { type: 'string' },
+      'prompt-file': { type: 'string' },
+      prompt: { type: 'string' },
+      ids: { type: 'string' },
+      out: { type: 'string' },
+      'node-threshold': { type: 'string' },
+      'edge-threshold': { type: 'string' },
+      'max-feature-nodes': { type: 'string' },
+      'batch-size': { type: 'string' },
+      'max-logits': { type: 'string' },
+      paths: { type: 'string' },
+      json: { type: 'boolean' },
+      provider: { type: 'string' },
+      threads: { type: 'string' },
+      'cache-dir': { type: 'string' },
+    });
+    if (a._.length) throw new UsageError(`unexpected argument ${JSON.stringify(a._[0])}`);
+    const ids = idsOption(a.ids);
+    const sources = [ids !== undefined, a.prompt !== undefined, a['prompt-file'] !== undefined].filter(Boolean).length;
+    if (sources !== 1) throw new UsageError('give exactly one of --prompt-file, --prompt or --ids');
+    const prompt: string | number[] = ids ?? (a.prompt !== undefined ? String(a.prompt) : promptFromFile(String(a['prompt-file'])));
+    const nodeThreshold = fraction(a['node-threshold'], 'node-threshold', 0.8);
+    const edgeThreshold = fraction(a['edge-threshold'], 'edge-threshold', 0.98);
+    const maxFeatureNodes = a['max-feature-nodes'] === undefined ? undefined : intOption(a['max-feature-nodes'], 'max-feature-nodes', 1, 0);
+    const batchSize = intOption(a['batch-size'], 'batch-size', 1, 32);
+    const maxNLogits = intOption(a['max-logits'], 'max-logits', 1, 10);
+    const nPaths = intOption(a.paths, 'paths', 0, 5);
+    const threads = intOption(a.threads, 'threads', 0, 0);
+
+    const t0 = performance.now();
+    const modelDir = modelOption(a.model);
+    const bundle = await loadModelBundle(modelDir);
+    const dictionary = await loadDictionary(dictionaryDir(a.transcoders, modelDir), { dModel: bundle.spec.dModel, nLayers: bundle.spec.nLayers, name: bundle.spec.name });
+    let lastStage = '';
+    const graph = await attribute(bundle, dictionary, prompt, {
+      nodeThreshold,
+      edgeThreshold,
+      maxFeatureNodes,
+      batchSize,
+      maxNLogits,
+      runtime: { provider: providerOption(a.provider), threads, cacheDir: typeof a['cache-dir'] === 'string' ? a['cache-dir'] : undefined },
+    }, {
+      onProgress(stage, f) {
+        if (!a.json && process.stderr.isTTY && (stage !== lastStage || f === 1)) process.stderr.write(`\r${stage} ${(f * 100).toFixed(0)}%   `);
+        lastStage = stage;
+      },
+    });
+    if (!a.json && process.stderr.isTTY) process.stderr.write('\r');
+    const ms = performance.now() - t0;
+
+    let outFile: string | undefined;
+    if (typeof a.out === 'string') {
+      outFile = resolve(a.out);
+      writeFileSync(outFile, serializeGraphFile(toGraphFile(graph)));
+    }
+    const count = (k: AttributionNode['kind']) => graph.nodes.filter((n) => n.kind === k).length;
+    const top = graph.targets[0];
+    const paths = top ? topPaths(graph, top.node, nPaths) : [];
+    const summary = {
+      model: bundle.spec.name,
+      dictionary: dictionary.path,
+      tokens: graph.tokens.map((t) => t.text),
+      nodes: { total: graph.nodes.length, features: count('feature'), errors: count('error'), embeddings: count('embedding'), logits: count('logit') },
+      edges: graph.edges.weight.length,
+      scores: graph.scores,
+      targets: graph.targets.map((t) => ({ token: t.token, tokenId: t.tokenId, probability: t.probability })),
+      paths: paths.map((p) => ({ score: p.score, nodes: p.nodes.map((i) => describeNode(graph.nodes[i], graph.tokens)) })),
+      out: outFile,
+      seconds: Math.round(ms) / 1000,
+    };
+    if (a.json) {
+      console.log(JSON.stringify(summary, null, 2));
+      return 0;
+    }
+    console.log(`${summary.model} with ${dictionary.name}: ${graph.tokens.length} tokens ${graph.tokens.map((t) => JSON.stringify(t.text)).join(' ')}`);
+    console.log(`Pruned graph (node ${nodeThreshold}, edge ${edgeThreshold}): ${summary.nodes.total} nodes (${summary.nodes.features} features, ${summary.nodes.errors} errors, ${summary.nodes.embeddings} embeddings, ${summary.nodes.logits} logits), ${summary.edges} edges`);
+    if (graph.scores) console.log(`Replacement score ${graph.scores.replacement.toFixed(4)}, completeness score ${graph.scores.completeness.toFixed(4)}`);
+    console.log(`Targets: ${graph.targets.map((t) => `${JSON.stringify(t.token)} ${(t.probability * 100).toFixed(1)}%`).join(', ')}`);
+    if (paths.length && top) {
+      console.log(`Strongest paths into ${JSON.stringify(top.token)}:`);
+      paths.forEach((p, i) => console.log(`${String(i + 1).padStart(3)}. [${p.score.toExponential(2)}] ${p.nodes.map((n) => describeNode(graph.nodes[n], graph.tokens)).join(' → ')}`));
+    }
+    if (outFile) console.log(`Graph written to ${outFile}`);
+    console.log(`${summary.seconds} s`);
+    return 0;
+  },
+};

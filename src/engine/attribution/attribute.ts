@@ -1,0 +1,291 @@
+/**
+ * attribute(): the attribution graph of a prompt (circuit-tracer's attribute, on ONNX graphs).
+ *
+ * Phases: tokenize → forward (hooks) → encode (active features, errors) → attribute (batched backward
+ * sweeps: the target logits first, then features; with a max-feature-nodes cap, features are visited
+ * in order of their partial influence on the logits, re-ranked every `updateInterval` batches, as
+ * circuit-tracer does) → prune (influence, thresholds) → an AttributionGraph.
+ *
+ * Node order inside the computation: active features, error nodes (layer-major), token embeddings,
+ * logits. The adjacency stays sparse from the first row to the last.
+ */
+import type { ModelBundle, TokenInfo } from '../api';
+import { encodePrompt } from '../bundle/index';
+import type { Dictionary } from '../dictionaries/types';
+import { EngineError, throwIfCancelled } from '../errors';
+import { tokensFromIds } from '../forward';
+import type { AttributionGraph, AttributionNode } from './types';
+import { BackwardSweep } from './backward';
+import { attributionEngine, type AttributionEngine, type EngineOptions } from './engine';
+import { encodeFeatures, type ActiveFeatures } from './features';
+import { freezeForward, type FrozenForward } from './frozen';
+import { influenceOnCsr } from './influence';
+import { pruneCsr, type NodeLayout } from './prune';
+import { scoresOnCsr } from './scores';
+import { RowStore, type Csr } from './sparse';
+import { buildTargets, type CustomTarget, type Target } from './targets';
+
+export type AttributionStage = 'tokenize' | 'forward' | 'encode' | 'attribute' | 'prune';
+
+export interface AttributeOptions {
+  /** At most this many target logits (default 10). */
+  maxNLogits?: number;
+  /** Target logits until this cumulative probability (default 0.95). */
+  desiredLogitProb?: number;
+  /** Seeds per backward sweep (default 32). */
+  batchSize?: number;
+  /**
+   * Visit at most this many features (chosen by partial influence). Default 8192, the cap circuit-tracer's
+   * demos use: beyond it the rows kept for ranking grow with (features × prompt length).
+   */
+  maxFeatureNodes?: number;
+  /** Re-rank features by partial influence every this many batches when capped (default 4). */
+  updateInterval?: number;
+  /** Cumulative influence kept by node pruning (default 0.8). */
+  nodeThreshold?: number;
+  /** Cumulative influence kept by edge pruning (default 0.98). */
+  edgeThreshold?: number;
+  /** Explain these instead of the most probable logits. */
+  targets?: CustomTarget[];
+  /**
+   * Per row, drop edges smaller than this fraction of the row's mean |edge| (so at most this fraction
+   * of the row's L1 mass is dropped, and each dropped edge is below this fraction of the row's largest);
+   * exact zeros are always dropped. Default 1e-4; 0 keeps every non-zero edge.
+   */
+  edgeTolerance?: number;
+  /** Zero features and errors at position 0; default: when the first token is a special token. */
+  zeroBos?: boolean;
+  /** Return the pruned graph (default) or every node and edge. */
+  prune?: boolean;
+  runtime?: EngineOptions;
+}
+
+export interface AttributeContext {
+  onProgress?(stage: AttributionStage, fraction: number): void;
+  signal?: AbortSignal;
+}
+
+/** Everything attribution computed, before it becomes an AttributionGraph (tests and bench read it). */
+export interface RawAttribution {
+  tokens: TokenInfo[];
+  frozen: FrozenForward;
+  features: ActiveFeatures;
+  targets: Target[];
+  /** Indices (into `features`) of the features that are graph nodes, ascending. */
+  selected: Int32Array;
+  layout: NodeLayout;
+  /** Full adjacency over [selected features, errors, tokens, logits]. */
+  adjacency: Csr;
+  logitWeights: Float64Array;
+  /** Backward sweeps run and the seeds they carried. */
+  sweeps: number;
+  seeds: number;
+  /** Wall-clock milliseconds per phase. */
+  timings: { forwardMs: number; encodeMs: number; sweepMs: number; totalMs: number };
+}
+
+export async function attribute(
+  bundle: ModelBundle,
+  dictionary: Dictionary,
+  prompt: string | number[],
+  options: AttributeOptions = {},
+  ctx: AttributeContext = {},
+): Promise<AttributionGraph> {
+  const engine = await attributionEngine(bundle, dictionary, options.runtime);
+  const raw = await computeAttribution(engine, prompt, options, ctx);
+  return toAttributionGraph(engine, dictionary, raw, typeof prompt === 'string' ? prompt : undefined, options, ctx);
+}
+
+export async function computeAttribution(engine: AttributionEngine, prompt: string | number[], options: AttributeOptions = {}, ctx: AttributeContext = {}): Promise<RawAttribution> {
+  const { bundle, replacement: r } = engine;
+  const spec = bundle.spec;
+  const L = spec.nLayers, d = spec.dModel;
+  const B = Math.max(1, Math.floor(options.batchSize ?? 32));
+  const progress = (s: AttributionStage, f: number) => ctx.onProgress?.(s, f);
+
+  const t0 = performance.now();
+  progress('tokenize', 0);
+  const tokens = typeof prompt === 'string' ? encodePrompt(bundle, prompt) : tokensFromIds(bundle, prompt);
+  if (!tokens.length) throw new EngineError('PROMPT_EMPTY', 'The prompt is empty.', 'Type some text to analyse.');
+  progress('tokenize', 1);
+  throwIfCancelled(ctx.signal);
+
+  progress('forward', 0);
+  const cache = await engine.forward.runTokens(tokens, { signal: ctx.signal });
+  const frozen = freezeForward(spec, cache, r.inputHook);
+  const T = frozen.T;
+  progress('forward', 1);
+  const t1 = performance.now();
+
+  progress('encode', 0);
+  const zeroBos = options.zeroBos ?? (tokens[0].special || tokens[0].id === spec.bosTokenId);
+  const feats = await encodeFeatures(engine.encode, frozen, L, d, zeroBos);
+  progress('encode', 1);
+  throwIfCancelled(ctx.signal);
+  const t2 = performance.now();
+
+  const vocab = spec.vocabSize;
+  const targets = buildTargets(spec, frozen.logits.subarray((T - 1) * vocab, T * vocab), {
+    maxNLogits: options.maxNLogits ?? 10,
+    desiredLogitProb: options.desiredLogitProb ?? 0.95,
+    custom: options.targets,
+  });
+  const sweep = new BackwardSweep(engine.backward, spec, r, frozen, feats);
+  const nFeat = feats.act.length;
+  const nSrc = sweep.nSources;
+  const nLogits = targets.length;
+  const nAll = nSrc + nLogits;
+  const store = new RowStore(options.edgeTolerance ?? 1e-4);
+  const maxFeat = Math.min(options.maxFeatureNodes ?? 8192, nFeat);
+  const totalSweeps = Math.ceil(nLogits / B) + Math.ceil(maxFeat / B);
+  let sweeps = 0, seeds = 0, sweepMs = 0;
+
+  const runBatch = async (vecs: Float32Array, layers: Int32Array, positions: Int32Array, nodes: number[]) => {
+    throwIfCancelled(ctx.signal);
+    const ts = performance.now();
+    const rows = await sweep.run({ vecs, layers, positions });
+    sweepMs += performance.now() - ts;
+    for (let b = 0; b < nodes.length; b++) store.add(nodes[b], rows, b * nSrc, nSrc);
+    sweeps++;
+    seeds += nodes.length;
+    progress('attribute', sweeps / totalSweeps);
+  };
+
+  // Phase 1: the target logits, seeded after the final norm at the last position.
+  progress('attribute', 0);
+  for (let i = 0; i < nLogits; i += B) {
+    const batch = targets.slice(i, i + B);
+    const vecs = new Float32Array(batch.length * d);
+    batch.forEach((t, b) => vecs.set(t.vec, b * d));
+    await runBatch(vecs, new Int32Array(batch.length).fill(L), new Int32Array(batch.length).fill(T - 1), batch.map((_, b) => nSrc + i + b));
+  }
+
+  // Phase 2: features, seeded with their encoder rows at their own layer and position.
+  const logitWeights = new Float64Array(nAll);
+  targets.forEach((t, j) => (logitWeights[nSrc + j] = t.weight));
+  const visited = new Uint8Array(nFeat);
+  let nVisited = 0;
+  const update = Math.max(1, options.updateInterval ?? 4);
+  while (nVisited < maxFeat) {
+    let pending: number[];
+    if (maxFeat === nFeat) {
+      pending = Array.from({ length: nFeat }, (_, k) => k);
+    } else {
+      const inf = influenceOnCsr(store.toCsr(nAll, (x) => x), logitWeights);
+      const rank = Array.from({ length: nFeat }, (_, k) => k).filter((k) => !visited[k]).sort((a, b) => inf[b] - inf[a] || a - b);
+      pending = rank.slice(0, Math.min(update * B, maxFeat - nVisited));
+    }
+    for (let i = 0; i < pending.length; i += B) {
+      const batch = pending.slice(i, i + B);
+      const vecs = new Float32Array(batch.length * d);
+      const layers = new Int32Array(batch.length);
+      const positions = new Int32Array(batch.length);
+      batch.forEach((k, b) => {
+        const l = feats.layer[k];
+        const W = r.layers[l].wEnc;
+        vecs.set(W.data.subarray(feats.index[k] * d, (feats.index[k] + 1) * d), b * d);
+        layers[b] = l;
+        positions[b] = feats.pos[k];
+        visited[k] = 1;
+      });
+      nVisited += batch.length;
+      await runBatch(vecs, layers, positions, batch);
+    }
+  }
+
+  // The graph's nodes: visited features, then errors, tokens, logits.
+  const selected = Int32Array.from(Array.from({ length: nFeat }, (_, k) => k).filter((k) => visited[k]));
+  const newIndex = new Int32Array(nFeat).fill(-1);
+  selected.forEach((k, i) => (newIndex[k] = i));
+  const shift = nFeat - selected.length;
+  const map = (x: number) => (x < nFeat ? newIndex[x] : x - shift);
+  const layout: NodeLayout = { nFeatures: selected.length, nErrors: L * T, nTokens: T, nLogits };
+  const nNodes = nAll - shift;
+  const adjacency = store.toCsr(nNodes, map);
+  const lw = new Float64Array(nNodes);
+  targets.forEach((t, j) => (lw[nNodes - nLogits + j] = t.weight));
+  const timings = { forwardMs: t1 - t0, encodeMs: t2 - t1, sweepMs, totalMs: performance.now() - t0 };
+  return { tokens, frozen, features: feats, targets, selected, layout, adjacency, logitWeights: lw, sweeps, seeds, timings };
+}
+
+/** Norm of each error vector, for the error nodes' `activation`. */
+function errorNorm(feats: ActiveFeatures, l: number, t: number, T: number, d: number): number {
+  let s = 0;
+  const off = (l * T + t) * d;
+  for (let i = 0; i < d; i++) s += feats.errors[off + i] ** 2;
+  return Math.sqrt(s);
+}
+
+export function toAttributionGraph(engine: AttributionEngine, dictionary: Dictionary | undefined, raw: RawAttribution, promptText: string | undefined, options: AttributeOptions = {}, ctx: AttributeContext = {}): AttributionGraph {
+  const { bundle } = engine;
+  const spec = bundle.spec;
+  const L = spec.nLayers, d = spec.dModel;
+  const { layout, adjacency: a, features: f, frozen } = raw;
+  const T = frozen.T;
+  const nodeThreshold = options.nodeThreshold ?? 0.8;
+  const edgeThreshold = options.edgeThreshold ?? 0.98;
+  ctx.onProgress?.('prune', 0);
+  const scores = scoresOnCsr(a, layout, raw.logitWeights);
+  const pr = pruneCsr(a, layout, raw.logitWeights, nodeThreshold, edgeThreshold);
+  const keepAll = options.prune === false;
+  const n = a.nNodes;
+  const tokText = (id: number) => bundle.tokenizer.tokenText(id);
+
+  const nodes: AttributionNode[] = [];
+  const newId = new Int32Array(n).fill(-1);
+  const errStart = layout.nFeatures, tokStart = errStart + layout.nErrors, logitStart = tokStart + layout.nTokens;
+  for (let i = 0; i < n; i++) {
+    if (!keepAll && !pr.nodeMask[i]) continue;
+    let node: AttributionNode;
+    if (i < errStart) {
+      const k = raw.selected[i];
+      const layer = f.layer[k], index = f.index[k];
+      node = { kind: 'feature', layer, position: f.pos[k], index, activation: f.act[k], label: dictionary?.featureInfo(layer, index)?.label ?? '' };
+    } else if (i < tokStart) {
+      const l = Math.floor((i - errStart) / T), t = (i - errStart) % T;
+      node = { kind: 'error', layer: l, position: t, index: -1, activation: errorNorm(f, l, t, T, d), label: `Error: layer ${l}, "${tokText(frozen.ids[t])}"` };
+    } else if (i < logitStart) {
+      const t = i - tokStart;
+      node = { kind: 'embedding', layer: -1, position: t, index: frozen.ids[t], activation: 0, label: `Emb: "${tokText(frozen.ids[t])}"` };
+    } else {
+      const tg = raw.targets[i - logitStart];
+      const tok = tokText(tg.tokenId) + (tg.minusId !== undefined ? ` − ${tokText(tg.minusId)}` : '');
+      node = { kind: 'logit', layer: L, position: T - 1, index: tg.tokenId, activation: 0, label: `Output "${tok}" (p=${tg.probability.toFixed(3)})`, tokenProb: tg.probability, token: tok };
+    }
+    node.influence = pr.influence[i];
+    node.cumulativeInfluence = pr.cumulative[i];
+    newId[i] = nodes.length;
+    nodes.push(node);
+  }
+  let m = 0;
+  for (let p = 0; p < a.val.length; p++) if (keepAll ? a.val[p] !== 0 : pr.edgeMask[p]) m++;
+  const source = new Int32Array(m), target = new Int32Array(m), weight = new Float32Array(m);
+  let e = 0;
+  for (let r = 0; r < n; r++) {
+    for (let p = a.rowPtr[r]; p < a.rowPtr[r + 1]; p++) {
+      if (!(keepAll ? a.val[p] !== 0 : pr.edgeMask[p])) continue;
+      source[e] = newId[a.col[p]];
+      target[e] = newId[r];
+      weight[e++] = a.val[p];
+    }
+  }
+  ctx.onProgress?.('prune', 1);
+  return {
+    prompt: promptText ?? bundle.tokenizer.decode(frozen.ids),
+    tokens: raw.tokens.map((t) => ({ id: t.id, text: t.text })),
+    modelName: spec.name,
+    nLayers: L,
+    nodes,
+    edges: { source, target, weight },
+    targets: raw.targets.map((t, j) => ({ node: newId[logitStart + j], tokenId: t.tokenId, token: nodes[newId[logitStart + j]].token ?? '', probability: t.probability })),
+    scores,
+    thresholds: { node: nodeThreshold, edge: edgeThreshold },
+    settings: {
+      maxNLogits: options.maxNLogits ?? 10,
+      desiredLogitProb: options.desiredLogitProb ?? 0.95,
+      batchSize: options.batchSize ?? 32,
+      maxFeatureNodes: options.maxFeatureNodes ?? 8192,
+    },
+    source: { modelPath: bundle.dir, dictionary: dictionary?.path, createdMs: Date.now() },
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * The onnxruntime sessions attribution needs for one (model, dictionary) pair: the forward runner,
+ * the transcoder encode graph and the linearised backward graph. Built once, kept for later prompts,
+ * and stored in the on-disk graph cache keyed by the weights hash and a fingerprint of the dictionary.
+ */
+import { createHash } from 'node:crypto';
+import type { ModelBundle } from '../api';
+import type { Dictionary } from '../dictionaries/types';
+import { ForwardRunner } from '../forward';
+import type { Mat } from '../model-spec';
+import { buildBackwardGraph } from '../onnx/backward-graph';
+import { cacheKey, cachedModel, defaultCacheDir } from '../onnx/cache';
+import { buildEncodeGraph } from '../onnx/encode-graph';
+import { createSession, type EngineSession, type RuntimeOptions } from '../runtime';
+import { replacementFromDictionary } from './from-dictionary';
+import type { Replacement } from './replacement';
+
+/** Bumped whenever the encode or backward graph changes, so stale cached graphs are not reused. */
+export const ATTRIBUTION_GRAPH_VERSION = 4;
+
+export interface EngineOptions extends RuntimeOptions {
+  cacheDir?: string;
+}
+
+export interface AttributionEngine {
+  bundle: ModelBundle;
+  replacement: Replacement;
+  forward: ForwardRunner;
+  encode: EngineSession;
+  backward: EngineSession;
+  /** The runtime options it was built with (provider, threads, cache), for graphs built later. */
+  options: EngineOptions;
+}
+
+/** Cheap, stable fingerprint of a dictionary's weights: shapes and sampled values of every matrix. */
+export function replacementFingerprint(r: Replacement): string {
+  const h = createHash('sha256');
+  h.update(`${r.name}|${r.kind}|${r.activation}|${r.inputHook}`);
+  const sample = (m: Mat | Float32Array | undefined): void => {
+    if (!m) {
+      h.update('-');
+      return;
+    }
+    const data = m instanceof Float32Array ? m : m.data;
+    h.update(`${data.length}`);
+    const step = Math.max(1, Math.floor(data.length / 4096));
+    const pick = new Float32Array(Math.ceil(data.length / step));
+    for (let i = 0, k = 0; i < data.length; i += step) pick[k++] = data[i];
+    h.update(new Uint8Array(pick.buffer));
+  };
+  for (const l of r.layers) [l.wEnc, l.bEnc, l.threshold, l.wDec, l.bDec, l.wSkip].forEach(sample);
+  return h.digest('hex').slice(0, 32);
+}
+
+const engines = new WeakMap<ModelBundle, WeakMap<Dictionary, Promise<AttributionEngine>>>();
+
+export function attributionEngine(bundle: ModelBundle, dict: Dictionary, opts: EngineOptions = {}): Promise<AttributionEngine> {
+  let byDict = engines.get(bundle);
+  if (!byDict) engines.set(bundle, (byDict = new WeakMap()));
+  let e = byDict.get(dict);
+  if (!e) {
+    e = createEngine(bundle, replacementFromDictionary(dict, bundle.spec), opts);
+    byDict.set(dict, e);
+    e.catch(() => byDict!.delete(dict));
+  }
+  return e;
+}
+
+export async function createEngine(bundle: ModelBundle, replacement: Replacement, opts: EngineOptions = {}): Promise<AttributionEngine> {
+  const dir = opts.cacheDir ?? defaultCacheDir();
+  const fp = replacementFingerprint(replacement);
+  const key = (kind: string) => cacheKey({ weightsHash: `${bundle.weightsHash}:${fp}`, kind, version: ATTRIBUTION_GRAPH_VERSION, options: { dtype: 'float32' } });
+  const forward = await ForwardRunner.create(bundle, opts);
+  const enc = cachedModel(dir, key('encode'), () => buildEncodeGraph(replacement, bundle.spec.dModel));
+  const bwd = cachedModel(dir, key('backward'), () =>
+    buildBackwardGraph(bundle.spec, { inputHook: replacement.inputHook, skip: replacement.layers.map((l) => l.wSkip) }),
+  );
+  const [encode, backward] = await Promise.all([createSession(enc.model, opts), createSession(bwd.model, opts)]);
+  return { bundle, replacement, forward, encode, backward, options: opts };
+}

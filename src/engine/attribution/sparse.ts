@@ -1,0 +1,120 @@
+/**
+ * The adjacency matrix of an attribution graph, kept sparse (CSR by target row) so prompts of thousands
+ * of tokens never allocate a dense n × n matrix: A[t, s] is the direct effect of source s on target t.
+ * Only features and logits have rows; embeddings and errors are pure sources.
+ */
+
+export interface Csr {
+  nNodes: number;
+  /** nNodes + 1 offsets into col / val. */
+  rowPtr: Int32Array;
+  col: Int32Array;
+  val: Float32Array;
+}
+
+/** Builds CSR from parallel COO arrays (any order). */
+export function csrFromCoo(nNodes: number, target: Int32Array, source: Int32Array, weight: Float32Array): Csr {
+  const rowPtr = new Int32Array(nNodes + 1);
+  for (let e = 0; e < target.length; e++) rowPtr[target[e] + 1]++;
+  for (let i = 0; i < nNodes; i++) rowPtr[i + 1] += rowPtr[i];
+  const fill = rowPtr.slice(0, nNodes);
+  const col = new Int32Array(target.length);
+  const val = new Float32Array(target.length);
+  for (let e = 0; e < target.length; e++) {
+    const p = fill[target[e]]++;
+    col[p] = source[e];
+    val[p] = weight[e];
+  }
+  return { nNodes, rowPtr, col, val };
+}
+
+/** Per-row sums of |A| (clamped as circuit-tracer's normalize_matrix does), the row normaliser. */
+export function rowAbsSums(a: Csr): Float64Array {
+  const s = new Float64Array(a.nNodes);
+  for (let r = 0; r < a.nNodes; r++) {
+    let acc = 0;
+    for (let p = a.rowPtr[r]; p < a.rowPtr[r + 1]; p++) acc += Math.abs(a.val[p]);
+    s[r] = Math.max(acc, 1e-10);
+  }
+  return s;
+}
+
+/**
+ * Accumulates sparse rows as they are computed. Entries whose magnitude is below
+ * `tolerance` × (mean |entry| of the row) are dropped: the dropped mass is then below `tolerance` of
+ * the row's L1 norm, which bounds the change to every row-normalised influence computation. Exact
+ * zeros (sources after the target's position or layer) are always dropped.
+ */
+export class RowStore {
+  private readonly rows = new Map<number, { col: Int32Array; val: Float32Array }>();
+
+  constructor(private readonly tolerance: number) {}
+
+  add(target: number, dense: Float32Array, start = 0, length = dense.length - start): void {
+    let l1 = 0, nz = 0;
+    for (let i = 0; i < length; i++) {
+      const v = dense[start + i];
+      if (v !== 0) {
+        l1 += Math.abs(v);
+        nz++;
+      }
+    }
+    const cut = nz ? (this.tolerance * l1) / nz : 0;
+    let n = 0;
+    for (let i = 0; i < length; i++) {
+      const v = dense[start + i];
+      if (v !== 0 && Math.abs(v) >= cut) n++;
+    }
+    const col = new Int32Array(n);
+    const val = new Float32Array(n);
+    let k = 0;
+    for (let i = 0; i < length; i++) {
+      const v = dense[start + i];
+      if (v !== 0 && Math.abs(v) >= cut) {
+        col[k] = i;
+        val[k++] = v;
+      }
+    }
+    this.rows.set(target, { col, val });
+  }
+
+  get(target: number): { col: Int32Array; val: Float32Array } | undefined {
+    return this.rows.get(target);
+  }
+
+  has(target: number): boolean {
+    return this.rows.has(target);
+  }
+
+  /**
+   * CSR over `nNodes` nodes with node ids remapped by `map` (−1 drops a node, as a row or a column).
+   */
+  toCsr(nNodes: number, map: (node: number) => number): Csr {
+    const rowPtr = new Int32Array(nNodes + 1);
+    const entries: [number, Int32Array, Float32Array][] = [];
+    let total = 0;
+    for (const [t, r] of this.rows) {
+      const nt = map(t);
+      if (nt < 0) continue;
+      let n = 0;
+      for (let i = 0; i < r.col.length; i++) if (map(r.col[i]) >= 0) n++;
+      rowPtr[nt + 1] = n;
+      total += n;
+      entries.push([nt, r.col, r.val]);
+    }
+    for (let i = 0; i < nNodes; i++) rowPtr[i + 1] += rowPtr[i];
+    const col = new Int32Array(total);
+    const val = new Float32Array(total);
+    for (const [nt, c, v] of entries) {
+      let p = rowPtr[nt];
+      for (let i = 0; i < c.length; i++) {
+        const m = map(c[i]);
+        if (m >= 0) {
+          col[p] = m;
+          val[p++] = v[i];
+        }
+      }
+    }
+    return { nNodes, rowPtr, col, val };
+  }
+}
