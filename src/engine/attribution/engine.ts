@@ -69,12 +69,13 @@ export function attributionEngine(bundle: ModelBundle, dict: Dictionary, opts: E
 export async function createEngine(bundle: ModelBundle, replacement: Replacement, opts: EngineOptions = {}): Promise<AttributionEngine> {
   const dir = opts.cacheDir ?? defaultCacheDir();
   const fp = replacementFingerprint(replacement);
-  const key = (kind: string) => cacheKey({ weightsHash: `${bundle.weightsHash}:${fp}`, kind, version: ATTRIBUTION_GRAPH_VERSION, options: { dtype: 'float32' } });
+  const key = (kind: string, precision: 'f32' | 'f16') => cacheKey({ weightsHash: `${bundle.weightsHash}:${fp}`, kind, version: ATTRIBUTION_GRAPH_VERSION, options: { precision } });
   const forward = await ForwardRunner.create(bundle, opts);
-  const enc = cachedModel(dir, key('encode'), () => buildEncodeGraph(replacement, bundle.spec.dModel));
-  const bwd = cachedModel(dir, key('backward'), () =>
-    buildBackwardGraph(bundle.spec, { inputHook: replacement.inputHook, skip: replacement.layers.map((l) => l.wSkip) }),
-  );
-  const [encode, backward] = await Promise.all([createSession(enc.model, opts), createSession(bwd.model, opts)]);
+  // Each graph is built in the precision its provider runs best (f16 on GPUs, with the reductions —
+  // the attribution dot products among them — accumulating in f32; see onnx/precision.ts).
+  const encodeSource = (precision: 'f32' | 'f16') => cachedModel(dir, key('encode', precision), () => buildEncodeGraph(replacement, bundle.spec.dModel), precision).model;
+  const backwardSource = (precision: 'f32' | 'f16') =>
+    cachedModel(dir, key('backward', precision), () => buildBackwardGraph(bundle.spec, { inputHook: replacement.inputHook, skip: replacement.layers.map((l) => l.wSkip) }), precision).model;
+  const [encode, backward] = await Promise.all([createSession(encodeSource, opts), createSession(backwardSource, opts)]);
   return { bundle, replacement, forward, encode, backward, options: opts };
 }

@@ -51,6 +51,16 @@ function inferTypes(parts: GraphParts): Map<string, number> {
 
 export function toHalfPrecision(parts: GraphParts, keepF32: Set<string> = DEFAULT_KEEP_F32): GraphParts {
   const types = inferTypes(parts);
+  // The op that computes each graph output also runs in f32: outputs are what callers sum and compare
+  // (edge weights are dot products of gradients with decoder rows), so their accumulation is never f16.
+  const producers = new Map<string, onnx.INodeProto>();
+  for (const n of parts.nodes) for (const o of n.output!) producers.set(o, n);
+  const finalOps = new Set<onnx.INodeProto>();
+  for (const o of parts.outputs) {
+    let p = producers.get(o.name!);
+    while (p && p.opType === 'Identity') p = producers.get(p.input![0]);
+    if (p) finalOps.add(p);
+  }
   const isFloat = (name: string) => types.get(name) === T.FLOAT;
   const nodes: onnx.INodeProto[] = [];
   let k = 0;
@@ -80,7 +90,7 @@ export function toHalfPrecision(parts: GraphParts, keepF32: Set<string> = DEFAUL
         return { ...a, t: { ...a.t, dataType: T.FLOAT16, floatData: [], rawData: new Uint8Array(h.buffer) } };
       });
     }
-    if (keepF32.has(n.opType!)) {
+    if (keepF32.has(n.opType!) || finalOps.has(n0)) {
       // Run in f32: cast float inputs up, outputs back down.
       const ins = n.input!.map((x, idx) => {
         const orig = n0.input![idx];

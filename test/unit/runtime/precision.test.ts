@@ -18,6 +18,7 @@ function block(): GraphBuilder {
   const y = g.op('MatMul', [hid, g.init('w2', rnd(h * d, 3), [h, d])]);
   g.output(g.op('Softmax', [g.op('Add', [x, y])], { axis: int(-1) }), 'p');
   g.output(g.op('ReduceSum', [y, g.constI64([-1])], { keepdims: int(0) }), 'sum');
+  g.output(g.op('MatMul', [hid, g.init('w3', rnd(h * 4, 4), [h, 4])]), 'readout');
   return g;
 }
 
@@ -41,12 +42,16 @@ test('f16 serialisation stores half weights, keeps f32 inputs/outputs, and match
     assert.equal(src.opType, 'Cast');
     assert.equal(Number(src.attribute![0].i), onnx.TensorProto.DataType.FLOAT);
   }
+  // The op computing a graph output accumulates in f32 too (edge weights are such readouts).
+  const readout = model.graph!.node!.find((n) => n.opType === 'MatMul' && n.input!.some((i) => producer.get(i)?.input?.[0] === 'w3'))!;
+  assert.ok(readout, 'the readout MatMul reads w3 through a Cast');
+  for (const i of readout.input!) assert.equal(producer.get(i)?.opType, 'Cast', `readout input ${i} is cast up to f32`);
   const f16 = await ort.InferenceSession.create(bytes16);
   const t = 5;
   const x = new ort.Tensor('float32', Float32Array.from({ length: t * 16 }, (_, i) => Math.cos(i * 0.37) * 2), [t, 16]);
   const a = await f32.run({ x });
   const b = await f16.run({ x });
-  for (const name of ['scale', 'p', 'sum']) {
+  for (const name of ['scale', 'p', 'sum', 'readout']) {
     const ra = a[name].data as Float32Array, rb = b[name].data as Float32Array;
     assert.equal(b[name].type, 'float32');
     let maxRel = 0;
