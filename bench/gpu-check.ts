@@ -14,9 +14,13 @@ import { ForwardRunner } from '../src/engine/forward';
 import type { Mat, ModelSpec, NormSpec } from '../src/engine/model-spec';
 import { bundledProviders, onRuntimeMessage, type PrecisionSetting, type ProviderSetting } from '../src/engine/runtime';
 import { runBench } from './bench';
-import { gpuChecks } from './gpu-check-extra';
+import { compareAttribution, gpuChecks, randomTranscoders } from './gpu-check-extra';
 
 const root = resolve(__dirname, '..');
+const started = Date.now();
+const deadlineArg = process.argv.indexOf('--deadline');
+const deadlineS = deadlineArg > 0 ? Number(process.argv[deadlineArg + 1]) : 480;
+const timeLeft = () => deadlineS - (Date.now() - started) / 1000;
 const cacheDir = mkdtempSync(join(tmpdir(), 'ci-gpu-'));
 let failures = 0;
 
@@ -140,18 +144,26 @@ async function main(): Promise<void> {
     const bundle = await loadModelBundle(dir);
     for (const p of gpuProviders) for (const prec of ['f32', 'f16'] as const) await compareForward(bundle, dir.split('/').pop()!, p, prec, Math.min(48, bundle.spec.maxPositions));
   }
-  log('\n## checks contributed by attribution');
-  failures += await gpuChecks({ root, cacheDir, log, report, relErr, providers: gpuProviders });
-  if (!process.argv.includes('--no-big')) {
+  log('\n## attribution: GPU providers vs CPU');
+  const ctx = { root, cacheDir, log, report, relErr, providers: gpuProviders, timeLeft };
+  await gpuChecks(ctx, 'toy');
+  if (!process.argv.includes('--no-big') && timeLeft() > 240) {
     log('\n## Gemma-2-2B-sized random-weight Llama (2.6 B parameters)');
     const t0 = performance.now();
     const big = gemma2bSizedLlama();
     log(`generated ${(big.weightBytes / 1e9).toFixed(1)} GB of f32 weights in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     await compareForward(big, 'gemma2b-size', 'webgpu', 'f16', 32);
     await compareForward(big, 'gemma2b-size', 'webgpu', 'f32', 32);
+    if (timeLeft() > 150) {
+      const ids = Array.from({ length: 48 }, (_, i) => (i === 0 ? 2 : (i * 7919 + 13) % 256000));
+      await compareAttribution(ctx, 'gemma2b-size, 2048-feature random transcoders, T=48', big, randomTranscoders(big.spec, 2048, 99), ids, 32, 512);
+    }
   }
-  log('\n## bench');
-  await runBench({ root, providers: ['cpu', 'webgpu'], log, sections: process.argv.includes('--quick') ? ['peak'] : undefined });
+  await gpuChecks(ctx, 'wide');
+  if (timeLeft() > 60) {
+    log('\n## bench');
+    await runBench({ root, providers: ['cpu', 'webgpu'], log, sections: process.argv.includes('--quick') ? ['peak'] : ['peak', 'forward'] });
+  }
   log(`\n${failures === 0 ? 'ALL CHECKS PASSED' : `${failures} CHECK(S) FAILED`}`);
   process.exit(failures ? 1 : 0);
 }

@@ -13,7 +13,11 @@ function exampleRow(tokens: string[], values: number[]): HTMLElement {
   const row = el('div', { class: 'example', 'data-testid': 'feature-example' });
   tokens.forEach((t, i) => {
     const level = Math.min(5, Math.ceil((Math.max(0, values[i] ?? 0) / max) * 5));
-    row.append(el('span', { class: `tok act-${level}`, title: fmt(values[i]) }, t.replace(/\n/g, '⏎')));
+    // A token's leading space (" the", or the one added between word-level tokens) stays outside the
+    // shading, so the highlight covers the word alone.
+    const lead = /^[ \t]*/.exec(t)![0];
+    if (lead) row.append(lead);
+    row.append(el('span', { class: `tok act-${level}`, title: fmt(values[i]) }, t.slice(lead.length).replace(/\n/g, '⏎')));
   });
   return row;
 }
@@ -30,21 +34,42 @@ export function renderCard(node: ViewNode, card: FeatureCard | undefined, compac
   if (stats.length) root.append(el('div', { class: 'card-meta', 'data-testid': 'feature-card-stats' }, stats.join(' · ')));
   if (!card) return root;
   if (card.examples.length) {
-    root.append(el('div', { class: 'card-section' }, 'Top activations'));
-    for (const ex of card.examples.slice(0, compact ? 2 : 5)) root.append(exampleRow(ex.tokens, ex.values));
+    const sec = section(root, 'Top activations', compact, 'feature-card-examples');
+    for (const ex of card.examples.slice(0, compact ? 2 : 5)) sec.append(exampleRow(ex.tokens, ex.values));
   }
-  if (card.topLogits.length) {
-    root.append(el('div', { class: 'card-section' }, 'Top logits'));
-    const list = el('div', { class: 'logits', 'data-testid': 'feature-card-logits' });
-    for (const l of card.topLogits.slice(0, compact ? 5 : 8)) list.append(el('span', { class: 'logit pos' }, `${tokenLabel(l.token)} ${fmt(l.value, 2)}`));
-    root.append(list);
-  }
-  if (!compact && card.bottomLogits.length) {
-    const list = el('div', { class: 'logits' });
-    for (const l of card.bottomLogits.slice(0, 8)) list.append(el('span', { class: 'logit neg' }, `${tokenLabel(l.token)} ${fmt(l.value, 2)}`));
-    root.append(list);
+  if (card.topLogits.length || (!compact && card.bottomLogits.length)) {
+    const sec = section(root, 'Top logits', compact, 'feature-card-logits-section');
+    if (card.topLogits.length) {
+      const list = el('div', { class: 'logits', 'data-testid': 'feature-card-logits' });
+      for (const l of card.topLogits.slice(0, compact ? 5 : 8)) list.append(el('span', { class: 'logit pos' }, `${tokenLabel(l.token)} ${fmt(l.value, 2)}`));
+      sec.append(list);
+    }
+    if (!compact && card.bottomLogits.length) {
+      const list = el('div', { class: 'logits' });
+      for (const l of card.bottomLogits.slice(0, 8)) list.append(el('span', { class: 'logit neg' }, `${tokenLabel(l.token)} ${fmt(l.value, 2)}`));
+      sec.append(list);
+    }
   }
   return root;
+}
+
+/** Which card sections the user folded, by title: kept while they click from feature to feature. */
+const folded = new Set<string>();
+
+/**
+ * A titled section of the card. In the details pane it is a <details> the user can fold (the pane is
+ * short in a narrow side panel); in the hover tooltip, which takes no clicks, a plain heading.
+ */
+function section(root: HTMLElement, title: string, compact: boolean, testid: string): HTMLElement {
+  if (compact) {
+    root.append(el('div', { class: 'card-section' }, title));
+    return root;
+  }
+  const d = el('details', { class: 'card-fold', 'data-testid': testid }, el('summary', { class: 'card-section' }, title));
+  d.open = !folded.has(title);
+  d.addEventListener('toggle', () => (d.open ? folded.delete(title) : folded.add(title)));
+  root.append(d);
+  return d;
 }
 
 export function renderPredictions(before: PredictionView[], after: PredictionView[]): HTMLElement {

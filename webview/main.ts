@@ -13,6 +13,7 @@ import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
 import type { FeatureCard, FeatureRef, GraphPayload, InterventionSpec, ToWebview } from '../src/protocol';
 import { renderCard, renderPredictions } from './card';
+import { attachSplitter } from './splitter';
 import { HostChannel } from './channel';
 import { clear, el, fmt } from './dom';
 import { toElements } from './elements';
@@ -494,6 +495,8 @@ class Viewer {
     }
     const what = mode === 'ablate' ? 'Ablated' : `Scaled ×${fmt(factor, 2)}`;
     out.append(el('div', { class: 'card-section' }, `${what}: ${selected.map((n) => n.label).join(', ')}`), renderPredictions(r.outcome.before, r.outcome.after));
+    // The details pane scrolls on its own: bring the result into it when the user had scrolled away.
+    out.scrollIntoView({ block: 'nearest' });
   }
 
   private showPredictionsError(msg: string): void {
@@ -620,6 +623,7 @@ class Viewer {
         search.focus();
       } else if (!typing && ev.key === 'f') this.fitView();
     });
+    attachSplitter($('splitter'), $('graph'), $('details'));
     // The details pane grows and shrinks with its content: keep cytoscape's canvas the container's size.
     new ResizeObserver(() => this.onResize()).observe($('graph'));
   }

@@ -76,14 +76,17 @@ export function viewerHtml(r: HtmlResources): string {
   <div id="empty" class="empty" data-testid="graph-empty">Run <strong>Circuit Inspector: Analyze Prompt</strong> in a prompt file to see its attribution graph here.</div>
   <div id="tooltip" class="card tooltip" data-testid="feature-tooltip" hidden></div>
 </main>
-<section class="details" data-testid="graph-details">
-  <div id="card" class="card" data-testid="feature-card"></div>
+<div id="splitter" class="splitter" role="separator" aria-orientation="horizontal" aria-label="Resize the details pane (Arrow Up / Down)" tabindex="0" data-testid="graph-splitter"></div>
+<section id="details" class="details" data-testid="graph-details">
+  <!-- Steering first, its result right under the control: in a narrow side panel the card below it
+       (examples, logits) is long, and a result placed after the card ended up below the fold. -->
   <div id="steer" class="steer" data-testid="steer-panel" hidden>
     <vscode-textfield id="steer-value" type="number" value="2" step="0.5" data-testid="steer-value" aria-label="Scale factor"></vscode-textfield>
     <vscode-button id="steer-btn" data-testid="steer-button">Scale</vscode-button>
     <vscode-button id="ablate-btn" secondary data-testid="ablate-button">Ablate</vscode-button>
   </div>
   <div id="predictions" class="predictions-wrap" data-testid="steer-predictions"></div>
+  <div id="card" class="card" data-testid="feature-card"></div>
   <vscode-collapsible title="Nodes" description="" data-testid="node-list-section">
     <span slot="decorations" id="node-count" class="muted"></span>
     <div id="node-list" class="node-list" data-testid="node-list"></div>

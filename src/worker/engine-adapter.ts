@@ -19,6 +19,7 @@ import { toGraphFile } from '../engine/graph-file';
 import { onRuntimeMessage } from '../engine/runtime';
 import type { FeatureCard, FeatureRef, GraphJson, InterventionOutcome, InterventionSpec } from '../protocol';
 import type { EngineRun, LoadedEngine, SparseLayer } from './engine-service';
+import { spacedTokens, wordJoiner } from './example-text';
 import type { AnalyzeArgs, AnalyzeResult, CallContext, LensRow, LoadModelArgs, ModelInfo } from './rpc';
 
 /** Layers shown by the logit lens: all of them for small models, an even sample for large vocabularies. */
@@ -47,6 +48,8 @@ type Run = EngineRun & { cache: ActivationCache };
 
 class RealEngine implements LoadedEngine {
   private readonly runner: ForwardRunner;
+  /** What the tokenizer's decoding puts between whole-word tokens (see example-text.ts), asked once. */
+  private joiner: string | undefined;
 
   constructor(
     readonly info: ModelInfo,
@@ -146,7 +149,7 @@ class RealEngine implements LoadedEngine {
     const card: FeatureCard = {
       ...ref,
       label: info?.label || `L${ref.layer} #${ref.feature}`,
-      examples: (info?.examples ?? []).slice(0, 5).map((e) => ({ tokens: e.tokens, values: e.values })),
+      examples: (info?.examples ?? []).slice(0, 5).map((e) => ({ tokens: spacedTokens(e.tokens, (this.joiner ??= wordJoiner(this.bundle.tokenizer))), values: e.values })),
       topLogits: (info?.posStr ?? []).slice(0, 8).map((token, i) => ({ token, value: info!.posValues[i] ?? 0 })),
       bottomLogits: (info?.negStr ?? []).slice(0, 8).map((token, i) => ({ token, value: info!.negValues[i] ?? 0 })),
     };

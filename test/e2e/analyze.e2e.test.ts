@@ -6,7 +6,9 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchVsCode, type VsCode } from './harness';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { launchVsCode, repoRoot, type VsCode } from './harness';
 import { analyzeActiveFile, openNodeList, CLEAR_DECORATIONS, PROMPT, PROMPT_FILE, PROMPT_WORD, waitForActivation, type GraphSummary } from './circuit';
 
 let vs: VsCode;
@@ -72,6 +74,21 @@ test('clicking a feature node paints its activation over the prompt', async () =
   assert.ok(label.trim().length > 0);
 });
 
+test('the feature card shows its top-activating examples as readable text', async () => {
+  // Truth: the embedded model's own feature file for the layer and index the card names. The toy
+  // tokenizer is word-level, so the example reads as its words separated by spaces, not run together.
+  const view = vs.webview('view');
+  const example = view.locator('[data-testid="feature-card"] [data-testid="feature-example"]').first();
+  await example.waitFor({ timeout: 30_000 });
+  const meta = await view.locator('[data-testid="feature-card"] .card-meta').first().innerText();
+  const m = /L(\d+) #(\d+)/.exec(meta);
+  assert.ok(m, `the card does not name its feature: ${meta}`);
+  const features = JSON.parse(readFileSync(join(repoRoot, 'models/toy-llama/transcoders/features', `layer_${m[1]}.json`), 'utf8')) as { index: number; activations: { tokens: string[] }[] }[];
+  const truth = features.find((f) => f.index === Number(m[2]))?.activations[0]?.tokens;
+  assert.ok(truth, `feature ${m[0]} has no examples in the model's feature file`);
+  assert.equal((await example.innerText()).trim(), truth.join(' ').replace(/\n/g, '⏎'));
+});
+
 test('steering the feature changes the predictions', async () => {
   const view = vs.webview('view');
   const rows = await vs.step('steer', async () => {
@@ -82,6 +99,16 @@ test('steering the feature changes the predictions', async () => {
     await view.locator('[data-testid="steer-button"]').click();
     const table = view.locator('[data-testid="steer-result"]');
     await table.waitFor({ timeout: 120_000 });
+    // In the narrow side panel the result must be where the user looks: on screen, right under the
+    // control (not below the feature card, past the bottom of the panel).
+    const where = await table.evaluate((t) => {
+      const r = t.getBoundingClientRect();
+      const c = document.querySelector('[data-testid="steer-panel"]')!.getBoundingClientRect();
+      return { top: r.top, bottom: r.bottom, height: window.innerHeight, width: window.innerWidth, control: c.bottom };
+    });
+    assert.ok(where.top >= 0 && where.bottom <= where.height, `the steering result is off screen: ${JSON.stringify(where)}`);
+    assert.ok(where.top >= where.control && where.top - where.control < 60, `the steering result is not beside its control: ${JSON.stringify(where)}`);
+    console.log(`[measure] side panel ${where.width}×${where.height} px; steering result at y = ${where.top.toFixed(0)}–${where.bottom.toFixed(0)}`);
     return table.locator('[data-testid="steer-row"]').evaluateAll((trs) =>
       trs.map((tr) => Array.from(tr.querySelectorAll('td')).map((td) => (td.textContent ?? '').trim())),
     );
@@ -90,6 +117,32 @@ test('steering the feature changes the predictions', async () => {
   // Each row: before token, before probability, after token, after probability.
   const changed = rows.filter(([bt, bp, at, ap]) => bt !== at || bp !== ap);
   assert.ok(changed.length > 0, `steering changed nothing: ${JSON.stringify(rows)}`);
+});
+
+test('the bar between the graph and the details pane gives the graph more room', async () => {
+  const view = vs.webview('view');
+  const heights = () =>
+    view.locator('[data-testid="graph-canvas"]').evaluate((g) => ({
+      graph: g.getBoundingClientRect().height,
+      details: document.querySelector('[data-testid="graph-details"]')!.getBoundingClientRect().height,
+    }));
+  const before = await heights();
+  const bar = view.locator('[data-testid="graph-splitter"]');
+  const after = await vs.step('splitter', async () => {
+    // Dragged down with the mouse by 120 px, then one more step with the keyboard.
+    const box = (await bar.boundingBox())!;
+    await vs.page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await vs.page.mouse.down();
+    await vs.page.mouse.move(box.x + box.width / 2, box.y + box.height / 2 + 120, { steps: 6 });
+    await vs.page.mouse.up();
+    const dragged = await heights();
+    await bar.focus();
+    await bar.press('ArrowDown');
+    return { dragged, keyed: await heights() };
+  });
+  assert.ok(after.dragged.graph > before.graph + 100, `dragging did not enlarge the graph: ${JSON.stringify({ before, after })}`);
+  assert.ok(after.dragged.details < before.details - 100, `dragging did not shrink the details: ${JSON.stringify({ before, after })}`);
+  assert.ok(after.keyed.graph > after.dragged.graph, `Arrow Down did not enlarge the graph: ${JSON.stringify({ before, after })}`);
 });
 
 test('Clear Decorations removes the painted activation', async () => {

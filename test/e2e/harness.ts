@@ -462,7 +462,45 @@ export class VsCode {
       if (Date.now() > deadline) throw new Error(`the Settings editor did not write ${key} = ${JSON.stringify(value)} to ${file}`);
       await sleep(200);
     }
+    await this.closeSettingsEditor();
+  }
+
+  /**
+   * Closes the Settings editor. VS Code 1.108+ opens it as a modal editor over the workbench (setting
+   * workbench.editor.useModal, default "some"); while it is up, the modal swallows workbench keybindings
+   * such as F1, so the palette cannot be used to close it: its own close button does, as a user would.
+   */
+  private async closeSettingsEditor(): Promise<void> {
+    const modal = this.page.locator('.monaco-modal-editor-block');
+    if (await modal.count()) {
+      const close = modal.locator('.modal-editor-action-container .codicon-close, .modal-editor-action-container .codicon-close-all').first();
+      if (await close.count()) await close.click();
+      else await this.page.keyboard.press('Escape');
+      await modal.first().waitFor({ state: 'detached', timeout: 10_000 });
+      return;
+    }
     await this.runCommand('View: Close Editor');
+  }
+
+  /**
+   * Opens a workspace file by clicking it in the Explorer, as a user does, and waits for its editor tab.
+   * Unlike Quick Open this needs no file-search index: the Explorer learns of files the extension wrote
+   * through workspace.fs from the file service's own events (and "Refresh Explorer" makes sure of it).
+   */
+  async openFromExplorer(relPath: string): Promise<void> {
+    const base = relPath.split('/').pop()!;
+    await this.runCommand('View: Show Explorer');
+    const view = this.page.locator('.explorer-folders-view');
+    await view.waitFor();
+    const row = view.locator('.monaco-list-row', { has: this.page.locator('.label-name', { hasText: new RegExp(`^\\s*${escapeRegExp(base)}\\s*$`) }) });
+    try {
+      await row.first().waitFor({ state: 'visible', timeout: 10_000 });
+    } catch {
+      await this.runCommand('File: Refresh Explorer');
+      await row.first().waitFor({ state: 'visible', timeout: 30_000 });
+    }
+    await row.first().click();
+    await this.page.locator('.tabs-container .tab.active', { hasText: base }).waitFor();
   }
 
   /** Waits for a notification toast whose message matches and returns its text. */

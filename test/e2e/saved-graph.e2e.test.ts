@@ -43,7 +43,9 @@ test('after closing everything, the saved graph reopens as a graph in the custom
   const reopened = await vs.step('reopen', async () => {
     await vs.runCommand('View: Close All Editors');
     await vs.page.locator('.notifications-toasts .notification-toast').first().waitFor({ state: 'detached', timeout: 30_000 }).catch(() => {});
-    await vs.openFile(GRAPH_FILE);
+    // Through the Explorer: Quick Open's file search does not always see a file written moments ago
+    // (code-server's search index lags the disk), the Explorer follows the extension's write at once.
+    await vs.openFromExplorer(GRAPH_FILE);
     // A custom editor, not the JSON text editor: no Monaco editor in the active group, a webview instead.
     return graphSummary(vs.webview('editor'));
   });
