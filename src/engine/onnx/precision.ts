@@ -21,6 +21,7 @@ export interface GraphParts {
   outputs: onnx.IValueInfoProto[];
 }
 
+const ELEMENTWISE = new Set(['Mul', 'Add', 'Sub', 'Neg', 'Abs', 'Pow', 'Sqrt', 'Div']);
 const INT_OUT = new Set(['Shape', 'Size', 'ArgMax', 'ArgMin', 'NonZero']);
 const BOOL_OUT = new Set(['Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual', 'Not', 'And', 'Or', 'Xor', 'IsNaN', 'IsInf']);
 /** Ops whose output type is that of a given input index. */
@@ -61,6 +62,17 @@ export function toHalfPrecision(parts: GraphParts, keepF32: Set<string> = DEFAUL
     while (p && p.opType === 'Identity') p = producers.get(p.input![0]);
     if (p) finalOps.add(p);
   }
+  // Elementwise ops whose every consumer runs in f32 run in f32 too: x·x feeding the mean of an RMS norm
+  // overflows f16 (max 65504) as soon as |x| > 256, which trained models' residual streams reach.
+  const consumers = new Map<string, onnx.INodeProto[]>();
+  for (const n of parts.nodes) for (const i of n.input!) (consumers.get(i) ?? consumers.set(i, []).get(i)!).push(n);
+  const inF32 = (n: onnx.INodeProto) => keepF32.has(n.opType!) || finalOps.has(n);
+  for (let i = parts.nodes.length - 1; i >= 0; i--) {
+    const n = parts.nodes[i];
+    if (!ELEMENTWISE.has(n.opType!) || inF32(n)) continue;
+    const users = n.output!.flatMap((o) => consumers.get(o) ?? []);
+    if (users.length && users.every(inF32)) finalOps.add(n);
+  }
   const isFloat = (name: string) => types.get(name) === T.FLOAT;
   const nodes: onnx.INodeProto[] = [];
   let k = 0;
@@ -77,6 +89,7 @@ export function toHalfPrecision(parts: GraphParts, keepF32: Set<string> = DEFAUL
   const inits = parts.inits.map((i) => (i.type === T.FLOAT ? { ...i, type: T.FLOAT16, data: f32ToF16(i.data as Float32Array) } : i));
   const castAttr = (to: number): onnx.IAttributeProto => ({ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: to });
 
+  const f32Version = new Map<string, string>();
   for (const n0 of parts.nodes) {
     const n: onnx.INodeProto = { ...n0, input: n0.input!.map((x) => rename.get(x) ?? x), output: [...n0.output!] };
     if (n.opType === 'Cast' && Number(n.attribute?.find((a) => a.name === 'to')?.i) === T.FLOAT) {
@@ -91,33 +104,43 @@ export function toHalfPrecision(parts: GraphParts, keepF32: Set<string> = DEFAUL
       });
     }
     if (keepF32.has(n.opType!) || finalOps.has(n0)) {
-      // Run in f32: cast float inputs up, outputs back down.
+      // Run in f32. Inputs computed in f32 upstream are used as they are (never through f16, where
+      // e.g. a squared residual would overflow); others are cast up once and the cast reused.
       const ins = n.input!.map((x, idx) => {
         const orig = n0.input![idx];
         if (!x || !isFloat(orig)) return x;
+        const have = f32Version.get(orig);
+        if (have) return have;
         const up = fresh(`${orig}_f32`);
         nodes.push({ opType: 'Cast', input: [x], output: [up], name: fresh('cast_up'), attribute: [castAttr(T.FLOAT)] });
+        f32Version.set(orig, up);
         return up;
       });
       const outs = n.output!.map((o) => (isFloat(o) ? fresh(`${o}_f32`) : o));
       nodes.push({ ...n, input: ins, output: outs });
       n.output!.forEach((o, idx) => {
-        if (outs[idx] !== o) nodes.push({ opType: 'Cast', input: [outs[idx]], output: [o], name: fresh('cast_down'), attribute: [castAttr(T.FLOAT16)] });
+        if (outs[idx] === o) return;
+        f32Version.set(o, outs[idx]);
+        // The f16 copy only where an f16 op reads it.
+        const readers = consumers.get(o) ?? [];
+        if (readers.some((r) => !inF32(r))) nodes.push({ opType: 'Cast', input: [outs[idx]], output: [o], name: fresh('cast_down'), attribute: [castAttr(T.FLOAT16)] });
       });
       continue;
     }
     nodes.push(n);
   }
 
-  // Graph outputs: f32 externally.
+  // Graph outputs: f32 externally — straight from the f32 value when one was computed, else cast up.
   const outputs = parts.outputs.map((o) => {
     if (elemType(o) !== T.FLOAT) return o;
     const inner = o.name!;
     const h = fresh(inner);
-    // Re-point the producer of the output to an internal name, then cast to the public name.
+    // Re-point the producer of the output to an internal name, then expose it as f32 under the public name.
     for (const n of nodes) n.output = n.output!.map((x) => (x === inner ? h : x));
     for (const n of nodes) n.input = n.input!.map((x) => (x === inner ? h : x));
-    nodes.push({ opType: 'Cast', input: [h], output: [inner], name: fresh('cast_out'), attribute: [castAttr(T.FLOAT)] });
+    const f32 = f32Version.get(inner);
+    if (f32) nodes.push({ opType: 'Identity', input: [f32], output: [inner], name: fresh('out_f32') });
+    else nodes.push({ opType: 'Cast', input: [h], output: [inner], name: fresh('cast_out'), attribute: [castAttr(T.FLOAT)] });
     return o;
   });
   return { nodes, inits, inputs: parts.inputs, outputs };

@@ -39,8 +39,8 @@ test('f16 serialisation stores half weights, keeps f32 inputs/outputs, and match
   const producer = new Map(model.graph!.node!.flatMap((n) => n.output!.map((o) => [o, n] as const)));
   for (const r of reductions) {
     const src = producer.get(r.input![0])!;
-    assert.equal(src.opType, 'Cast');
-    assert.equal(Number(src.attribute![0].i), onnx.TensorProto.DataType.FLOAT);
+    const f32 = (src.opType === 'Cast' && Number(src.attribute![0].i) === onnx.TensorProto.DataType.FLOAT) || src.output![0].includes('_f32');
+    assert.ok(f32, `${r.opType} reads an f32 value (from ${src.opType})`);
   }
   // The op computing a graph output accumulates in f32 too (edge weights are such readouts).
   const readout = model.graph!.node!.find((n) => n.opType === 'MatMul' && n.input!.some((i) => producer.get(i)?.input?.[0] === 'w3'))!;
@@ -57,8 +57,17 @@ test('f16 serialisation stores half weights, keeps f32 inputs/outputs, and match
     let maxRel = 0;
     const scale = Math.max(...Array.from(ra, Math.abs));
     for (let i = 0; i < ra.length; i++) maxRel = Math.max(maxRel, Math.abs(ra[i] - rb[i]) / scale);
-    // f16 has an 11-bit significand (unit roundoff 4.9e-4); a few roundings through two matmuls stay under 1e-2.
-    assert.ok(maxRel < 1e-2, `${name}: max relative error ${maxRel}`);
+    // f16 has an 11-bit significand (unit roundoff 4.9e-4); a few roundings through two matmuls stay under
+    // 1e-2 of the output's scale. `sum` adds 16 such outputs of both signs: cancellation makes its error
+    // relative to its own (smaller) scale up to a few times larger, hence 3e-2 there.
+    const tol = name === 'sum' ? 3e-2 : 1e-2;
+    assert.ok(maxRel < tol, `${name}: max relative error ${maxRel}`);
     assert.ok(maxRel > 0 || name === 'scale', `${name}: f16 should differ from f32 at all (got identical results)`);
   }
+  // Trained models' residual streams reach |x| in the thousands (the toy model: 2.9e3 at BOS), where x²
+  // overflows f16 (max 65504). The norm statistics must still come out right.
+  const big = new ort.Tensor('float32', Float32Array.from(x.data as Float32Array, (v) => v * 1500), [t, 16]);
+  const sa = (await f32.run({ x: big })).scale.data as Float32Array;
+  const sb = (await f16.run({ x: big })).scale.data as Float32Array;
+  for (let i = 0; i < sa.length; i++) assert.ok(Math.abs(sa[i] - sb[i]) / sa[i] < 1e-3, `norm scale at |x|≈3000: ${sb[i]} vs ${sa[i]}`);
 });
