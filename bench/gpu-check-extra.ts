@@ -55,7 +55,8 @@ async function graphOn(bundle: ModelBundle, r: Replacement, ids: number[], provi
   return { graph, ms, provider: engine.backward.provider, precision: engine.forward.precision, raw };
 }
 
-function randomMat(rows: number, cols: number, std: number, seed: number): Mat {
+/** xorshift32 uniform values of the given std: deterministic and fast enough for billions of weights. */
+export function randomMat(rows: number, cols: number, std: number, seed: number): Mat {
   const data = new Float32Array(rows * cols);
   let s = seed >>> 0 || 1;
   const k = (std * Math.sqrt(3) * 2) / 4294967296;

@@ -11,10 +11,10 @@ import { join, resolve } from 'node:path';
 import type { ModelBundle } from '../src/engine/api';
 import { loadModelBundle } from '../src/engine/bundle/index';
 import { ForwardRunner } from '../src/engine/forward';
-import type { Mat, ModelSpec, NormSpec } from '../src/engine/model-spec';
+import type { ModelSpec, NormSpec } from '../src/engine/model-spec';
 import { bundledProviders, onRuntimeMessage, type PrecisionSetting, type ProviderSetting } from '../src/engine/runtime';
 import { runBench } from './bench';
-import { compareAttribution, gpuChecks, randomTranscoders } from './gpu-check-extra';
+import { compareAttribution, gpuChecks, randomMat, randomTranscoders } from './gpu-check-extra';
 
 const root = resolve(__dirname, '..');
 const started = Date.now();
@@ -94,18 +94,6 @@ function agreeTop1(a: Float32Array, b: Float32Array, V: number): number {
     if (ia === ib) same++;
   }
   return same / T;
-}
-
-/** xorshift32 normal-ish values (sum of uniforms), deterministic and fast enough for billions of weights. */
-function randomMat(rows: number, cols: number, std: number, seed: number): Mat {
-  const data = new Float32Array(rows * cols);
-  let s = seed >>> 0 || 1;
-  const k = std * Math.sqrt(3) * 2 / 4294967296;
-  for (let i = 0; i < data.length; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    data[i] = (s - 2147483648) * k;
-  }
-  return { data, rows, cols };
 }
 
 /** Gemma-2-2B's dimensions (26 layers, d 2304, 8 heads × 256, 4 KV heads, d_mlp 9216, vocab 256000) as a Llama. */

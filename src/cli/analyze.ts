@@ -3,7 +3,7 @@
  * edges, replacement and completeness scores, the target logits, the strongest paths into the top
  * logit with feature labels) and writes the graph as Neuronpedia graph JSON.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { attribute } from '../engine/attribution/index';
 import { topPaths } from '../engine/attribution/paths';
@@ -12,8 +12,7 @@ import { loadModelBundle } from '../engine/bundle/index';
 import { loadDictionary } from '../engine/dictionaries/index';
 import { EngineError } from '../engine/errors';
 import { serializeGraphFile, toGraphFile } from '../engine/graph-file';
-import { writeFileSync } from 'node:fs';
-import { idsOption, intOption, modelOption, parse, providerOption, UsageError, type CliCommand } from './args';
+import { intOption, modelOption, parse, promptOption, providerOption, UsageError, type CliCommand } from './args';
 
 const usage = `Usage: circuit-inspector analyze [--model DIR] (--prompt-file F | --prompt TEXT | --ids 1,2,3) [options]
 
@@ -39,12 +38,6 @@ function fraction(v: unknown, name: string, fallback: number): number {
   const x = Number(v);
   if (!(x >= 0 && x <= 1)) throw new UsageError(`--${name} must be a number between 0 and 1, got ${JSON.stringify(v)}.`);
   return x;
-}
-
-export function promptFromFile(path: string): string {
-  const p = resolve(path);
-  if (!existsSync(p)) throw new EngineError('PROMPT_EMPTY', `The prompt file ${p} does not exist.`, 'Pass an existing text file with --prompt-file.');
-  return readFileSync(p, 'utf8').replace(/\r?\n$/, '');
 }
 
 /** The dictionary folder: --transcoders, else the model folder's transcoders/. */
@@ -94,10 +87,7 @@ export const command: CliCommand = {
       'cache-dir': { type: 'string' },
     });
     if (a._.length) throw new UsageError(`unexpected argument ${JSON.stringify(a._[0])}`);
-    const ids = idsOption(a.ids);
-    const sources = [ids !== undefined, a.prompt !== undefined, a['prompt-file'] !== undefined].filter(Boolean).length;
-    if (sources !== 1) throw new UsageError('give exactly one of --prompt-file, --prompt or --ids');
-    const prompt: string | number[] = ids ?? (a.prompt !== undefined ? String(a.prompt) : promptFromFile(String(a['prompt-file'])));
+    const prompt = promptOption(a);
     const nodeThreshold = fraction(a['node-threshold'], 'node-threshold', 0.8);
     const edgeThreshold = fraction(a['edge-threshold'], 'edge-threshold', 0.98);
     const maxFeatureNodes = a['max-feature-nodes'] === undefined ? undefined : intOption(a['max-feature-nodes'], 'max-feature-nodes', 1, 0);

@@ -4,7 +4,7 @@
  * (exit code 2 with the command's usage), never a stack trace.
  */
 import { parseArgs } from 'node:util';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EngineError } from '../engine/errors';
 import { PROVIDER_SETTINGS, type PrecisionSetting, type ProviderSetting } from '../engine/runtime';
@@ -86,4 +86,18 @@ export function modelOption(v: unknown): string {
     );
   }
   return dir;
+}
+
+/** The prompt of commands that take exactly one of --prompt-file, --prompt or --ids. */
+export function promptOption(a: { prompt?: unknown; 'prompt-file'?: unknown; ids?: unknown }): string | number[] {
+  const ids = idsOption(a.ids);
+  const sources = [ids !== undefined, a.prompt !== undefined, a['prompt-file'] !== undefined].filter(Boolean).length;
+  if (sources !== 1) throw new UsageError('give exactly one of --prompt-file, --prompt or --ids');
+  return ids ?? (a.prompt !== undefined ? String(a.prompt) : promptFromFile(String(a['prompt-file'])));
+}
+
+export function promptFromFile(path: string): string {
+  const p = resolve(path);
+  if (!existsSync(p)) throw new EngineError('PROMPT_EMPTY', `The prompt file ${p} does not exist.`, 'Pass an existing text file with --prompt-file.');
+  return readFileSync(p, 'utf8').replace(/\r?\n$/, '');
 }

@@ -5,8 +5,8 @@
 import { intervene, type FeatureIntervention } from '../engine/attribution/index';
 import { loadModelBundle } from '../engine/bundle/index';
 import { loadDictionary } from '../engine/dictionaries/index';
-import { dictionaryDir, promptFromFile } from './analyze';
-import { idsOption, intOption, modelOption, parse, providerOption, UsageError, type CliCommand } from './args';
+import { dictionaryDir } from './analyze';
+import { intOption, modelOption, parse, promptOption, providerOption, UsageError, type CliCommand } from './args';
 
 const usage = `Usage: circuit-inspector intervene [--model DIR] (--prompt TEXT | --prompt-file F | --ids LIST) --feature SPEC [--feature SPEC …] [options]
 
@@ -58,10 +58,7 @@ export const command: CliCommand = {
       'cache-dir': { type: 'string' },
     });
     if (a._.length) throw new UsageError(`unexpected argument ${JSON.stringify(a._[0])}`);
-    const ids = idsOption(a.ids);
-    const sources = [ids !== undefined, a.prompt !== undefined, a['prompt-file'] !== undefined].filter(Boolean).length;
-    if (sources !== 1) throw new UsageError('give exactly one of --prompt, --prompt-file or --ids');
-    const prompt: string | number[] = ids ?? (a.prompt !== undefined ? String(a.prompt) : promptFromFile(String(a['prompt-file'])));
+    const prompt = promptOption(a);
     const specs = (a.feature as unknown as string[] | undefined) ?? [];
     if (!specs.length) throw new UsageError('at least one --feature is required');
     const interventions = specs.map(parseFeatureSpec);
