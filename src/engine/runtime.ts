@@ -11,6 +11,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { EngineError } from './errors';
+import { bindInputs } from './onnx/bind-constants';
 
 export type ProviderName = 'cpu' | 'cuda' | 'tensorrt' | 'webgpu' | 'dml' | 'coreml';
 export type ProviderSetting = 'auto' | ProviderName;
@@ -168,6 +169,8 @@ export class EngineSession {
     public provider: ProviderName,
     /** The precision the graph was built in for this provider. */
     public precision: 'f32' | 'f16',
+    /** The model as given to onnxruntime for the current provider (bytes or a file path). */
+    private built: Uint8Array | string,
     private readonly model: ModelSource,
     private readonly remaining: ProviderName[],
     private readonly opts: RuntimeOptions,
@@ -190,7 +193,7 @@ export class EngineSession {
         const session = await open(m.bytes, p, opts);
         attempts.push({ provider: p, ok: true });
         if (i > 0) emit(`[runtime] using ${p} after: ${attempts.filter((a) => !a.ok).map((a) => `${a.provider} (${a.reason})`).join('; ')}`);
-        return new EngineSession(session, p, m.precision, model, order.slice(i + 1), opts, attempts);
+        return new EngineSession(session, p, m.precision, m.bytes, model, order.slice(i + 1), opts, attempts);
       } catch (e) {
         const reason = `session creation failed: ${firstLine(e)}`;
         if (deviceFailure(reason)) brokenDevices.set(p, reason);
@@ -247,6 +250,7 @@ export class EngineSession {
           this.session = await open(m.bytes, next, this.opts);
           this.provider = next;
           this.precision = m.precision;
+          this.built = m.bytes;
           this.attempts.push({ provider: next, ok: true });
           return this.run(feeds, fetches);
         } catch (e2) {
@@ -258,6 +262,17 @@ export class EngineSession {
 
   async release(): Promise<void> {
     await this.session.release();
+  }
+
+  /**
+   * A new session of the same graph on the same provider with some inputs fixed as initializers (see
+   * onnx/bind-constants.ts), or undefined when the graph cannot be rebuilt in memory.
+   */
+  async withConstants(constants: Record<string, ort.Tensor>): Promise<EngineSession | undefined> {
+    const bound = bindInputs(this.built, constants);
+    if (!bound) return undefined;
+    const session = await open(bound, this.provider, this.opts);
+    return new EngineSession(session, this.provider, this.precision, bound, bound, [], this.opts, [{ provider: this.provider, ok: true }]);
   }
 }
 

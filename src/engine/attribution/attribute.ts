@@ -58,6 +58,12 @@ export interface AttributeOptions {
   /** Return the pruned graph (default) or every node and edge. */
   prune?: boolean;
   runtime?: EngineOptions;
+  /**
+   * Bind the prompt's frozen constants into a per-prompt backward session, uploaded once instead of with
+   * every batch. Default: on for GPU providers (where the per-batch copy costs), off on the CPU (where
+   * feeding is free and a second session is not).
+   */
+  deviceResidentConstants?: boolean;
 }
 
 export interface AttributeContext {
@@ -82,6 +88,8 @@ export interface RawAttribution {
   seeds: number;
   /** Wall-clock milliseconds per phase. */
   timings: { forwardMs: number; encodeMs: number; sweepMs: number; totalMs: number };
+  /** Whether the sweeps ran with the prompt's constants bound into the session (uploaded once). */
+  deviceResident: boolean;
 }
 
 export async function attribute(
@@ -130,7 +138,9 @@ export async function computeAttribution(engine: AttributionEngine, prompt: stri
     desiredLogitProb: options.desiredLogitProb ?? 0.95,
     custom: options.targets,
   });
-  const sweep = new BackwardSweep(engine.backward, spec, r, frozen, feats);
+  const resident = options.deviceResidentConstants ?? engine.backward.provider !== 'cpu';
+  const sweep = await BackwardSweep.create(engine.backward, spec, r, frozen, feats, resident);
+  try {
   const nFeat = feats.act.length;
   const nSrc = sweep.nSources;
   const nLogits = targets.length;
@@ -205,7 +215,11 @@ export async function computeAttribution(engine: AttributionEngine, prompt: stri
   const lw = new Float64Array(nNodes);
   targets.forEach((t, j) => (lw[nNodes - nLogits + j] = t.weight));
   const timings = { forwardMs: t1 - t0, encodeMs: t2 - t1, sweepMs, totalMs: performance.now() - t0 };
-  return { tokens, frozen, features: feats, targets, selected, layout, adjacency, logitWeights: lw, sweeps, seeds, timings };
+  const deviceResident = sweep.deviceResident;
+  return { tokens, frozen, features: feats, targets, selected, layout, adjacency, logitWeights: lw, sweeps, seeds, timings, deviceResident };
+  } finally {
+    await sweep.dispose();
+  }
 }
 
 /** Norm of each error vector, for the error nodes' `activation`. */

@@ -27,8 +27,39 @@ export class BackwardSweep {
   private readonly slots: { m: number; feature: Int32Array }[] = [];
   private readonly statics: Record<string, ort.Tensor> = {};
 
-  constructor(
-    private readonly session: EngineSession,
+  /** Set when the prompt's constants were bound into a per-prompt session (released by dispose). */
+  private bound?: EngineSession;
+
+  /**
+   * `deviceResident`: bind the prompt's constants (patterns, norm scales, errors, decoder rows) into a
+   * per-prompt session so they are uploaded once rather than with every batch (GPU providers; see
+   * onnx/bind-constants.ts). Falls back to feeding them when the graph cannot be rebuilt in memory.
+   */
+  static async create(session: EngineSession, spec: ModelSpec, r: Replacement, frozen: FrozenForward, feats: ActiveFeatures, deviceResident: boolean): Promise<BackwardSweep> {
+    const sweep = new BackwardSweep(session, spec, r, frozen, feats);
+    if (deviceResident) {
+      const bound = await session.withConstants(sweep.statics);
+      if (bound) {
+        sweep.bound = bound;
+        sweep.session = bound;
+        for (const k of Object.keys(sweep.statics)) delete sweep.statics[k];
+      }
+    }
+    return sweep;
+  }
+
+  /** Whether the constants live in the session (uploaded once) rather than being fed per batch. */
+  get deviceResident(): boolean {
+    return this.bound !== undefined;
+  }
+
+  async dispose(): Promise<void> {
+    await this.bound?.release();
+    this.bound = undefined;
+  }
+
+  private constructor(
+    private session: EngineSession,
     private readonly spec: ModelSpec,
     r: Replacement,
     frozen: FrozenForward,
