@@ -19,7 +19,7 @@ import { loadModelBundle } from '../src/engine/bundle/index';
 import { loadDictionary } from '../src/engine/dictionaries/index';
 import type { ModelSpec } from '../src/engine/model-spec';
 import { ortMatmulPeak } from './matmul';
-import type { SectionContext } from './sections';
+import type { SectionContext } from './table';
 import type { BenchRow } from './table';
 
 const PYTHON = '/usr/bin/python3';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { loadModelBundle } from '../src/engine/bundle/index';
 import { ForwardRunner } from '../src/engine/forward';
 import type { BenchRow } from './table';
-import type { SectionContext } from './sections';
+import type { SectionContext } from './table';
 
 interface Shape {
   name: string;

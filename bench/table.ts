@@ -1,3 +1,5 @@
+import type { ProviderSetting } from '../src/engine/runtime';
+
 /** One measured figure. Ratios are what the bench reports; raw times are kept for context. */
 export interface BenchRow {
   section: string;
@@ -20,3 +22,15 @@ export function formatTable(rows: BenchRow[]): string {
   }
   return lines.join('\n');
 }
+
+export interface SectionContext {
+  root: string;
+  providers: ProviderSetting[];
+  threads?: number;
+  /** Matmul peaks measured earlier in the run: 'torch-cpu', '<provider>-f32', '<provider>-f16' → GFLOP/s. */
+  peaks: Map<string, number>;
+  log: (line: string) => void;
+}
+
+export type Section = (ctx: SectionContext) => Promise<BenchRow[]>;
+

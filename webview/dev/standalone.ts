@@ -1,7 +1,7 @@
 /**
  * The graph viewer served standalone for headless Chromium: the page the extension would give a
  * webview (same HTML, CSP, bundle and CSS), a stand-in for the VS Code host that answers the viewer's
- * requests, and a theme's --vscode-* variables. Used by render.ts (screenshots) and bench-editor.ts.
+ * requests, and a theme's --vscode-* variables. Used by render.ts (screenshots) and bench/editor.ts.
  */
 import { createServer, type Server } from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';

@@ -8,14 +8,14 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { BenchRow } from '../../bench/table';
-import type { TokenInfo } from '../../src/engine/api';
-import { hoverMarkdown } from '../../src/extension/hover-content';
-import { tokenAtOffset } from '../../src/extension/token-map';
-import { RpcClient, type Port } from '../../src/worker/rpc-endpoints';
-import type { ForwardResult } from '../../src/worker/rpc';
-import { syntheticGraph } from '../../test/unit/webview/sample-graph';
-import { launchChromium, serveViewer } from './standalone';
+import type { BenchRow } from './table';
+import type { TokenInfo } from '../src/engine/api';
+import { hoverMarkdown } from '../src/extension/hover-content';
+import { tokenAtOffset } from '../src/extension/token-map';
+import { RpcClient, type Port } from '../src/worker/rpc-endpoints';
+import type { ForwardResult } from '../src/worker/rpc';
+import { syntheticGraph } from '../test/unit/webview/sample-graph';
+import { launchChromium, serveViewer } from '../webview/dev/standalone';
 
 const FRAME_MS = 1000 / 60;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -132,7 +132,7 @@ export async function benchEditor(ctx: EditorBenchContext): Promise<BenchRow[]> 
   return rows;
 }
 
-if (require.main === module && /bench-editor\.[jt]s$/.test(process.argv[1] ?? "")) {
+if (require.main === module && /editor\.[jt]s$/.test(process.argv[1] ?? "")) {
   void benchEditor({ root: join(__dirname, '../..'), threads: 1, log: console.log }).then((rows) => {
     for (const r of rows) console.log(`${r.name}: ${r.value.toFixed(2)} ${r.unit}${r.ratio !== undefined ? ` (${r.ratio.toFixed(3)} ${r.ratioLabel})` : ''}${r.note ? ` — ${r.note}` : ''}`);
   });
