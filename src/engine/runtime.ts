@@ -83,6 +83,9 @@ export function unavailableReason(provider: ProviderName, platform: NodeJS.Platf
   if (!listed.includes(provider) && provider !== 'cuda' && provider !== 'tensorrt') {
     return `this onnxruntime-node build for ${platform}/${process.arch} has no ${provider} provider`;
   }
+  if (provider === 'webgpu' && platform === 'linux' && !vulkanLoaderPresent()) {
+    return 'no Vulkan loader (libvulkan.so.1) is installed; WebGPU on Linux runs on Vulkan (Debian/Ubuntu: apt-get install libvulkan1, plus the GPU vendor\'s Vulkan driver)';
+  }
   if (provider === 'cuda' || provider === 'tensorrt') {
     const lib = provider === 'cuda' ? 'libonnxruntime_providers_cuda' : 'libonnxruntime_providers_tensorrt';
     if (!providerLibraryPresent(lib)) {
@@ -105,6 +108,16 @@ function safeBundled(): ProviderName[] {
   } catch {
     return ['cpu'];
   }
+}
+
+/** Whether the dynamic loader can find libvulkan.so.1 (checked where distributions put it, and LD_LIBRARY_PATH). */
+export function vulkanLoaderPresent(): boolean {
+  const dirs = [
+    ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
+    '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/lib/x86_64-linux-gnu', '/lib/aarch64-linux-gnu',
+    '/usr/lib64', '/usr/lib', '/lib64', '/lib', '/usr/local/lib',
+  ];
+  return dirs.some((d) => existsSync(`${d}/libvulkan.so.1`));
 }
 
 function providerLibraryPresent(prefix: string): boolean {

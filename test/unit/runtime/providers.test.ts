@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../../../src/engine/onnx/builder';
-import { EngineSession, autoOrder, candidates, firstLine, onRuntimeMessage, resolvePrecision, unavailableReason } from '../../../src/engine/runtime';
+import { EngineSession, autoOrder, candidates, firstLine, onRuntimeMessage, resolvePrecision, unavailableReason, vulkanLoaderPresent } from '../../../src/engine/runtime';
 
 function addOne(): Uint8Array {
   const g = new GraphBuilder('add');
@@ -24,6 +24,11 @@ test('providers that cannot exist on a platform are refused with the reason', ()
   assert.match(unavailableReason('coreml', 'linux')!, /only on macOS/);
   assert.match(unavailableReason('cuda', 'darwin')!, /not available on macOS/);
   assert.equal(unavailableReason('cpu', 'linux'), undefined);
+  // WebGPU on Linux needs the Vulkan loader: without it the provider is skipped with that reason rather
+  // than tried (Dawn would print a loader warning on every attempt).
+  const webgpu = unavailableReason('webgpu', 'linux');
+  if (vulkanLoaderPresent()) assert.ok(!webgpu || !/Vulkan loader/.test(webgpu));
+  else assert.match(webgpu ?? '', /libvulkan\.so\.1/);
 });
 
 test('precision: auto is f16 on GPU providers and f32 on CPU; f16 is never forced onto CPU', () => {
