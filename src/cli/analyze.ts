@@ -12,7 +12,7 @@ import { loadModelBundle } from '../engine/bundle/index';
 import { loadDictionary } from '../engine/dictionaries/index';
 import { EngineError } from '../engine/errors';
 import { serializeGraphFile, toGraphFile } from '../engine/graph-file';
-import { intOption, modelOption, parse, promptOption, providerOption, UsageError, type CliCommand } from './args';
+import { intOption, modelOption, parseFlags, promptOption, providerOption, RUNTIME_FLAGS, UsageError, type CliCommand } from './args';
 
 const usage = `Usage: circuit-inspector analyze [--model DIR] (--prompt-file F | --prompt TEXT | --ids 1,2,3) [options]
 
@@ -68,7 +68,7 @@ export const command: CliCommand = {
   summary: 'Compute the attribution graph of a prompt, print a summary and write graph JSON.',
   usage,
   async run(argv) {
-    const a = parse(argv, {
+    const a = parseFlags(argv, {
       model: { type: 'string' },
       transcoders: { type: 'string' },
       'prompt-file': { type: 'string' },
@@ -82,11 +82,8 @@ export const command: CliCommand = {
       'max-logits': { type: 'string' },
       paths: { type: 'string' },
       json: { type: 'boolean' },
-      provider: { type: 'string' },
-      threads: { type: 'string' },
-      'cache-dir': { type: 'string' },
+      ...RUNTIME_FLAGS,
     });
-    if (a._.length) throw new UsageError(`unexpected argument ${JSON.stringify(a._[0])}`);
     const prompt = promptOption(a);
     const nodeThreshold = fraction(a['node-threshold'], 'node-threshold', 0.8);
     const edgeThreshold = fraction(a['edge-threshold'], 'edge-threshold', 0.98);

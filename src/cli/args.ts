@@ -26,6 +26,20 @@ export interface CliCommand {
 
 type OptionSpec = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
 
+/** The flags every engine command takes: where the model runs and where built graphs are cached. */
+export const RUNTIME_FLAGS = {
+  provider: { type: 'string' },
+  threads: { type: 'string' },
+  'cache-dir': { type: 'string' },
+} as const satisfies Record<string, OptionSpec>;
+
+/** Parses flags only: a stray positional argument is a usage error. */
+export function parseFlags<T extends Record<string, OptionSpec>>(argv: string[], options: T): Record<keyof T, string | boolean | undefined> {
+  const a = parse(argv, options);
+  if (a._.length) throw new UsageError(`unexpected argument ${JSON.stringify(a._[0])}`);
+  return a;
+}
+
 export function parse<T extends Record<string, OptionSpec>>(argv: string[], options: T): Record<keyof T, string | boolean | undefined> & { _: string[] } {
   try {
     const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });

@@ -6,7 +6,7 @@ import { intervene, type FeatureIntervention } from '../engine/attribution/index
 import { loadModelBundle } from '../engine/bundle/index';
 import { loadDictionary } from '../engine/dictionaries/index';
 import { dictionaryDir } from './analyze';
-import { intOption, modelOption, parse, promptOption, providerOption, UsageError, type CliCommand } from './args';
+import { intOption, modelOption, parseFlags, promptOption, providerOption, RUNTIME_FLAGS, UsageError, type CliCommand } from './args';
 
 const usage = `Usage: circuit-inspector intervene [--model DIR] (--prompt TEXT | --prompt-file F | --ids LIST) --feature SPEC [--feature SPEC …] [options]
 
@@ -42,7 +42,7 @@ export const command: CliCommand = {
   summary: 'Steer or ablate transcoder features and print the changed predictions.',
   usage,
   async run(argv) {
-    const a = parse(argv, {
+    const a = parseFlags(argv, {
       model: { type: 'string' },
       transcoders: { type: 'string' },
       prompt: { type: 'string' },
@@ -53,11 +53,8 @@ export const command: CliCommand = {
       generate: { type: 'string' },
       top: { type: 'string' },
       json: { type: 'boolean' },
-      provider: { type: 'string' },
-      threads: { type: 'string' },
-      'cache-dir': { type: 'string' },
+      ...RUNTIME_FLAGS,
     });
-    if (a._.length) throw new UsageError(`unexpected argument ${JSON.stringify(a._[0])}`);
     const prompt = promptOption(a);
     const specs = (a.feature as unknown as string[] | undefined) ?? [];
     if (!specs.length) throw new UsageError('at least one --feature is required');
