@@ -80,24 +80,42 @@ export function randomTranscoders(spec: ModelSpec, F: number, seed: number): Rep
   return { kind: 'plt', activation: 'jumprelu', inputHook: 'mlp_in', layers, name: `random-tc-${F}` } as Replacement;
 }
 
-/** A random Llama (d 1024, 8 layers, 16 heads, d_mlp 4096, vocab 32000) with 8192-feature transcoders. */
-function wideRandom(): { bundle: ModelBundle; replacement: Replacement } {
-  const d = 1024, L = 8, H = 16, hd = 64, dm = 4096, V = 32000;
+export interface RandomLlamaShape {
+  d: number; L: number; H: number; KV: number; hd: number; dm: number; V: number;
+  /** Std of attention and MLP weights. */
+  std: number;
+  name: string;
+  seed: number;
+  maxPositions: number;
+  bosTokenId: number;
+  tied: boolean;
+}
+
+/** A random-weight Llama-family model held in memory (no files), with a tokenizer that names ids. */
+export function randomLlama(o: RandomLlamaShape): ModelBundle {
+  const { d, L, H, KV, hd, dm, V, std } = o;
   const ones = (n: number): NormSpec => ({ kind: 'rms', weight: new Float32Array(n).fill(1), eps: 1e-6 });
-  let seed = 7;
+  let seed = o.seed;
   const blocks = Array.from({ length: L }, () => ({
     ln1: ones(d),
-    attn: { nHeads: H, nKvHeads: H, headDim: hd, wq: randomMat(d, H * hd, 0.05, seed++), wk: randomMat(d, H * hd, 0.05, seed++), wv: randomMat(d, H * hd, 0.03, seed++), wo: randomMat(H * hd, d, 0.03, seed++), rotary: { dim: hd, base: 10000, layout: 'half' as const }, scale: 1 / Math.sqrt(hd) },
+    attn: { nHeads: H, nKvHeads: KV, headDim: hd, wq: randomMat(d, H * hd, std, seed++), wk: randomMat(d, KV * hd, std, seed++), wv: randomMat(d, KV * hd, std, seed++), wo: randomMat(H * hd, d, std, seed++), rotary: { dim: hd, base: 10000, layout: 'half' as const }, scale: 1 / Math.sqrt(hd) },
     ln2: ones(d),
-    mlp: { kind: 'gated' as const, act: 'silu' as const, wIn: randomMat(d, dm, 0.03, seed++), wGate: randomMat(d, dm, 0.03, seed++), wOut: randomMat(dm, d, 0.03, seed++) },
+    mlp: { kind: 'gated' as const, act: 'silu' as const, wIn: randomMat(d, dm, std, seed++), wGate: randomMat(d, dm, std, seed++), wOut: randomMat(dm, d, std, seed++) },
   }));
   const embed = randomMat(V, d, 1, seed++);
-  const spec: ModelSpec = { family: 'llama', name: 'random-llama-d1024', dModel: d, nLayers: L, vocabSize: V, maxPositions: 4096, embed, blocks, lnFinal: ones(d), unembed: randomMat(V, d, 0.03, seed++), bosTokenId: 1 };
-  const bundle: ModelBundle = {
-    dir: '(in memory)', spec, config: {}, weightsHash: 'random-llama-d1024-v1', weightBytes: 4 * (V * d * 2 + L * (4 * d * H * hd + 3 * d * dm)),
+  const unembed = o.tied ? embed : randomMat(V, d, std, seed++);
+  const spec: ModelSpec = { family: 'llama', name: o.name, dModel: d, nLayers: L, vocabSize: V, maxPositions: o.maxPositions, embed, blocks, lnFinal: ones(d), unembed, bosTokenId: o.bosTokenId };
+  const weightBytes = 4 * (V * d * (o.tied ? 1 : 2) + L * (d * H * hd * 2 + d * KV * hd * 2 + 3 * d * dm));
+  return {
+    dir: '(in memory)', spec, config: {}, weightsHash: `${o.name}-s${o.seed}-v1`, weightBytes,
     tokenizer: { encode: () => [], decode: (ids) => ids.join(' '), tokenText: (id) => `<${id}>`, vocabSize: V },
   };
-  return { bundle, replacement: randomTranscoders(spec, 8192, 1000) };
+}
+
+/** A random Llama (d 1024, 8 layers, 16 heads, d_mlp 4096, vocab 32000) with 8192-feature transcoders. */
+function wideRandom(): { bundle: ModelBundle; replacement: Replacement } {
+  const bundle = randomLlama({ d: 1024, L: 8, H: 16, KV: 16, hd: 64, dm: 4096, V: 32000, std: 0.03, name: 'random-llama-d1024', seed: 7, maxPositions: 4096, bosTokenId: 1, tied: false });
+  return { bundle, replacement: randomTranscoders(bundle.spec, 8192, 1000) };
 }
 
 /** Attribution of one prompt on CPU f32 and on a GPU in f32 and f16: edges compared, times reported. */

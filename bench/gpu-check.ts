@@ -11,10 +11,9 @@ import { join, resolve } from 'node:path';
 import type { ModelBundle } from '../src/engine/api';
 import { loadModelBundle } from '../src/engine/bundle/index';
 import { ForwardRunner } from '../src/engine/forward';
-import type { ModelSpec, NormSpec } from '../src/engine/model-spec';
 import { bundledProviders, onRuntimeMessage, type PrecisionSetting, type ProviderSetting } from '../src/engine/runtime';
 import { runBench } from './bench';
-import { compareAttribution, gpuChecks, randomMat, randomTranscoders } from './gpu-check-extra';
+import { compareAttribution, gpuChecks, randomLlama, randomTranscoders } from './gpu-check-extra';
 
 const root = resolve(__dirname, '..');
 const started = Date.now();
@@ -98,22 +97,7 @@ function agreeTop1(a: Float32Array, b: Float32Array, V: number): number {
 
 /** Gemma-2-2B's dimensions (26 layers, d 2304, 8 heads × 256, 4 KV heads, d_mlp 9216, vocab 256000) as a Llama. */
 export function gemma2bSizedLlama(): ModelBundle {
-  const d = 2304, L = 26, H = 8, KV = 4, hd = 256, dm = 9216, V = 256000;
-  const ones = (n: number): NormSpec => ({ kind: 'rms', weight: new Float32Array(n).fill(1), eps: 1e-6 });
-  let seed = 1;
-  const blocks = Array.from({ length: L }, () => ({
-    ln1: ones(d),
-    attn: { nHeads: H, nKvHeads: KV, headDim: hd, wq: randomMat(d, H * hd, 0.02, seed++), wk: randomMat(d, KV * hd, 0.02, seed++), wv: randomMat(d, KV * hd, 0.02, seed++), wo: randomMat(H * hd, d, 0.02, seed++), rotary: { dim: hd, base: 10000, layout: 'half' as const }, scale: 1 / Math.sqrt(hd) },
-    ln2: ones(d),
-    mlp: { kind: 'gated' as const, act: 'silu' as const, wIn: randomMat(d, dm, 0.02, seed++), wGate: randomMat(d, dm, 0.02, seed++), wOut: randomMat(dm, d, 0.02, seed++) },
-  }));
-  const embed = randomMat(V, d, 1, seed++);
-  const spec: ModelSpec = { family: 'llama', name: 'random-llama-gemma2-2b-size', dModel: d, nLayers: L, vocabSize: V, maxPositions: 8192, embed, blocks, lnFinal: ones(d), unembed: embed, bosTokenId: 2 };
-  const weightBytes = (V * d + L * (d * H * hd * 2 + d * KV * hd * 2 + 3 * d * dm)) * 4;
-  return {
-    dir: '(in memory)', spec, config: {}, weightsHash: 'random-gemma2b-size-v1', weightBytes,
-    tokenizer: { encode: () => [], decode: (ids) => ids.join(' '), tokenText: (id) => `<${id}>`, vocabSize: V },
-  };
+  return randomLlama({ d: 2304, L: 26, H: 8, KV: 4, hd: 256, dm: 9216, V: 256000, std: 0.02, name: 'random-gemma2b-size', seed: 1, maxPositions: 8192, bosTokenId: 2, tied: true });
 }
 
 async function main(): Promise<void> {

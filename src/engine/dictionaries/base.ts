@@ -14,15 +14,7 @@ export interface ModelShape {
   name?: string;
 }
 
-export interface BaseOptions {
-  kind: DictionaryKind;
-  format: DictionaryFormat;
-  path: string;
-  name: string;
-  modelName?: string;
-  dModel: number;
-  layers: number[];
-  activation: ActivationFunction;
+export interface BaseOptions extends Pick<Dictionary, 'kind' | 'format' | 'path' | 'name' | 'modelName' | 'dModel' | 'layers' | 'activation'> {
   inputHooks: Map<number, string>;
   outputHooks: Map<number, string>;
   /** Folder holding `features/layer_{i}.json`. */

@@ -3,7 +3,7 @@
  * (tools/reference/attribution_ref.py) and its output, and small numeric helpers.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadModelBundle } from '../../../src/engine/bundle/index';
@@ -12,6 +12,7 @@ import type { ModelBundle } from '../../../src/engine/api';
 import type { Dictionary } from '../../../src/engine/dictionaries/types';
 import { createEngine, type AttributionEngine } from '../../../src/engine/attribution/engine';
 import { replacementFromDictionary } from '../../../src/engine/attribution/from-dictionary';
+import { readF32Safetensors } from '../forward/reference-helpers';
 
 export const ROOT = resolve(__dirname, '..', '..', '..');
 export const MODELS = join(ROOT, 'test', 'fixtures', 'models');
@@ -36,22 +37,8 @@ export interface Reference {
   pruned?: { influence: Float32Array; cumulative: Float32Array; nodeMask: Float32Array; edgeMask: Float32Array; scores: Float32Array };
 }
 
-/** Reads the reference's F32 safetensors with its own few lines (independent of the engine's reader). */
-export function readF32Tensors(path: string): Map<string, { shape: number[]; data: Float32Array }> {
-  const buf = readFileSync(path);
-  const n = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
-  const out = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const [name, info] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    const [b, e] = info.data_offsets;
-    const bytes = buf.subarray(8 + n + b, 8 + n + e);
-    const data = new Float32Array(bytes.byteLength / 4);
-    for (let i = 0; i < data.length; i++) data[i] = bytes.readFloatLE(i * 4);
-    out.set(name, { shape: info.shape, data });
-  }
-  return out;
-}
+/** The reference's F32 safetensors, read by the tests' own reader (independent of the engine's). */
+export { readF32Safetensors as readF32Tensors };
 
 export function runReference(model: string, transcoders: string, ids: number[], zeroBos: boolean, prune?: [number, number]): Reference {
   const out = join(mkdtempSync(join(tmpdir(), 'ci-attr-ref-')), 'ref.safetensors');
@@ -60,7 +47,7 @@ export function runReference(model: string, transcoders: string, ids: number[], 
   if (prune) args.push('--prune', prune.join(','));
   const r = spawnSync(PYTHON, args, { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
   if (r.status !== 0) throw new Error(`attribution_ref.py failed: ${r.stderr}`);
-  const t = readF32Tensors(out);
+  const t = readF32Safetensors(out);
   const feats = t.get('features')!;
   const edges = t.get('edges')!;
   const features: number[][] = [];
