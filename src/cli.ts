@@ -8,6 +8,7 @@
 import { isEngineError } from './engine/errors';
 import { UsageError, type CliCommand } from './cli/args';
 import * as analyze from './cli/analyze';
+import * as compareCmd from './cli/compare';
 import * as forward from './cli/forward';
 import * as interveneCmd from './cli/intervene';
 
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, CliCommand> = {
   forward: forward.command,
   analyze: analyze.command,
   intervene: interveneCmd.command,
+  compare: compareCmd.command,
 };
 
 function help(): string {
