@@ -98,9 +98,32 @@ export interface InterventionSpec extends FeatureRef {
   positions?: number[];
 }
 
+/** What an intervention holds fixed (src/engine/attribution/semantics.ts): named in every outcome. */
+export interface InterventionSemanticsView {
+  attention: 'frozen' | 'recomputed';
+  norms: 'frozen' | 'recomputed';
+}
+
+/** A tracked token at the last position, before and after the intervention. */
+export interface TrackedTokenView {
+  tokenId: number;
+  token: string;
+  logitBefore: number;
+  logitAfter: number;
+  probBefore: number;
+  probAfter: number;
+  deltaLogit: number;
+  deltaProb: number;
+  rankBefore: number;
+  rankAfter: number;
+}
+
 export interface InterventionOutcome {
+  semantics: InterventionSemanticsView;
   before: PredictionView[];
   after: PredictionView[];
+  /** The tokens asked to be tracked (the graph's targets and the user's), in the order asked. */
+  tracked?: TrackedTokenView[];
 }
 
 /** What the panel shows: the graph plus where it came from. */

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EngineError } from '../engine/errors';
 import { PROVIDER_SETTINGS, type PrecisionSetting, type ProviderSetting } from '../engine/runtime';
+import { DEFAULT_SEMANTICS, isFreezeMode, resolveSemantics, type InterventionSemantics } from '../engine/attribution/semantics';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -32,6 +33,27 @@ export const RUNTIME_FLAGS = {
   threads: { type: 'string' },
   'cache-dir': { type: 'string' },
 } as const satisfies Record<string, OptionSpec>;
+
+/** What interventions hold fixed: the same flags (and defaults) on every command that intervenes. */
+export const SEMANTICS_FLAGS = {
+  attention: { type: 'string' },
+  norms: { type: 'string' },
+} as const satisfies Record<string, OptionSpec>;
+
+export const SEMANTICS_USAGE = `  --attention frozen|recomputed  attention patterns during interventions (default ${DEFAULT_SEMANTICS.attention})
+  --norms frozen|recomputed      normalisation scales during interventions (default ${DEFAULT_SEMANTICS.norms};
+                                 frozen needs --attention frozen)`;
+
+export function semanticsOption(a: { attention?: unknown; norms?: unknown }): InterventionSemantics {
+  for (const k of ['attention', 'norms'] as const) {
+    if (a[k] !== undefined && !isFreezeMode(a[k])) throw new UsageError(`--${k} must be frozen or recomputed, got ${JSON.stringify(a[k])}.`);
+  }
+  try {
+    return resolveSemantics({ attention: a.attention as InterventionSemantics['attention'] | undefined, norms: a.norms as InterventionSemantics['norms'] | undefined });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
 
 /** Parses flags only: a stray positional argument is a usage error. */
 export function parseFlags<T extends Record<string, OptionSpec>>(argv: string[], options: T): Record<keyof T, string | boolean | undefined> {

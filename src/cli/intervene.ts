@@ -3,10 +3,12 @@
  * next-token predictions change (and, optionally, a few greedily generated tokens with and without).
  */
 import { intervene, type FeatureIntervention } from '../engine/attribution/index';
+import type { ModelBundle } from '../engine/api';
 import { loadModelBundle } from '../engine/bundle/index';
 import { loadDictionary } from '../engine/dictionaries/index';
 import { dictionaryDir } from './analyze';
-import { intOption, modelOption, parseFlags, promptOption, providerOption, RUNTIME_FLAGS, UsageError, type CliCommand } from './args';
+import { describeSemantics } from '../engine/attribution/semantics';
+import { intOption, modelOption, parseFlags, promptOption, providerOption, RUNTIME_FLAGS, SEMANTICS_FLAGS, SEMANTICS_USAGE, semanticsOption, UsageError, type CliCommand } from './args';
 
 const usage = `Usage: circuit-inspector intervene [--model DIR] (--prompt TEXT | --prompt-file F | --ids LIST) --feature SPEC [--feature SPEC …] [options]
 
@@ -16,7 +18,8 @@ const usage = `Usage: circuit-inspector intervene [--model DIR] (--prompt TEXT |
                               (POS may be * for every position where the feature is active)
   --model DIR                 Hugging Face model folder (default: the embedded models/toy-llama)
   --transcoders DIR           transcoder set or CLT (default: the model folder's transcoders/)
-  --freeze-attention          keep the prompt's attention patterns (default: recompute attention)
+${SEMANTICS_USAGE}
+  --track TOKENS              comma-separated tokens whose logit and probability to report (e.g. " Austin, Dallas")
   --generate N                also generate N tokens greedily, with and without the intervention
   --top K                     predictions to show (default 5)
   --json                      print JSON
@@ -38,6 +41,26 @@ export function parseFeatureSpec(s: string): FeatureIntervention {
   return iv;
 }
 
+/** Probabilities that saturate print in scientific notation, never as a bare 0.00 % or 100.00 %. */
+export function fmtProb(p: number): string {
+  if (p > 0.9999) return `1 − ${(1 - p).toExponential(2)}`;
+  if (p < 1e-4) return p.toExponential(2);
+  return `${(p * 100).toFixed(2)}%`;
+}
+
+/** Comma-separated token texts (each must be one token of the vocabulary) or #ID. */
+export function trackedIds(bundle: ModelBundle, list: string): number[] {
+  return list.split(',').filter((s) => s.length).map((s) => tokenIdOf(bundle, s));
+}
+
+export function tokenIdOf(bundle: ModelBundle, s: string): number {
+  const m = /^#(\d+)$/.exec(s.trim());
+  if (m) return Number(m[1]);
+  const toks = bundle.tokenizer.encode(s).filter((t) => !t.special);
+  if (toks.length !== 1) throw new UsageError(`${JSON.stringify(s)} is ${toks.length} tokens (${toks.map((t) => JSON.stringify(t.text)).join(' ')}); name one token, or #ID`);
+  return toks[0].id;
+}
+
 export const command: CliCommand = {
   summary: 'Steer or ablate transcoder features and print the changed predictions.',
   usage,
@@ -49,7 +72,8 @@ export const command: CliCommand = {
       'prompt-file': { type: 'string' },
       ids: { type: 'string' },
       feature: { type: 'string', multiple: true },
-      'freeze-attention': { type: 'boolean' },
+      ...SEMANTICS_FLAGS,
+      track: { type: 'string' },
       generate: { type: 'string' },
       top: { type: 'string' },
       json: { type: 'boolean' },
@@ -62,8 +86,11 @@ export const command: CliCommand = {
     const modelDir = modelOption(a.model);
     const bundle = await loadModelBundle(modelDir);
     const dictionary = await loadDictionary(dictionaryDir(a.transcoders, modelDir), { dModel: bundle.spec.dModel, nLayers: bundle.spec.nLayers, name: bundle.spec.name });
+    const semantics = semanticsOption(a);
+    const track = typeof a.track === 'string' ? trackedIds(bundle, a.track) : [];
     const res = await intervene(bundle, dictionary, prompt, interventions, {
-      freezeAttention: Boolean(a['freeze-attention']),
+      ...semantics,
+      track,
       topK: intOption(a.top, 'top', 1, 5),
       generate: intOption(a.generate, 'generate', 0, 0),
       runtime: { provider: providerOption(a.provider), threads: intOption(a.threads, 'threads', 0, 0), cacheDir: typeof a['cache-dir'] === 'string' ? a['cache-dir'] : undefined },
@@ -74,16 +101,20 @@ export const command: CliCommand = {
       console.log(JSON.stringify(rest, null, 2));
       return 0;
     }
-    console.log(`${bundle.spec.name}: ${res.tokens.length} tokens ${res.tokens.map((t) => JSON.stringify(t.text)).join(' ')}; attention ${a['freeze-attention'] ? 'frozen' : 'recomputed'}`);
+    console.log(`${bundle.spec.name}: ${res.tokens.length} tokens ${res.tokens.map((t) => JSON.stringify(t.text)).join(' ')}; ${describeSemantics(res.semantics)}`);
     if (!res.applied.length) console.log('No intervention applied: the features are not active at the chosen positions.');
     for (const x of res.applied) console.log(`  L${x.layer}/F${x.feature} @${x.position}: ${x.before.toFixed(3)} → ${x.after.toFixed(3)}`);
     const prob = new Map(res.before.map((p) => [p.tokenId, p.prob]));
+    const line = (p: { token: string; prob: number; logit: number }) => `${JSON.stringify(p.token)} ${fmtProb(p.prob)} (${p.logit.toFixed(2)})`;
     console.log('Before:                          After:');
     for (let i = 0; i < Math.max(res.before.length, res.after.length); i++) {
       const b = res.before[i], f = res.after[i];
-      const left = b ? `${JSON.stringify(b.token)} ${(b.prob * 100).toFixed(2)}%` : '';
-      const right = f ? `${JSON.stringify(f.token)} ${(f.prob * 100).toFixed(2)}%${prob.has(f.tokenId) ? '' : ' (new)'}` : '';
+      const left = b ? line(b) : '';
+      const right = f ? `${line(f)}${prob.has(f.tokenId) ? '' : ' (new)'}` : '';
       console.log(`${String(i + 1).padStart(3)}. ${left.padEnd(30)} ${right}`);
+    }
+    for (const t of res.tracked) {
+      console.log(`  ${JSON.stringify(t.token)}: logit ${t.logitBefore.toFixed(3)} → ${t.logitAfter.toFixed(3)} (${t.deltaLogit >= 0 ? '+' : ''}${t.deltaLogit.toFixed(3)}), p ${fmtProb(t.probBefore)} → ${fmtProb(t.probAfter)}, rank ${t.rankBefore} → ${t.rankAfter}`);
     }
     if (res.changed.length) {
       console.log(`Feature activations changed: ${res.changed.length}; largest:`);

@@ -18,7 +18,7 @@ import { ForwardRunner, logitLens, topK } from '../engine/forward';
 import { toGraphFile } from '../engine/graph-file';
 import { onRuntimeMessage } from '../engine/runtime';
 import type { FeatureCard, FeatureRef, GraphJson, InterventionOutcome, InterventionSpec } from '../protocol';
-import type { EngineRun, LoadedEngine, SparseLayer } from './engine-service';
+import type { EngineRun, InterveneExtras, LoadedEngine, SparseLayer } from './engine-service';
 import { spacedTokens, wordJoiner } from './example-text';
 import type { AnalyzeArgs, AnalyzeResult, CallContext, LensRow, LoadModelArgs, ModelInfo } from './rpc';
 
@@ -91,12 +91,12 @@ class RealEngine implements LoadedEngine {
     return { tokens, logits: cache.logits, features, cache };
   }
 
-  /** circuit-tracer's feature intervention (attention frozen, layer by layer), from the engine. */
-  async intervene(run: EngineRun, interventions: InterventionSpec[], k: number, signal?: AbortSignal): Promise<InterventionOutcome> {
+  /** circuit-tracer's feature intervention, layer by layer, under the one default semantics unless asked. */
+  async intervene(run: EngineRun, interventions: InterventionSpec[], k: number, signal?: AbortSignal, opts: InterveneExtras = {}): Promise<InterventionOutcome> {
     const { attr } = this.requireDict('Steering');
-    const r = await interveneWith(attr, run.tokens.map((t) => t.id), interventions, { topK: k, runtime: this.runtime }, { signal });
+    const r = await interveneWith(attr, run.tokens.map((t) => t.id), interventions, { topK: k, runtime: this.runtime, ...opts.semantics, track: opts.track }, { signal });
     const view = (p: { token: string; prob: number; logit: number }) => ({ token: p.token, prob: p.prob, logit: p.logit });
-    return { before: r.before.map(view), after: r.after.map(view) };
+    return { semantics: r.semantics, before: r.before.map(view), after: r.after.map(view), tracked: r.tracked };
   }
 
   lens(run: EngineRun, position: number, k: number): LensRow[] {

@@ -6,7 +6,7 @@
  */
 import type { HookTensor, TokenInfo } from '../engine/api';
 import { EngineError, throwIfCancelled } from '../engine/errors';
-import type { FeatureCard, FeatureRef, GraphJson, InterventionOutcome, InterventionSpec, PredictionView } from '../protocol';
+import type { FeatureCard, FeatureRef, GraphJson, InterventionOutcome, InterventionSemanticsView, InterventionSpec, PredictionView } from '../protocol';
 import type {
   ActiveFeature,
   AnalyzeArgs,
@@ -33,12 +33,18 @@ export interface EngineRun {
   features: SparseLayer[];
 }
 
+/** Optional parts of an intervention request: the semantics (default: the engine's one default) and tracked token ids. */
+export interface InterveneExtras {
+  semantics?: Partial<InterventionSemanticsView>;
+  track?: number[];
+}
+
 export interface LoadedEngine {
   readonly info: ModelInfo;
   tokenize(text: string): TokenInfo[];
   run(tokens: TokenInfo[], signal?: AbortSignal): Promise<EngineRun>;
   /** Steers / ablates features on the run's tokens; top-k predictions at the last position before and after. */
-  intervene(run: EngineRun, interventions: InterventionSpec[], k: number, signal?: AbortSignal): Promise<InterventionOutcome>;
+  intervene(run: EngineRun, interventions: InterventionSpec[], k: number, signal?: AbortSignal, opts?: InterveneExtras): Promise<InterventionOutcome>;
   /** Logit lens at one position of a run: residual after each layer → final norm → unembedding. */
   lens(run: EngineRun, position: number, k: number): LensRow[];
   tokenText(id: number): string;
@@ -208,10 +214,10 @@ export class EngineService {
     return { graph, forward, scores };
   }
 
-  async intervene(args: { text: string; interventions: InterventionSpec[]; k: number }, ctx: CallContext): Promise<InterventionOutcome> {
+  async intervene(args: { text: string; interventions: InterventionSpec[]; k: number } & InterveneExtras, ctx: CallContext): Promise<InterventionOutcome> {
     const e = this.require();
     const base = await this.runFor(args.text, ctx.signal);
-    return e.intervene(base, args.interventions, args.k, ctx.signal);
+    return e.intervene(base, args.interventions, args.k, ctx.signal, { semantics: args.semantics, track: args.track });
   }
 
   dispose(): void {

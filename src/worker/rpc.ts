@@ -7,7 +7,7 @@
  * events stream back while it runs. This file is imported by both sides and holds no engine code.
  */
 import type { TokenInfo } from '../engine/api';
-import type { FeatureCard, FeatureRef, GraphJson, InterventionOutcome, InterventionSpec, PredictionView } from '../protocol';
+import type { FeatureCard, FeatureRef, GraphJson, InterventionOutcome, InterventionSemanticsView, InterventionSpec, PredictionView } from '../protocol';
 
 import type { PrecisionSetting, ProviderSetting } from '../engine/runtime';
 
@@ -98,7 +98,7 @@ export interface EngineMethods {
   /** The attribution graph of the text. */
   analyze(args: AnalyzeArgs): AnalyzeResult;
   /** Steer / ablate features and report the changed top predictions at the last position. */
-  intervene(args: { text: string; interventions: InterventionSpec[]; k: number }): InterventionOutcome;
+  intervene(args: { text: string; interventions: InterventionSpec[]; k: number; semantics?: Partial<InterventionSemanticsView>; track?: number[] }): InterventionOutcome;
 }
 
 export type Method = keyof EngineMethods;

@@ -4,6 +4,8 @@
  *
  * - 'intervention': patterns frozen, norms and MLPs live, mlp_out_delta added to each MLP output
  *   (circuit-tracer's freeze_attention interventions).
+ * - 'intervention-frozen-norms': the same with every norm scale frozen too (the attribution graph's
+ *   setting, with the real MLPs).
  * - 'replacement': patterns and norm scales frozen, each MLP output a given constant (plus the skip
  *   term): the local replacement model, linear in its inputs; used to check attribution by finite
  *   differences and to show that with error nodes it reproduces the model's logits.
@@ -16,7 +18,7 @@ import { ATTRIBUTION_GRAPH_VERSION, replacementFingerprint, type EngineOptions }
 import type { FrozenForward } from './frozen';
 import type { Replacement } from './replacement';
 
-export type FrozenMode = 'intervention' | 'replacement';
+export type FrozenMode = 'intervention' | 'intervention-frozen-norms' | 'replacement';
 
 export interface FrozenRun {
   /** [T, vocab], after any final soft-cap. */
@@ -25,6 +27,8 @@ export interface FrozenRun {
   logitsRaw: Float32Array;
   /** [T, d] per layer: the transcoder inputs. */
   tcIn: Float32Array[];
+  /** [T, d] per layer: what each MLP adds to the residual, delta included (intervention modes only). */
+  mlpOut?: Float32Array[];
 }
 
 export class FrozenAttentionRunner {
@@ -32,11 +36,11 @@ export class FrozenAttentionRunner {
 
   static async create(bundle: ModelBundle, r: Replacement, mode: FrozenMode, opts: EngineOptions = {}): Promise<FrozenAttentionRunner> {
     const skip = mode === 'replacement' ? r.layers.map((l) => l.wSkip) : undefined;
-    const graphOpts = { norms: mode === 'replacement' ? 'frozen' : 'live', mlp: mode === 'replacement' ? 'constant' : 'real', inputHook: r.inputHook } as const;
+    const graphOpts = { norms: mode === 'intervention' ? 'live' : 'frozen', mlp: mode === 'replacement' ? 'constant' : 'real', inputHook: r.inputHook } as const;
     // The replacement graph holds the transcoders' skip matrices, so its key includes them; the
     // intervention graph depends on the model and the input hook only.
     const hash = mode === 'replacement' ? `${bundle.weightsHash}:${replacementFingerprint(r)}` : bundle.weightsHash;
-    const key = cacheKey({ weightsHash: hash, kind: `frozen-${mode}`, version: ATTRIBUTION_GRAPH_VERSION, options: { ...graphOpts } });
+    const key = cacheKey({ weightsHash: hash, kind: `frozen-${mode}`, version: ATTRIBUTION_GRAPH_VERSION, options: { ...graphOpts, outputs: 'mlp_out' } });
     const model = cachedModel(opts.cacheDir ?? defaultCacheDir(), key, () => buildInterventionGraph(bundle.spec, { ...graphOpts, skip })).model;
     return new FrozenAttentionRunner(bundle, await createSession(model, opts), mode);
   }
@@ -63,6 +67,7 @@ export class FrozenAttentionRunner {
       put(N.ln1Scale(l), frozen.ln1[l], [T]);
       if (frozen.ln1Post.length) put(N.ln1PostScale(l), frozen.ln1Post[l], [T]);
       put(N.ln2Scale(l), frozen.ln2[l], [T]);
+      if (frozen.ln2Post.length) put(N.ln2PostScale(l), frozen.ln2Post[l], [T]);
     }
     put(N.lnfScale, frozen.lnf, [T]);
     const out = await this.session.run(feeds);
@@ -70,6 +75,7 @@ export class FrozenAttentionRunner {
       logits: out[N.logits].data as Float32Array,
       logitsRaw: out[N.logitsRaw].data as Float32Array,
       tcIn: Array.from({ length: L }, (_, l) => out[N.tcIn(l)].data as Float32Array),
+      mlpOut: this.mode === 'replacement' ? undefined : Array.from({ length: L }, (_, l) => out[N.mlpOut(l)].data as Float32Array),
     };
   }
 }

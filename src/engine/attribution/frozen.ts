@@ -18,6 +18,8 @@ export interface FrozenForward {
   /** Gemma-2's post-attention norm scales; empty elsewhere. */
   ln1Post: Float32Array[];
   ln2: Float32Array[];
+  /** Gemma-2's post-feed-forward norm scales; empty elsewhere. */
+  ln2Post: Float32Array[];
   lnf: Float32Array;
   /** [T, d]: what entered the residual stream as token embeddings (after Gemma's scaling). */
   embeddings: Float32Array;
@@ -47,6 +49,7 @@ export function freezeForward(spec: ModelSpec, cache: ActivationCache, inputHook
     ln1: [],
     ln1Post: [],
     ln2: [],
+    ln2Post: [],
     lnf: need(cache, hooks.lnFinalScale).data,
     embeddings: need(cache, hooks.embed).data,
     posEmbed: spec.posEmbed ? need(cache, hooks.posEmbed).data : undefined,
@@ -59,6 +62,7 @@ export function freezeForward(spec: ModelSpec, cache: ActivationCache, inputHook
     f.ln1.push(need(cache, hooks.ln1Scale(l)).data);
     if (spec.blocks[l].ln1Post) f.ln1Post.push(need(cache, hooks.ln1PostScale(l)).data);
     f.ln2.push(need(cache, hooks.ln2Scale(l)).data);
+    if (spec.blocks[l].ln2Post) f.ln2Post.push(need(cache, hooks.ln2PostScale(l)).data);
     f.inputs.push(need(cache, inputHook === 'resid_mid' ? hooks.residMid(l) : hooks.mlpIn(l)).data);
     f.mlpOut.push(need(cache, hooks.mlpOut(l)).data);
   }

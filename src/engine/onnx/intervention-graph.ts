@@ -13,8 +13,10 @@
  * Inputs: resid0 [T, d] (embeddings, plus GPT-2's positions), pattern_{l} [H, T, T], the scales when
  * frozen (ln1_scale_{l}, ln1post_scale_{l}, ln2_scale_{l}, ln2post_scale_{l}, lnf_scale), and
  * mlp_out_delta or mlp_const.
- * Outputs: logits [T, vocab] (after any final soft-cap), logits_raw (before it), and tc_in_{l} [T, d]:
- * the transcoder input of each layer (resid_mid or the normalised MLP input).
+ * Outputs: logits [T, vocab] (after any final soft-cap), logits_raw (before it), tc_in_{l} [T, d]:
+ * the transcoder input of each layer (resid_mid or the normalised MLP input), and in 'real' mode
+ * mlp_out_{l} [T, d]: what the MLP adds to the residual (the forward graph's hook_mlp_out, delta
+ * included), which subgraph faithfulness reads to replace an MLP by part of its transcoder.
  */
 import type { Activation, MlpSpec, ModelSpec, NormSpec, Mat } from '../model-spec';
 import type { TranscoderInputHook } from './backward-graph';
@@ -41,6 +43,7 @@ export const interventionNames = {
   logits: 'logits',
   logitsRaw: 'logits_raw',
   tcIn: (l: number) => `tc_in_${l}`,
+  mlpOut: (l: number) => `mlp_out_${l}`,
 } as const;
 
 export function buildInterventionGraph(spec: ModelSpec, opts: InterventionGraphOptions): GraphBuilder {
@@ -94,6 +97,7 @@ export function buildInterventionGraph(spec: ModelSpec, opts: InterventionGraphO
       out = mlp(b, blk.mlp, mIn, l);
       if (blk.ln2Post) out = norm(blk.ln2Post, out, N.ln2PostScale(l));
       out = b.op('Add', [out, slice]);
+      b.output(out, N.mlpOut(l), 'float', ['T', d]);
     } else {
       out = slice;
       const ws = opts.skip?.[l];

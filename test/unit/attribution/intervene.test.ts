@@ -59,7 +59,7 @@ for (const f of [FIXTURES[0], FIXTURES[4]]) {
         }
       }
       const want = forwardRef(modelDir, ids, delta).get('logits')!.data.subarray((T - 1) * V, T * V);
-      const res = await interveneWith(engine, ids, [{ layer: 0, feature: best, mode, value: mode === 'set' ? 3 * acts[(T - 1) * F + best] : undefined, positions: mode === 'set' ? [T - 1] : undefined }], { freezeAttention: false, zeroBos: true });
+      const res = await interveneWith(engine, ids, [{ layer: 0, feature: best, mode, value: mode === 'set' ? 3 * acts[(T - 1) * F + best] : undefined, positions: mode === 'set' ? [T - 1] : undefined }], { attention: 'recomputed', zeroBos: true });
       assert.equal(res.applied.length, positions.length, `${mode}: positions acted on`);
       const err = relMaxErr(res.logits, want);
       assert.ok(err < 1e-4, `${mode}: intervened logits differ from the reference by ${err}`);
@@ -84,15 +84,15 @@ for (const f of FIXTURES) {
     for (let l = 0; l < L; l++) assert.ok(relMaxErr(out.tcIn[l], cache.hooks.get(engine.replacement.inputHook === 'resid_mid' ? hooks.residMid(l) : hooks.mlpIn(l))!.data) < 1e-5, `layer ${l} input`);
 
     // Strongest last-layer feature at the last position, scaled: frozen = recomputed attention.
-    const last = await interveneWith(engine, tokens.map((t) => t.id), [{ layer: L - 1, feature: strongest(engine, frozen.inputs[L - 1], T, L - 1), positions: [T - 1], mode: 'scale', value: 4 }], { freezeAttention: true });
-    const lastFree = await interveneWith(engine, tokens.map((t) => t.id), [{ layer: L - 1, feature: last.applied[0].feature, positions: [T - 1], mode: 'scale', value: 4 }], { freezeAttention: false });
+    const last = await interveneWith(engine, tokens.map((t) => t.id), [{ layer: L - 1, feature: strongest(engine, frozen.inputs[L - 1], T, L - 1), positions: [T - 1], mode: 'scale', value: 4 }], { attention: 'frozen' });
+    const lastFree = await interveneWith(engine, tokens.map((t) => t.id), [{ layer: L - 1, feature: last.applied[0].feature, positions: [T - 1], mode: 'scale', value: 4 }], { attention: 'recomputed' });
     assert.ok(relMaxErr(last.logits, frozen.logits.subarray((T - 1) * V)) > 1e-4, 'the last-layer intervention changes the logits');
     assert.ok(relMaxErr(last.logits, lastFree.logits) < 1e-5, 'attention frozen or not: the same logits after a last-layer, last-position intervention');
     // A layer-0 intervention at an early position reaches later positions through attention.
     const p = 1;
     const early = { layer: 0, feature: strongest(engine, frozen.inputs[0], T, 0, p), positions: [p], mode: 'scale' as const, value: 6 };
-    const a = await interveneWith(engine, tokens.map((t) => t.id), [early], { freezeAttention: true });
-    const b = await interveneWith(engine, tokens.map((t) => t.id), [early], { freezeAttention: false });
+    const a = await interveneWith(engine, tokens.map((t) => t.id), [early], { attention: 'frozen' });
+    const b = await interveneWith(engine, tokens.map((t) => t.id), [early], { attention: 'recomputed' });
     assert.ok(relMaxErr(a.logits, b.logits) > 1e-6, 'frozen and recomputed attention differ after an early intervention');
   });
 }

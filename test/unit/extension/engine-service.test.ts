@@ -50,7 +50,7 @@ class ToyEngine implements LoadedEngine {
     const steered = await this.run(run.tokens, undefined, iv);
     const V = this.info.vocabSize;
     const last = (r: EngineRun) => r.logits.data.subarray((r.tokens.length - 1) * V, r.tokens.length * V);
-    return { before: predictionsFromLogits(last(run), k, (id) => this.tokenText(id)), after: predictionsFromLogits(last(steered), k, (id) => this.tokenText(id)) };
+    return { semantics: { attention: 'frozen' as const, norms: 'recomputed' as const }, before: predictionsFromLogits(last(run), k, (id) => this.tokenText(id)), after: predictionsFromLogits(last(steered), k, (id) => this.tokenText(id)) };
   }
   async run(tokens: TokenInfo[], _s?: AbortSignal, iv?: InterventionSpec[]): Promise<EngineRun> {
     this.runs++;
