@@ -66,5 +66,5 @@ test(`CLI and editor give the same number for the same intervention (${F.model}/
   assert.ok(close(editor.tracked![0].logitAfter, cmd.tracked[0].logitAfter), `default: editor ${editor.tracked![0].logitAfter} vs CLI ${cmd.tracked[0].logitAfter}`);
   assert.ok(close(editorReal.tracked![0].logitAfter, cmdReal.tracked[0].logitAfter), `recomputed: editor ${editorReal.tracked![0].logitAfter} vs CLI ${cmdReal.tracked[0].logitAfter}`);
   assert.ok(!close(cmd.tracked[0].deltaLogit, cmdReal.tracked[0].deltaLogit), 'the two settings differ for this intervention');
-  editor.after.forEach((p, i) => assert.ok(close(p.logit, cmd.after[i].logit), `prediction ${i}`));
+  editor.after.forEach((p, i) => assert.ok(close(p.logit!, cmd.after[i].logit), `prediction ${i}`));
 });
