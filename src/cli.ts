@@ -9,6 +9,7 @@ import { isEngineError } from './engine/errors';
 import { UsageError, type CliCommand } from './cli/args';
 import * as analyze from './cli/analyze';
 import * as compareCmd from './cli/compare';
+import * as feature from './cli/feature';
 import * as forward from './cli/forward';
 import * as interveneCmd from './cli/intervene';
 
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, CliCommand> = {
   analyze: analyze.command,
   intervene: interveneCmd.command,
   compare: compareCmd.command,
+  feature: feature.command,
 };
 
 function help(): string {

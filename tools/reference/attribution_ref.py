@@ -214,7 +214,9 @@ def salient_logits(logits, max_n=10, p=0.95):
     return top_i[:cutoff], top_p[:cutoff]
 
 
-def attribute(model_dir, tc_dir, ids, zero_bos):
+def attribute(model_dir, tc_dir, ids, zero_bos, logit_ids=None, only_logits=False):
+    """logit_ids: explain these tokens (at the last position) instead of the salient logits;
+    only_logits: compute only the logit rows (the feature rows are left zero)."""
     cfg = load_config(model_dir)
     hooks = run(model_dir, ids)
     tensors = load_weights(model_dir)
@@ -250,7 +252,11 @@ def attribute(model_dir, tc_dir, ids, zero_bos):
     if zero_bos:
         errors[:, 0] = 0
 
-    logit_ids, logit_probs = salient_logits(hooks['logits'][-1])
+    if logit_ids is None:
+        logit_ids, logit_probs = salient_logits(hooks['logits'][-1])
+    else:
+        logit_ids = torch.tensor(logit_ids, dtype=torch.long)
+        logit_probs = torch.softmax(hooks['logits'][-1], -1)[logit_ids]
     WU = fam.unembed()
     dirs = WU[logit_ids] - WU.mean(0, keepdim=True)
 
@@ -271,7 +277,7 @@ def attribute(model_dir, tc_dir, ids, zero_bos):
     tok = tok0.clone().requires_grad_(True)
     Y = targets(acts, errs, tok)
     edges = torch.zeros(n + k, n + L * T + T, dtype=DT)
-    for r in range(n + k):
+    for r in range(n if only_logits else 0, n + k):
         ga, ge, gt = torch.autograd.grad(Y[r], [acts, errs, tok], retain_graph=True, allow_unused=True)
         if ga is not None:
             edges[r, :n] = ga * acts.detach()

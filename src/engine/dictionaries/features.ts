@@ -9,7 +9,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineError } from '../errors';
-import type { FeatureExample, FeatureInfo } from './types';
+import type { FeatureExample, FeatureInfo, LabelEvidence } from './types';
 
 const MAX_FILE_BYTES = 512 * 1024 * 1024;
 const MAX_EXAMPLES = 64;
@@ -24,6 +24,27 @@ function strs(x: unknown): string[] {
 }
 function nums(x: unknown): number[] {
   return Array.isArray(x) ? x.slice(0, MAX_LIST).map((v) => (typeof v === 'number' && Number.isFinite(v) ? v : 0)) : [];
+}
+
+function finite01(x: unknown): number | undefined {
+  return typeof x === 'number' && Number.isFinite(x) ? Math.min(1, Math.max(0, x)) : undefined;
+}
+
+/** The label's score: `label_f1` (or the older `label_score`), `label_precision`, `label_recall`,
+ *  `latent`, `label_scored_against`. Absent when the file gives no F1. */
+function toEvidence(raw: unknown): LabelEvidence | undefined {
+  const f1 = finite01(own(raw, 'label_f1')) ?? finite01(own(raw, 'label_score'));
+  if (f1 === undefined) return undefined;
+  const e: LabelEvidence = { f1 };
+  const p = finite01(own(raw, 'label_precision'));
+  const r = finite01(own(raw, 'label_recall'));
+  const latent = own(raw, 'latent');
+  const against = own(raw, 'label_scored_against');
+  if (p !== undefined) e.precision = p;
+  if (r !== undefined) e.recall = r;
+  if (typeof latent === 'string' && latent) e.latent = latent.slice(0, MAX_STRING);
+  if (typeof against === 'string' && against) e.against = against.slice(0, MAX_STRING);
+  return e;
 }
 
 function toInfo(raw: unknown, layer: number, index: number): FeatureInfo {
@@ -46,6 +67,8 @@ function toInfo(raw: unknown, layer: number, index: number): FeatureInfo {
     negValues: nums(own(raw, 'neg_values')),
   };
   if (typeof frac === 'number' && Number.isFinite(frac)) info.fracNonzero = frac;
+  const evidence = toEvidence(raw);
+  if (evidence) info.evidence = evidence;
   return info;
 }
 

@@ -31,11 +31,30 @@ export interface FeatureExample {
   values: number[];
 }
 
+/**
+ * What a label was scored against and how well it matched: the label is a latent variable (or a
+ * description) whose token set was compared with the tokens where the feature fires.
+ */
+export interface LabelEvidence {
+  /** F1 of the two binary indicators (feature fires / latent holds) over the scored tokens. */
+  f1: number;
+  /** Of the tokens where the feature fires, the fraction where the latent holds. */
+  precision?: number;
+  /** Of the tokens where the latent holds, the fraction where the feature fires. */
+  recall?: number;
+  /** The latent variable the label names (e.g. `state:Texas`), when it is one. */
+  latent?: string;
+  /** What it was scored against, in words (e.g. "ground-truth latents, 24,000 held-out tokens"). */
+  against?: string;
+}
+
 /** A feature's label and examples from `features/layer_{i}.json` (Neuronpedia-like). Plain strings. */
 export interface FeatureInfo {
   layer: number;
   index: number;
   label: string;
+  /** The label's score, when the file carries one (`label_score` / `label_f1`, `label_precision`, …). */
+  evidence?: LabelEvidence;
   examples: FeatureExample[];
   /** Top / bottom logits the feature's decoder promotes. */
   posStr: string[];
