@@ -167,6 +167,8 @@ export type FromWebview =
   | { type: 'intervene'; requestId: number; interventions: InterventionSpec[] }
   | { type: 'export'; requestId: number; format: ExportFormat; data: string }
   | { type: 'openPrompt' }
+  /** The empty panel's Analyze button: run Analyze Prompt on the active editor. */
+  | { type: 'analyze' }
   /** Pins and supernodes changed: the host keeps them so Save Graph writes them into qParams. */
   | { type: 'viewState'; pinnedIds: string[]; supernodes: string[][] }
   | { type: 'log'; level: 'info' | 'error'; message: string };
@@ -223,6 +225,8 @@ export function parseFromWebview(raw: unknown): FromWebview | undefined {
         : undefined;
     case 'openPrompt':
       return { type: 'openPrompt' };
+    case 'analyze':
+      return { type: 'analyze' };
     case 'viewState': {
       const ids = (x: unknown) => Array.isArray(x) && x.length <= 100_000 && x.every((v) => typeof v === 'string' && v.length <= 300);
       return ids(m.pinnedIds) && Array.isArray(m.supernodes) && m.supernodes.length <= 10_000 && m.supernodes.every((g) => ids(g) && (g as string[]).length >= 1)

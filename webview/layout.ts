@@ -1,43 +1,67 @@
 /**
- * The layered layout of an attribution graph: x = token position, y = layer (embeddings at the
- * bottom, logits at the top). Nodes sharing a (layer, position) cell sit side by side, most influential
- * (lowest cumulative influence) nearest the column's centre-left; each column is as wide as its fullest
- * cell, so columns never overlap.
+ * The layered layout of an attribution graph, computed once per graph and never from the panel's size
+ * (so selecting, hovering or resizing never moves a node): x = token position, y = layer.
+ *
+ * One horizontal band per row — embeddings at the bottom, L0…Ln, logits at the top. A (layer, token)
+ * cell holding several nodes lays them out side by side, wrapping into sub-rows *inside* its band; the
+ * band is as tall as its most crowded cell, and its bounds are drawn, so a sub-row never reads as
+ * another layer. One column per token, as wide as its widest cell.
  */
 import type { ViewNode } from './graph-model';
 
 export interface LayoutOptions {
   /** Horizontal distance between nodes of one cell. */
   nodeSpacing: number;
+  /** Between logit nodes: their labels ("␣Austin 44%") are wider than a feature's dot. */
+  logitSpacing: number;
   /** Minimum width of a token column. */
   minColumn: number;
-  /** Vertical distance between layers (between the last sub-row of one and the next layer). */
-  rowHeight: number;
   /** A crowded cell wraps into sub-rows of at most this many nodes… */
   maxPerRow: number;
   /** …this far apart, inside its layer's band. */
   subRowHeight: number;
+  /** Room above the first and below the last sub-row of a band. */
+  bandPadding: number;
 }
 
-export const DEFAULT_LAYOUT: LayoutOptions = { nodeSpacing: 58, minColumn: 70, rowHeight: 64, maxPerRow: 6, subRowHeight: 30 };
-
-/** Ids of the token-axis points layeredLayout adds (one per token column). */
-export const AXIS_PREFIX = 'axis:';
+export const DEFAULT_LAYOUT: LayoutOptions = { nodeSpacing: 44, logitSpacing: 84, minColumn: 64, maxPerRow: 5, subRowHeight: 26, bandPadding: 16 };
 
 export interface Point {
   x: number;
   y: number;
 }
 
-/**
- * `nTokens`: the prompt's length, so every token has a column even when pruning left it no node (the
- * token axis stays readable); columns beyond it are added when nodes need them.
- *
- * Each layer is a horizontal band (embeddings at the bottom, logits at the top); a cell with more than
- * `maxPerRow` nodes wraps into sub-rows inside its band, and a band is as tall as its most crowded cell,
- * so a crowded position does not stretch the whole graph sideways and bands never overlap.
- */
-export function layeredLayout(nodes: ViewNode[], nLayers: number, opts: LayoutOptions = DEFAULT_LAYOUT, nTokens = 0): Map<string, Point> {
+/** A layer's band: `top` < `bottom` in world units (y grows downward, so logits have the smallest y). */
+export interface Band {
+  /** -1 embeddings, 0…nLayers-1 layers, nLayers logits. */
+  layer: number;
+  label: string;
+  top: number;
+  bottom: number;
+}
+
+/** A token's column. */
+export interface Column {
+  ctx: number;
+  left: number;
+  right: number;
+  centre: number;
+}
+
+export interface GraphLayout {
+  positions: Map<string, Point>;
+  bands: Band[];
+  columns: Column[];
+  width: number;
+  height: number;
+}
+
+export function bandLabel(layer: number, nLayers: number): string {
+  return layer < 0 ? 'Emb' : layer >= nLayers ? 'Logits' : `L${layer}`;
+}
+
+/** `nTokens`: the prompt's length, so every token has a column even when pruning left it no node. */
+export function layeredLayout(nodes: readonly ViewNode[], nLayers: number, nTokens = 0, opts: LayoutOptions = DEFAULT_LAYOUT): GraphLayout {
   const cells = new Map<string, ViewNode[]>();
   let maxCtx = nTokens - 1;
   for (const n of nodes) {
@@ -51,92 +75,45 @@ export function layeredLayout(nodes: ViewNode[], nLayers: number, opts: LayoutOp
   const rows = nLayers + 2; // embeddings (row 0), layers 0..nLayers-1, logits
   const rowOf = (layer: number) => Math.max(0, Math.min(rows - 1, layer + 1));
   const perRow = Math.max(1, opts.maxPerRow);
-  const widest = new Array<number>(maxCtx + 1).fill(1);
+  const spacing = (c: ViewNode[]) => (c[0].kind === 'logit' ? opts.logitSpacing : opts.nodeSpacing);
+  const colWidth = new Array<number>(maxCtx + 1).fill(opts.minColumn);
   const subRows = new Array<number>(rows).fill(1);
   for (const c of cells.values()) {
-    widest[c[0].ctx] = Math.max(widest[c[0].ctx], Math.min(c.length, perRow));
+    const ctx = c[0].ctx;
+    colWidth[ctx] = Math.max(colWidth[ctx], Math.min(c.length, perRow) * spacing(c));
     const r = rowOf(c[0].layer);
     subRows[r] = Math.max(subRows[r], Math.ceil(c.length / perRow));
   }
-  const colWidth = (c: number) => Math.max(opts.minColumn, widest[c] * opts.nodeSpacing);
-  const colLeft: number[] = [];
+  const columns: Column[] = [];
   let x = 0;
   for (let c = 0; c <= maxCtx; c++) {
-    colLeft.push(x);
-    x += colWidth(c);
+    columns.push({ ctx: c, left: x, right: x + colWidth[c], centre: x + colWidth[c] / 2 });
+    x += colWidth[c];
   }
-  // Band tops from the top of the screen (logits) down to the embeddings.
-  const bandTop = new Array<number>(rows).fill(0);
+  // Bands from the top of the screen (logits) down to the embeddings.
+  const bands: Band[] = new Array(rows);
   let y = 0;
   for (let r = rows - 1; r >= 0; r--) {
-    bandTop[r] = y;
-    y += (subRows[r] - 1) * opts.subRowHeight + opts.rowHeight;
+    const h = 2 * opts.bandPadding + (subRows[r] - 1) * opts.subRowHeight;
+    bands[r] = { layer: r - 1, label: bandLabel(r - 1, nLayers), top: y, bottom: y + h };
+    y += h;
   }
 
-  const out = new Map<string, Point>();
-  // Columns with no node at all (pruned tokens) get an axis point, so the token row stays complete.
-  for (let c = 0; c <= maxCtx; c++) out.set(`${AXIS_PREFIX}${c}`, { x: colLeft[c] + colWidth(c) / 2, y: bandTop[0] });
+  const positions = new Map<string, Point>();
   for (const c of cells.values()) {
     c.sort((a, b) => (a.influence ?? Infinity) - (b.influence ?? Infinity) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const ctx = c[0].ctx;
-    const r = rowOf(c[0].layer);
-    const centre = colLeft[ctx] + colWidth(ctx) / 2;
+    const col = columns[c[0].ctx];
+    const band = bands[rowOf(c[0].layer)];
+    const nSub = Math.ceil(c.length / perRow);
+    // The cell's sub-rows are centred vertically in its band.
+    const y0 = (band.top + band.bottom) / 2 - ((nSub - 1) * opts.subRowHeight) / 2;
+    const sp = spacing(c);
     c.forEach((n, i) => {
       const sub = Math.floor(i / perRow);
       const inRow = Math.min(perRow, c.length - sub * perRow);
       const k = i % perRow;
-      out.set(n.id, { x: centre + (k - (inRow - 1) / 2) * opts.nodeSpacing, y: bandTop[r] + sub * opts.subRowHeight });
+      positions.set(n.id, { x: col.centre + (k - (inRow - 1) / 2) * sp, y: y0 + sub * opts.subRowHeight });
     });
   }
-  return out;
-}
-
-/** Centre x of each token column (for the token axis labels under the graph). */
-export function columnCentres(positions: Map<string, Point>, nodes: ViewNode[]): Map<number, number> {
-  const sums = new Map<number, { s: number; n: number }>();
-  for (const n of nodes) {
-    if (n.kind !== 'embedding') continue;
-    const p = positions.get(n.id);
-    if (!p) continue;
-    const e = sums.get(n.ctx) ?? { s: 0, n: 0 };
-    e.s += p.x;
-    e.n++;
-    sums.set(n.ctx, e);
-  }
-  return new Map([...sums].map(([c, e]) => [c, e.s / e.n]));
-}
-
-/**
- * Stretches the layout toward the shape of the panel it is drawn in: a prompt of many tokens is wide
- * and a side bar is tall, so `fit` would shrink the graph to a strip. Rows are spread apart first (up to
- * `maxStretch`), then columns are squeezed (down to `minSqueeze`); the order of nodes along each axis
- * never changes, so x stays token position and y stays layer.
- */
-export function fitAspect(positions: Map<string, Point>, width: number, height: number, maxStretch = 3, minSqueeze = 0.45): Map<string, Point> {
-  if (!(width > 0 && height > 0) || positions.size === 0) return positions;
-  let minX = Infinity, maxX = -Infinity, minY = Infinity, maxY = -Infinity;
-  for (const p of positions.values()) {
-    minX = Math.min(minX, p.x);
-    maxX = Math.max(maxX, p.x);
-    minY = Math.min(minY, p.y);
-    maxY = Math.max(maxY, p.y);
-  }
-  const W = Math.max(1, maxX - minX);
-  const H = Math.max(1, maxY - minY);
-  const want = width / height;
-  const have = W / H;
-  let sx = 1;
-  let sy = 1;
-  if (have > want) {
-    // Wider than the panel: spread rows apart, then squeeze columns.
-    sy = Math.min(maxStretch, have / want);
-    sx = Math.max(minSqueeze, Math.min(1, want / (W / (H * sy))));
-  } else if (have < want) {
-    // Taller than the panel (many layers, few tokens): spread columns apart, then squeeze rows.
-    sx = Math.min(maxStretch, want / have);
-    sy = Math.max(minSqueeze, Math.min(1, (W * sx) / H / want));
-  } else return positions;
-  const out = new Map<string, Point>();
-  for (const [id, p] of positions) out.set(id, { x: minX + (p.x - minX) * sx, y: minY + (p.y - minY) * sy });
-  return out;
+  return { positions, bands: bands.reverse(), columns, width: x, height: y };
 }

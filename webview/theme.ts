@@ -1,8 +1,11 @@
 /**
- * Colours from the VS Code theme (`--vscode-*` CSS variables), read at run time: cytoscape draws on a
- * canvas, so CSS cannot reach it; the view re-reads these and restyles when the theme changes.
+ * Colours from the VS Code theme (`--vscode-*` CSS variables), read at run time: the graph is drawn on
+ * a canvas, which CSS cannot reach, so the view re-reads these and repaints when the theme changes.
+ *
+ * Each role lists candidate variables in order of preference; the first one that is set and stands out
+ * from the background enough (text 4.5:1, marks 3:1, WCAG's contrast ratio) wins. Themes differ: the
+ * light theme's yellow chart colour is too pale for a node on white, its orange is not.
  */
-import type { StylesheetJson } from 'cytoscape';
 
 export interface Theme {
   background: string;
@@ -14,6 +17,7 @@ export interface Theme {
   feature: string;
   error: string;
   logit: string;
+  supernode: string;
   positive: string;
   negative: string;
   pinned: string;
@@ -21,119 +25,78 @@ export interface Theme {
   fontFamily: string;
 }
 
-const VARS: Record<keyof Theme, [string, string]> = {
-  background: ['--vscode-editor-background', '#1e1e1e'],
-  foreground: ['--vscode-editor-foreground', '#d4d4d4'],
-  muted: ['--vscode-descriptionForeground', '#9d9d9d'],
-  border: ['--vscode-panel-border', '#80808059'],
-  focus: ['--vscode-focusBorder', '#007fd4'],
-  embedding: ['--vscode-charts-green', '#89d185'],
-  feature: ['--vscode-charts-purple', '#b180d7'],
-  error: ['--vscode-disabledForeground', '#8c8c8c'],
-  logit: ['--vscode-charts-yellow', '#cca700'],
-  positive: ['--vscode-charts-blue', '#3794ff'],
-  negative: ['--vscode-charts-red', '#f14c4c'],
-  pinned: ['--vscode-charts-orange', '#d18616'],
-  match: ['--vscode-editor-findMatchHighlightBackground', '#ea5c0055'],
-  fontFamily: ['--vscode-font-family', 'sans-serif'],
+type Role = Exclude<keyof Theme, 'fontFamily' | 'background'>;
+
+/** [candidates, minimum contrast against the background, fallback]. */
+const ROLES: Record<Role, [string[], number, string]> = {
+  foreground: [['--vscode-editor-foreground', '--vscode-foreground'], 4.5, '#d4d4d4'],
+  muted: [['--vscode-descriptionForeground', '--vscode-foreground'], 4.5, '#9d9d9d'],
+  border: [['--vscode-editorRuler-foreground', '--vscode-panel-border', '--vscode-descriptionForeground'], 1.3, '#5a5a5a'],
+  focus: [['--vscode-focusBorder', '--vscode-contrastActiveBorder', '--vscode-foreground'], 3, '#007fd4'],
+  embedding: [['--vscode-charts-green', '--vscode-terminal-ansiGreen', '--vscode-foreground'], 3, '#89d185'],
+  feature: [['--vscode-charts-purple', '--vscode-terminal-ansiMagenta', '--vscode-foreground'], 3, '#b180d7'],
+  error: [['--vscode-descriptionForeground', '--vscode-disabledForeground', '--vscode-foreground'], 3, '#8c8c8c'],
+  logit: [['--vscode-charts-yellow', '--vscode-charts-orange', '--vscode-terminal-ansiYellow', '--vscode-foreground'], 3, '#cca700'],
+  supernode: [['--vscode-charts-orange', '--vscode-charts-purple', '--vscode-foreground'], 3, '#d18616'],
+  positive: [['--vscode-charts-blue', '--vscode-terminal-ansiBlue', '--vscode-foreground'], 3, '#3794ff'],
+  negative: [['--vscode-charts-red', '--vscode-errorForeground', '--vscode-terminal-ansiRed', '--vscode-foreground'], 3, '#f14c4c'],
+  pinned: [['--vscode-charts-orange', '--vscode-charts-yellow', '--vscode-foreground'], 3, '#d18616'],
+  match: [['--vscode-editorOverviewRuler-findMatchForeground', '--vscode-charts-orange', '--vscode-foreground'], 3, '#d18616'],
 };
+
+/** [r, g, b, a] of a CSS colour the browser computed (rgb()/rgba() or #hex), or undefined. */
+export function parseColour(c: string): [number, number, number, number] | undefined {
+  const s = c.trim();
+  let m = /^#([0-9a-f]{3,8})$/i.exec(s);
+  if (m) {
+    let h = m[1];
+    if (h.length === 3 || h.length === 4) h = [...h].map((x) => x + x).join('');
+    if (h.length !== 6 && h.length !== 8) return undefined;
+    const v = (i: number) => parseInt(h.slice(i, i + 2), 16);
+    return [v(0), v(2), v(4), h.length === 8 ? v(6) / 255 : 1];
+  }
+  m = /^rgba?\(\s*([\d.]+)[,\s]+([\d.]+)[,\s]+([\d.]+)(?:[,\s/]+([\d.]+%?))?\s*\)$/i.exec(s);
+  if (m) {
+    const a = m[4] === undefined ? 1 : m[4].endsWith('%') ? Number(m[4].slice(0, -1)) / 100 : Number(m[4]);
+    return [Number(m[1]), Number(m[2]), Number(m[3]), a];
+  }
+  return undefined;
+}
+
+/** A colour with alpha, painted over an opaque background. */
+export function over(fg: [number, number, number, number], bg: [number, number, number, number]): [number, number, number, number] {
+  const a = fg[3];
+  return [fg[0] * a + bg[0] * (1 - a), fg[1] * a + bg[1] * (1 - a), fg[2] * a + bg[2] * (1 - a), 1];
+}
+
+export function luminance([r, g, b]: readonly number[]): number {
+  const lin = (c: number) => {
+    const x = c / 255;
+    return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+  };
+  return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+}
+
+/** WCAG contrast ratio of two colours (the first may be translucent: it is painted over the second). */
+export function contrast(fg: string, bg: string): number {
+  const b = parseColour(bg);
+  const f = parseColour(fg);
+  if (!b || !f) return 0;
+  const l1 = luminance(over(f, b)), l2 = luminance(b);
+  return (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+}
 
 export function readTheme(el: Element = document.documentElement): Theme {
   const cs = getComputedStyle(el);
-  const t = {} as Theme;
-  for (const [k, [v, dflt]] of Object.entries(VARS) as [keyof Theme, [string, string]][]) {
-    t[k] = cs.getPropertyValue(v).trim() || dflt;
+  const v = (name: string) => cs.getPropertyValue(name).trim();
+  let background = v('--vscode-editor-background') || v('--vscode-sideBar-background') || '#1e1e1e';
+  // A translucent background is painted over an opaque one by the workbench; treat it as opaque.
+  const pb = parseColour(background);
+  if (pb && pb[3] < 1) background = `rgb(${over(pb, [30, 30, 30, 1]).slice(0, 3).map(Math.round).join(',')})`;
+  const t = { background, fontFamily: v('--vscode-font-family') || 'sans-serif' } as Theme;
+  for (const [role, [names, min, fallback]] of Object.entries(ROLES) as [Role, [string[], number, string]][]) {
+    const set = names.map(v).filter((c) => c && parseColour(c));
+    t[role] = set.find((c) => contrast(c, background) >= min) ?? set[set.length - 1] ?? fallback;
   }
   return t;
-}
-
-/** Node size per kind (also used by the SVG export). */
-export const NODE_SIZE = { embedding: [26, 16], feature: [16, 16], error: [14, 14], logit: [30, 18] } as const;
-export const NODE_SHAPE = { embedding: 'rectangle', feature: 'ellipse', error: 'diamond', logit: 'hexagon' } as const;
-
-/**
- * Label size in model units for a zoom level: about 8 screen pixels whatever the zoom (within limits),
- * so a graph fitted small into a side bar still has readable (if shortened) labels.
- */
-export function labelSize(zoom: number): number {
-  return Math.max(7, Math.min(28, 8 / Math.max(zoom, 1e-3)));
-}
-
-/** Node size factor for a zoom level: nodes grow a little when the graph is fitted small. */
-export function nodeScale(zoom: number): number {
-  return Math.max(1, Math.min(1.8, 0.7 / Math.max(zoom, 1e-3)));
-}
-
-/**
- * `large`: haystack edges without arrows. `hideFeatureLabels`: feature / error labels only on hover,
- * selection, pins and search hits (when nodes sit too close on screen for their labels to be read).
- */
-export function graphStyle(t: Theme, large: boolean, fontSize = 7, scale = 1, hideFeatureLabels = large): StylesheetJson {
-  return [
-    {
-      selector: 'node',
-      style: {
-        label: 'data(label)',
-        color: t.foreground,
-        'font-size': fontSize,
-        'font-family': t.fontFamily,
-        'text-valign': 'bottom',
-        'text-margin-y': 2,
-        'text-max-width': '56px',
-        'text-wrap': 'ellipsis',
-        'min-zoomed-font-size': 5,
-        'border-width': 1,
-        'border-color': t.background,
-      },
-    },
-    ...(['embedding', 'feature', 'error', 'logit'] as const).map((k) => ({
-      selector: `node.${k}`,
-      style: {
-        shape: NODE_SHAPE[k],
-        width: NODE_SIZE[k][0] * scale,
-        height: NODE_SIZE[k][1] * scale,
-        'background-color': t[k],
-      },
-    })),
-    {
-      selector: 'node.axis',
-      style: { shape: 'rectangle', width: 2, height: 2, 'background-opacity': 0, 'border-width': 0, color: t.muted, events: 'no' },
-    },
-    {
-      selector: 'node.supernode',
-      style: {
-        shape: 'round-rectangle',
-        'background-color': t.feature,
-        'background-opacity': 0.12,
-        'border-color': t.feature,
-        'border-width': 1.5,
-        'border-style': 'dashed',
-        label: 'data(label)',
-        'text-valign': 'top',
-        'font-size': fontSize * 1.25,
-        'font-weight': 'bold',
-        'text-max-width': '400px',
-        padding: '8px',
-      },
-    },
-    // On large graphs feature / error labels would be an unreadable smear and cost seconds to lay out:
-    // they show on hover and selection (the card says the rest).
-    ...(hideFeatureLabels ? [{ selector: 'node.feature, node.error', style: { label: '' } }, { selector: 'node.feature:selected, node.feature.pinned, node.feature.match', style: { label: 'data(label)' } }] : []),
-    { selector: 'node.pinned', style: { 'border-color': t.pinned, 'border-width': 3 } },
-    { selector: 'node.match', style: { 'overlay-color': t.pinned, 'overlay-opacity': 0.35, 'overlay-padding': 4 } },
-    { selector: 'node:selected', style: { 'border-color': t.focus, 'border-width': 3 } },
-    { selector: '.faded', style: { opacity: 0.2 } },
-    {
-      selector: 'edge',
-      style: {
-        width: 'data(width)',
-        'curve-style': large ? 'haystack' : 'straight',
-        opacity: 0.55,
-        ...(large ? {} : { 'target-arrow-shape': 'triangle', 'arrow-scale': 0.5 }),
-      },
-    },
-    { selector: 'edge.pos', style: { 'line-color': t.positive, 'target-arrow-color': t.positive } },
-    { selector: 'edge.neg', style: { 'line-color': t.negative, 'target-arrow-color': t.negative } },
-    { selector: 'edge.hl', style: { opacity: 1, 'z-index': 10 } },
-  ];
 }

@@ -110,6 +110,9 @@ export class GraphWebview extends Disposable {
       case 'openPrompt':
         this.delegate.openPrompt();
         return;
+      case 'analyze':
+        await vscode.commands.executeCommand('circuitInspector.analyzePrompt');
+        return;
       case 'viewState':
         this.delegate.viewState?.(m.pinnedIds, m.supernodes);
         return;

@@ -31,14 +31,18 @@ export function viewerHtml(r: HtmlResources): string {
 <meta http-equiv="Content-Security-Policy" content="${attr(csp)}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
 <link rel="stylesheet" id="vscode-codicon-stylesheet" href="${attr(r.codiconUri)}">
-<link rel="stylesheet" id="__________cytoscape_stylesheet" href="${attr(r.cssUri)}">
+<link rel="stylesheet" href="${attr(r.cssUri)}">
 <title>${attr(r.title)}</title>
 </head>
 <body data-testid="graph-root">
-<header class="toolbar" data-testid="graph-toolbar">
+<header id="toolbar" class="toolbar" data-testid="graph-toolbar" hidden>
   <div class="row">
     <span id="title" class="title" data-testid="graph-title"></span>
     <span id="summary" class="summary" data-testid="graph-summary"></span>
+  </div>
+  <div id="scores" class="row scores" data-testid="graph-scores" hidden>
+    <span id="scores-graph" data-testid="graph-scores-graph"></span>
+    <span id="scores-subgraph" data-testid="graph-scores-subgraph" hidden></span>
   </div>
   <div class="row">
     <vscode-textfield id="search" class="search" placeholder="Search features" data-testid="graph-search" aria-label="Search nodes">
@@ -68,30 +72,20 @@ export function viewerHtml(r: HtmlResources): string {
     <vscode-button id="group-ok" data-testid="group-ok">Group</vscode-button>
     <vscode-button id="group-cancel" secondary data-testid="group-cancel">Cancel</vscode-button>
   </div>
-  <div id="busy" class="busy" data-testid="graph-busy" hidden><vscode-progress-bar></vscode-progress-bar><span id="busy-label" class="muted"></span></div>
 </header>
+<div id="busy" class="busy" data-testid="graph-busy" hidden><vscode-progress-bar></vscode-progress-bar><span id="busy-label" class="muted"></span></div>
 <div id="message" class="message" role="status" data-testid="graph-message" hidden></div>
-<main class="graph-wrap">
+<main id="graph-wrap" class="graph-wrap">
   <div id="graph" class="graph" data-testid="graph-canvas" aria-label="Attribution graph"></div>
-  <div id="empty" class="empty" data-testid="graph-empty">Run <strong>Circuit Inspector: Analyze Prompt</strong> in a prompt file to see its attribution graph here.</div>
+  <div id="empty" class="empty" data-testid="graph-empty">
+    <p>Analyze a prompt to see its attribution graph here.</p>
+    <vscode-button id="empty-analyze" data-testid="graph-empty-analyze">Analyze Prompt</vscode-button>
+  </div>
   <div id="tooltip" class="card tooltip" data-testid="feature-tooltip" hidden></div>
 </main>
 <div id="splitter" class="splitter" role="separator" aria-orientation="horizontal" aria-label="Resize the details pane (Arrow Up / Down)" tabindex="0" data-testid="graph-splitter"></div>
-<section id="details" class="details" data-testid="graph-details">
-  <!-- Steering first, its result right under the control: in a narrow side panel the card below it
-       (examples, logits) is long, and a result placed after the card ended up below the fold. -->
-  <div id="steer" class="steer" data-testid="steer-panel" hidden>
-    <vscode-textfield id="steer-value" type="number" value="2" step="0.5" data-testid="steer-value" aria-label="Scale factor"></vscode-textfield>
-    <vscode-button id="steer-btn" data-testid="steer-button">Scale</vscode-button>
-    <vscode-button id="ablate-btn" secondary data-testid="ablate-button">Ablate</vscode-button>
-  </div>
-  <div id="predictions" class="predictions-wrap" data-testid="steer-predictions"></div>
-  <div id="card" class="card" data-testid="feature-card"></div>
-  <vscode-collapsible title="Nodes" description="" data-testid="node-list-section">
-    <span slot="decorations" id="node-count" class="muted"></span>
-    <div id="node-list" class="node-list" data-testid="node-list"></div>
-  </vscode-collapsible>
-</section>
+<!-- The sections (steering, card, connections, subgraph, node list) are built by webview/details/. -->
+<section id="details" class="details" data-testid="graph-details"></section>
 <script nonce="${attr(r.nonce)}" src="${attr(r.scriptUri)}"></script>
 </body>
 </html>`;

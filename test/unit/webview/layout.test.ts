@@ -1,72 +1,61 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { normalizeGraph } from '../../../webview/graph-model';
-import { DEFAULT_LAYOUT, fitAspect, layeredLayout } from '../../../webview/layout';
+import { DEFAULT_LAYOUT, layeredLayout } from '../../../webview/layout';
 import { sampleGraph } from './sample-graph';
 
-test('x follows token position and y follows layer (embeddings bottom, logits top)', () => {
+test('x follows token position and y follows layer; every node sits inside its own band', () => {
   const g = normalizeGraph(sampleGraph(4));
-  const pos = layeredLayout(g.nodes, g.nLayers, undefined, g.promptTokens.length);
-  // One point per node, plus one token-axis point per prompt token.
-  assert.equal(pos.size, g.nodes.length + g.promptTokens.length);
-  for (let c = 1; c < g.promptTokens.length; c++) assert.ok(pos.get(`axis:${c}`)!.x > pos.get(`axis:${c - 1}`)!.x);
-  for (const a of g.nodes) {
-    for (const b of g.nodes) {
-      const pa = pos.get(a.id)!;
-      const pb = pos.get(b.id)!;
-      // Screen y grows downward: a higher layer is strictly higher on screen (bands never overlap).
-      if (a.layer > b.layer) assert.ok(pa.y < pb.y, `${a.id} above ${b.id}`);
-      if (a !== b) assert.ok(pa.x !== pb.x || pa.y !== pb.y, `${a.id} and ${b.id} overlap`);
-      // A later token's nodes are all to the right of an earlier token's (columns never interleave).
-      if (a.ctx > b.ctx) assert.ok(pa.x > pb.x, `${a.id} right of ${b.id}`);
-    }
+  const lay = layeredLayout(g.nodes, g.nLayers, g.promptTokens.length);
+  assert.equal(lay.positions.size, g.nodes.length);
+  // One column per prompt token, left to right; one band per row, logits on top, embeddings at the bottom.
+  assert.deepEqual(lay.columns.map((c) => c.ctx), g.promptTokens.map((_, i) => i));
+  for (let c = 1; c < lay.columns.length; c++) assert.equal(lay.columns[c].left, lay.columns[c - 1].right);
+  assert.deepEqual(lay.bands.map((b) => b.label), ['Logits', 'L3', 'L2', 'L1', 'L0', 'Emb']);
+  for (let i = 1; i < lay.bands.length; i++) assert.equal(lay.bands[i].top, lay.bands[i - 1].bottom);
+  for (const n of g.nodes) {
+    const p = lay.positions.get(n.id)!;
+    const band = lay.bands.find((b) => b.layer === n.layer)!;
+    assert.ok(p.y > band.top && p.y < band.bottom, `${n.id} inside band ${band.label}`);
+    const col = lay.columns[n.ctx];
+    assert.ok(p.x > col.left && p.x < col.right, `${n.id} inside column ${n.ctx}`);
+  }
+  for (const a of g.nodes) for (const b of g.nodes) {
+    const pa = lay.positions.get(a.id)!, pb = lay.positions.get(b.id)!;
+    if (a !== b) assert.ok(pa.x !== pb.x || pa.y !== pb.y, `${a.id} and ${b.id} overlap`);
   }
 });
 
-test('a crowded cell wraps into sub-rows inside its layer band', () => {
+test('a crowded cell wraps into sub-rows inside its band, which grows to hold them', () => {
   const opts = { ...DEFAULT_LAYOUT, maxPerRow: 4 };
   const crowd = Array.from({ length: 10 }, (_, i) => ({ id: `c${i}`, kind: 'feature' as const, layer: 1, ctx: 0, label: '', influence: i / 10 }));
   const above = { id: 'up', kind: 'feature' as const, layer: 2, ctx: 0, label: '' };
   const below = { id: 'down', kind: 'feature' as const, layer: 0, ctx: 0, label: '' };
-  const pos = layeredLayout([...crowd, above, below], 3, opts);
-  const ys = [...new Set(crowd.map((n) => pos.get(n.id)!.y))].sort((a, b) => a - b);
+  const lay = layeredLayout([...crowd, above, below], 3, 1, opts);
+  const ys = [...new Set(crowd.map((n) => lay.positions.get(n.id)!.y))].sort((a, b) => a - b);
   assert.equal(ys.length, 3, 'ceil(10 / 4) sub-rows');
-  assert.ok(pos.get('up')!.y < ys[0] && pos.get('down')!.y > ys[2]);
-  const xs = crowd.slice(0, 4).map((n) => pos.get(n.id)!.x);
+  const band = lay.bands.find((b) => b.layer === 1)!;
+  assert.ok(ys[0] > band.top && ys[2] < band.bottom, 'sub-rows inside the band');
+  assert.ok(lay.positions.get('up')!.y < band.top && lay.positions.get('down')!.y > band.bottom);
+  const xs = crowd.slice(0, 4).map((n) => lay.positions.get(n.id)!.x);
   for (let i = 1; i < 4; i++) assert.equal(xs[i] - xs[i - 1], opts.nodeSpacing);
 });
 
-test('nodes sharing a cell do not overlap, most influential first', () => {
+test('nodes sharing a cell are ordered most influential first; ten logits get room for their labels', () => {
   const nodes = [0.9, 0.1, 0.5].map((inf, i) => ({ id: `f${i}`, kind: 'feature' as const, layer: 1, ctx: 2, label: '', influence: inf }));
-  const pos = layeredLayout(nodes, 2);
-  const xs = nodes.map((n) => pos.get(n.id)!.x);
+  const lay = layeredLayout(nodes, 2);
+  const xs = nodes.map((n) => lay.positions.get(n.id)!.x);
   assert.ok(xs[1] < xs[2] && xs[2] < xs[0], 'ordered by influence');
   assert.equal(xs[2] - xs[1], DEFAULT_LAYOUT.nodeSpacing);
-  assert.equal(xs[0] - xs[2], DEFAULT_LAYOUT.nodeSpacing);
+  const logits = Array.from({ length: 10 }, (_, i) => ({ id: `l${i}`, kind: 'logit' as const, layer: 2, ctx: 0, label: '', prob: 0.1 }));
+  const ll = layeredLayout(logits, 2);
+  const ps = logits.map((n) => ll.positions.get(n.id)!);
+  for (const a of ps) for (const b of ps) if (a !== b && a.y === b.y) assert.ok(Math.abs(a.x - b.x) >= DEFAULT_LAYOUT.logitSpacing);
 });
 
-test('fitAspect moves a wide layout toward a tall panel without reordering nodes', () => {
+test('the layout does not depend on anything but the nodes (stable under selection, resize, pins)', () => {
   const g = normalizeGraph(sampleGraph(4));
-  const pos = layeredLayout(g.nodes, g.nLayers);
-  const aspect = (m: Map<string, { x: number; y: number }>) => {
-    const xs = [...m.values()].map((p) => p.x);
-    const ys = [...m.values()].map((p) => p.y);
-    return (Math.max(...xs) - Math.min(...xs)) / (Math.max(...ys) - Math.min(...ys));
-  };
-  const tall = fitAspect(pos, 300, 800);
-  assert.ok(aspect(tall) < aspect(pos), 'closer to the panel shape');
-  for (const a of g.nodes) {
-    for (const b of g.nodes) {
-      const [pa, pb, qa, qb] = [pos.get(a.id)!, pos.get(b.id)!, tall.get(a.id)!, tall.get(b.id)!];
-      assert.equal(Math.sign(qa.x - qb.x), Math.sign(pa.x - pb.x));
-      assert.equal(Math.sign(qa.y - qb.y), Math.sign(pa.y - pb.y));
-    }
-  }
-  // A panel wider than the graph spreads the columns instead, again keeping the order.
-  const wide = fitAspect(pos, 10_000, 100);
-  assert.ok(aspect(wide) > aspect(pos));
-  // Same shape: unchanged.
-  const xs = [...pos.values()].map((p) => p.x);
-  const ys = [...pos.values()].map((p) => p.y);
-  assert.equal(fitAspect(pos, Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys)), pos);
+  const a = layeredLayout(g.nodes, g.nLayers, g.promptTokens.length);
+  const b = layeredLayout([...g.nodes].reverse(), g.nLayers, g.promptTokens.length);
+  for (const n of g.nodes) assert.deepEqual(a.positions.get(n.id), b.positions.get(n.id));
 });

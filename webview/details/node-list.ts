@@ -1,0 +1,33 @@
+/** Every shown feature and logit, most influential first: the keyboard's and screen reader's way in. */
+import { el } from '../dom';
+import type { DetailsSection } from './section';
+
+const ROWS = 300;
+
+export const nodeListSection: DetailsSection = {
+  id: 'node-list',
+  key: (c) => String(c.sceneVersion),
+  render(c) {
+    const rows = c.scene.nodes
+      .filter((n) => n.kind === 'feature' || n.kind === 'logit' || n.kind === 'supernode')
+      .sort((a, b) => a.rank - b.rank)
+      .slice(0, ROWS);
+    const section = el('vscode-collapsible' as 'div', { title: 'Nodes', 'data-testid': 'node-list-section' });
+    section.append(el('span', { slot: 'decorations', class: 'muted', id: 'node-count' }, String(rows.length)));
+    const list = el('div', { class: 'node-list', 'data-testid': 'node-list' });
+    for (const n of rows) {
+      const v = n.node;
+      const where = !v ? `${n.members?.length ?? 0} nodes` : v.kind === 'feature' ? `L${v.layer} #${v.feature} @${v.ctx}` : `@${v.ctx}`;
+      const row = el(
+        'button',
+        { class: `node-row ${n.kind}`, 'data-testid': 'node-row', 'data-node-id': n.id, 'data-kind': n.kind, type: 'button' },
+        el('span', { class: 'node-row-label' }, n.label),
+        el('span', { class: 'node-row-meta' }, where),
+      );
+      row.addEventListener('click', () => c.actions.select(n.id));
+      list.append(row);
+    }
+    section.append(list);
+    return section;
+  },
+};
