@@ -10,6 +10,7 @@ import { UsageError, type CliCommand } from './cli/args';
 import * as analyze from './cli/analyze';
 import * as compareCmd from './cli/compare';
 import * as feature from './cli/feature';
+import * as decompositionsCmd from './cli/decompositions';
 import * as forward from './cli/forward';
 import * as interveneCmd from './cli/intervene';
 
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, CliCommand> = {
   intervene: interveneCmd.command,
   compare: compareCmd.command,
   feature: feature.command,
+  decompositions: decompositionsCmd.command,
 };
 
 function help(): string {
