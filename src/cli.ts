@@ -13,12 +13,14 @@ import * as feature from './cli/feature';
 import * as decompositionsCmd from './cli/decompositions';
 import * as forward from './cli/forward';
 import * as interveneCmd from './cli/intervene';
+import * as verifyCmd from './cli/verify';
 
 /** Subcommands: one module each under src/cli/, exporting `command`. */
 const COMMANDS: Record<string, CliCommand> = {
   forward: forward.command,
   analyze: analyze.command,
   intervene: interveneCmd.command,
+  verify: verifyCmd.command,
   compare: compareCmd.command,
   feature: feature.command,
   decompositions: decompositionsCmd.command,

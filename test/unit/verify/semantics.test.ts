@@ -68,3 +68,16 @@ test(`CLI and editor give the same number for the same intervention (${F.model}/
   assert.ok(!close(cmd.tracked[0].deltaLogit, cmdReal.tracked[0].deltaLogit), 'the two settings differ for this intervention');
   editor.after.forEach((p, i) => assert.ok(close(p.logit!, cmd.after[i].logit), `prediction ${i}`));
 });
+
+test('verify on the command line: the named setting, flags and faithfulness in JSON', () => {
+  const r = cli(['verify', '--model', join(ROOT, 'test/fixtures/models/llama-tiny'), '--transcoders', join(ROOT, 'test/fixtures/transcoders/llama-tiny'), '--prompt', FIXTURES[0].prompt, '--top', '2', '--subgraph', 'top:3', '--json', '--provider', 'cpu', '--threads', '1', '--cache-dir', CACHE_DIR]);
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.deepEqual(j.semantics, { attention: 'recomputed', norms: 'recomputed' });
+  assert.equal(j.groups.length, 2);
+  for (const g of j.groups) for (const e of g.effects) assert.ok(Number.isFinite(e.predicted) && Number.isFinite(e.measured) && typeof e.flagged === 'boolean');
+  assert.equal(j.faithfulness.kept, 3);
+  const bad = cli(['verify', '--prompt', 'x', '--node', 'L3x']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /expected L<layer>#<feature>/);
+});

@@ -43,7 +43,7 @@ for (const F of CASES) {
     const raw = await computeAttribution(engine, F.prompt);
     const ids = raw.tokens.map((t) => t.id);
     const targetIds = raw.targets.map((t) => t.tokenId);
-    const top = topFeatureNodes(raw, influenceOnCsr(raw.adjacency, raw.logitWeights), 16);
+    const top = topFeatureNodes(raw, influenceOnCsr(raw.adjacency, raw.logitWeights), 10);
     const groups = top.map((k) => [k]);
     let realFlags = 0;
     for (const s of [LINEAR_SEMANTICS, REAL_SEMANTICS]) {
