@@ -24,6 +24,7 @@ import { pruneCsr, type NodeLayout } from './prune';
 import { scoresOnCsr } from './scores';
 import { RowStore, type Csr } from './sparse';
 import { buildTargets, type CustomTarget, type Target } from './targets';
+import { edgeHeadsOf, type KeptEdge } from '../attention/graph-heads';
 
 export type AttributionStage = 'tokenize' | 'forward' | 'encode' | 'attribute' | 'prune';
 
@@ -64,6 +65,11 @@ export interface AttributeOptions {
    * feeding is free and a second session is not).
    */
   deviceResidentConstants?: boolean;
+  /**
+   * Split every kept edge between positions into the attention heads that carry it (attention/
+   * head-loadings.ts) and keep the largest in `edgeHeads`. Default true.
+   */
+  headLoadings?: boolean;
 }
 
 export interface AttributeContext {
@@ -275,14 +281,17 @@ export function toAttributionGraph(engine: AttributionEngine, dictionary: Dictio
   for (let p = 0; p < a.val.length; p++) if (keepAll ? a.val[p] !== 0 : pr.edgeMask[p]) m++;
   const source = new Int32Array(m), target = new Int32Array(m), weight = new Float32Array(m);
   let e = 0;
+  const kept: KeptEdge[] = new Array(m);
   for (let r = 0; r < n; r++) {
     for (let p = a.rowPtr[r]; p < a.rowPtr[r + 1]; p++) {
       if (!(keepAll ? a.val[p] !== 0 : pr.edgeMask[p])) continue;
+      kept[e] = { row: r, col: a.col[p] };
       source[e] = newId[a.col[p]];
       target[e] = newId[r];
       weight[e++] = a.val[p];
     }
   }
+  const edgeHeads = options.headLoadings === false ? undefined : edgeHeadsOf(spec, engine.replacement, raw, kept);
   ctx.onProgress?.('prune', 1);
   return {
     prompt: promptText ?? bundle.tokenizer.decode(frozen.ids),
@@ -291,6 +300,7 @@ export function toAttributionGraph(engine: AttributionEngine, dictionary: Dictio
     nLayers: L,
     nodes,
     edges: { source, target, weight },
+    ...(edgeHeads ? { edgeHeads } : {}),
     targets: raw.targets.map((t, j) => ({ node: newId[logitStart + j], tokenId: t.tokenId, token: nodes[newId[logitStart + j]].token ?? '', probability: t.probability })),
     scores,
     thresholds: { node: nodeThreshold, edge: edgeThreshold },

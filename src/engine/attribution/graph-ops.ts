@@ -9,6 +9,7 @@ import { pruneCsr, type NodeLayout } from './prune';
 import { scoresOnCsr, type GraphScores } from './scores';
 import { csrFromCoo, type Csr } from './sparse';
 import type { AttributionGraph, AttributionNodeKind } from './types';
+import { selectEdgeHeads } from '../attention/graph-heads';
 
 const ORDER: Record<AttributionNodeKind, number> = { feature: 0, error: 1, embedding: 2, logit: 3 };
 
@@ -73,6 +74,11 @@ export function pruneGraph(g: AttributionGraph, thresholds: { nodeThreshold?: nu
     nodes.push({ ...g.nodes[i], influence: pr.influence[ci], cumulativeInfluence: pr.cumulative[ci] });
   }
   const src: number[] = [], dst: number[] = [], w: number[] = [];
+  // Head loadings follow their edges: the original index of each kept edge.
+  const n = g.nodes.length;
+  const edgeIndex = g.edgeHeads ? new Map<number, number>() : undefined;
+  if (edgeIndex) g.edges.source.forEach((s, e) => edgeIndex.set(s * n + g.edges.target[e], e));
+  const from: number[] = [];
   const { csr } = c;
   for (let r = 0; r < csr.nNodes; r++) {
     for (let p = csr.rowPtr[r]; p < csr.rowPtr[r + 1]; p++) {
@@ -80,10 +86,13 @@ export function pruneGraph(g: AttributionGraph, thresholds: { nodeThreshold?: nu
       src.push(newId[c.toGraph[csr.col[p]]]);
       dst.push(newId[c.toGraph[r]]);
       w.push(csr.val[p]);
+      if (edgeIndex) from.push(edgeIndex.get(c.toGraph[csr.col[p]] * n + c.toGraph[r]) ?? -1);
     }
   }
+  const { edgeHeads: heads, ...rest } = g;
   return {
-    ...g,
+    ...rest,
+    ...(heads ? { edgeHeads: selectEdgeHeads(heads, from) } : {}),
     nodes,
     edges: { source: Int32Array.from(src), target: Int32Array.from(dst), weight: Float32Array.from(w) },
     targets: g.targets.filter((t) => newId[t.node] >= 0).map((t) => ({ ...t, node: newId[t.node] })),

@@ -16,6 +16,8 @@
  *   edges neither allocate one object per edge nor a dense n × n matrix.
  */
 
+import type { EdgeHeads } from '../attention/graph-heads';
+
 export type AttributionNodeKind = 'embedding' | 'feature' | 'error' | 'logit';
 
 export interface AttributionNode {
@@ -85,6 +87,11 @@ export interface AttributionGraph {
   nLayers: number;
   nodes: AttributionNode[];
   edges: AttributionEdges;
+  /**
+   * Head loadings (attention/head-loadings.ts): for each edge between two positions, the attention heads
+   * that carry it, largest |contribution| first; edge e owns entries offsets[e] … offsets[e + 1].
+   */
+  edgeHeads?: EdgeHeads;
   /** The logits attribution started from, most probable first. */
   targets: TargetLogit[];
   /** Replacement and completeness scores (circuit-tracer's definitions), when computed. */
