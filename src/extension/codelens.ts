@@ -1,6 +1,6 @@
 /** "Analyze" above each prompt block of `*.prompt` / `*.prompt.md` / markdown ```prompt blocks. */
 import * as vscode from 'vscode';
-import { dialectFor, findPromptBlocks } from './prompt-blocks';
+import { dialectFor, findPromptBlocks } from '../shared/prompt-blocks';
 import type { AnalysisStore } from './analysis-store';
 
 export const CODELENS_SELECTOR: vscode.DocumentSelector = [

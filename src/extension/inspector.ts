@@ -18,7 +18,7 @@ import { reportError } from './errors';
 import { GRAPH_EDITOR_ID } from './graph-editor';
 import { GraphViewProvider } from './graph-view';
 import type { FocusArgs } from './hover-content';
-import { choosePrompt, dialectFor, graphFileName } from './prompt-blocks';
+import { choosePrompt, dialectFor, graphFileName } from '../shared/prompt-blocks';
 import { SECTION, analysisSettings, providerSetting, resolveTrustedPath, PROVIDERS } from './settings';
 import { ModelStatusBar } from './status-bar';
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { blockAt, choosePrompt, dialectFor, findPromptBlocks, graphFileName } from '../../../src/extension/prompt-blocks';
+import { blockAt, choosePrompt, dialectFor, findPromptBlocks, graphFileName } from '../../../src/shared/prompt-blocks';
 
 // Every block must be exactly the document slice it claims to be: that is what hover offsets rely on.
 function checkSlices(doc: string, blocks: { start: number; end: number; text: string }[]) {
@@ -63,4 +63,17 @@ test('graphFileName strips prompt extensions', () => {
   assert.equal(graphFileName('facts.prompt.md'), 'facts.graph.json');
   assert.equal(graphFileName('notes.txt'), 'notes.graph.json');
   assert.equal(graphFileName('README'), 'README.graph.json');
+});
+
+test('expect and group lines after a prompt belong to the block, never to its text', () => {
+  const doc = 'Dallas is in the state whose capital is\nexpect top1 Austin\n\ngroup Texas = L2#5\n---\nexpectations of a prompt\n';
+  const [a, b] = findPromptBlocks(doc, 'prompt');
+  assert.equal(a.text, 'Dallas is in the state whose capital is');
+  assert.deepEqual(a.expectations!.map((e) => [e.line, e.text, doc.slice(e.start, e.end)]), [[1, 'expect top1 Austin', 'expect top1 Austin'], [3, 'group Texas = L2#5', 'group Texas = L2#5']]);
+  assert.equal(b.text, 'expectations of a prompt', 'a prompt line that merely starts with "expect…" stays prompt text');
+  assert.equal(b.expectations, undefined);
+  const md = '# t\n```prompt\nDallas is in\n```\nexpect top1 Austin\n\nexpect path Dallas -> Austin\nprose\nexpect top1 X\n';
+  const [m] = findPromptBlocks(md, 'markdown');
+  assert.equal(m.text, 'Dallas is in');
+  assert.deepEqual(m.expectations!.map((e) => e.line), [4, 6], 'only the lines right after the fence');
 });

@@ -6,6 +6,11 @@
  * - `*.prompt` files: blocks separated by lines holding only `---`; blank lines around a block and the
  *   final newline are not part of the prompt (a trailing newline would be a token of its own).
  * - Other text: no blocks; Analyze Prompt takes the selection or the whole file.
+ *
+ * Circuit tests: lines starting with `expect` (or `group`, which names a set of nodes for them) that
+ * follow a block's prompt belong to the block, not to its text: in a `*.prompt` block, from the first
+ * such line to the block's end; in markdown, the lines right after the closing fence (blank lines
+ * allowed between them). src/engine/circuit-tests/ parses them.
  */
 
 export interface PromptBlock {
@@ -13,6 +18,22 @@ export interface PromptBlock {
   start: number;
   end: number;
   text: string;
+  /** The block's circuit-test lines (see the module comment), in document order. */
+  expectations?: ExpectationLine[];
+}
+
+export interface ExpectationLine {
+  /** 0-based line number in the document. */
+  line: number;
+  /** Offsets of the line's content (end exclusive, before any \r). */
+  start: number;
+  end: number;
+  text: string;
+}
+
+/** Whether a line is a circuit-test line (an expectation or a group definition). */
+export function isExpectationLine(text: string): boolean {
+  return /^\s*(expect\s|group\s+[^=]+=)/.test(text);
 }
 
 export type PromptDialect = 'markdown' | 'prompt' | 'plain';
@@ -24,6 +45,8 @@ export function dialectFor(languageId: string, fileName: string): PromptDialect 
 }
 
 interface Line {
+  /** 0-based line number. */
+  n: number;
   start: number;
   /** Offset of the line's end, before its newline. */
   end: number;
@@ -37,7 +60,7 @@ function lines(doc: string): Line[] {
     const nl = doc.indexOf('\n', start);
     const end = nl < 0 ? doc.length : nl;
     const contentEnd = end > start && doc[end - 1] === '\r' ? end - 1 : end;
-    out.push({ start, end: contentEnd, text: doc.slice(start, contentEnd) });
+    out.push({ n: out.length, start, end: contentEnd, text: doc.slice(start, contentEnd) });
     if (nl < 0) break;
     start = nl + 1;
   }
@@ -71,11 +94,37 @@ function markdownBlocks(doc: string): PromptBlock[] {
       // Inside a fence every character counts, blank lines included, except the fence lines themselves.
       const start = body[0].start;
       const end = body[body.length - 1].end;
-      if (doc.slice(start, end).trim()) out.push({ start, end, text: doc.slice(start, end) });
+      if (doc.slice(start, end).trim()) {
+        const block: PromptBlock = { start, end, text: doc.slice(start, end) };
+        // Circuit-test lines right after the closing fence.
+        const exp: ExpectationLine[] = [];
+        let k = j + 1;
+        for (; k < ls.length; k++) {
+          if (!ls[k].text.trim()) continue;
+          if (!isExpectationLine(ls[k].text)) break;
+          exp.push(expectationOf(ls[k]));
+        }
+        if (exp.length) block.expectations = exp;
+        out.push(block);
+      }
     }
     i = j;
   }
   return out;
+}
+
+function expectationOf(l: Line): ExpectationLine {
+  return { line: l.n, start: l.start, end: l.end, text: l.text };
+}
+
+/** A `*.prompt` block: its prompt lines, then (from the first expect/group line) its test lines. */
+function promptFileBlock(doc: string, ls: Line[]): PromptBlock | undefined {
+  const first = ls.findIndex((l) => isExpectationLine(l.text));
+  if (first < 0) return blockOf(doc, ls);
+  const b = blockOf(doc, ls.slice(0, first));
+  if (!b) return undefined;
+  b.expectations = ls.slice(first).filter((l) => l.text.trim()).map(expectationOf);
+  return b;
 }
 
 function promptFileBlocks(doc: string): PromptBlock[] {
@@ -83,12 +132,12 @@ function promptFileBlocks(doc: string): PromptBlock[] {
   let current: Line[] = [];
   for (const l of lines(doc)) {
     if (l.text.trim() === '---') {
-      const b = blockOf(doc, current);
+      const b = promptFileBlock(doc, current);
       if (b) out.push(b);
       current = [];
     } else current.push(l);
   }
-  const b = blockOf(doc, current);
+  const b = promptFileBlock(doc, current);
   if (b) out.push(b);
   return out;
 }
