@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { BenchRow } from './table';
 import type { TokenInfo } from '../src/engine/api';
-import { hoverMarkdown } from '../src/extension/hover-content';
-import { tokenAtOffset } from '../src/extension/token-map';
+import { hoverMarkdown } from '../src/shared/hover-content';
+import { tokenAtOffset } from '../src/shared/token-map';
 import { RpcClient, type Port } from '../src/worker/rpc-endpoints';
-import type { ForwardResult } from '../src/worker/rpc';
+import type { ForwardResult } from '../src/shared/rpc';
 import { syntheticGraph } from '../test/unit/webview/sample-graph';
-import { launchChromium, serveViewer } from '../webview/dev/standalone';
+import { launchChromium, serveViewer } from './viewer/standalone';
 
 const FRAME_MS = 1000 / 60;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -2,7 +2,7 @@
  * The feature card: label, kind/layer/position, activation and influence, top activating examples
  * (each token shaded by its activation) and top logits. Built with textContent only.
  */
-import type { FeatureCard, PredictionView } from '../src/protocol';
+import type { FeatureCard, PredictionView } from '../src/shared/protocol';
 import { el, fmt } from './dom';
 import { tokenLabel, type ViewNode } from './graph-model';
 

@@ -1,8 +1,8 @@
 /**
- * The webview's end of src/protocol.ts: posts FromWebview messages, matches replies by `inReplyTo`,
+ * The webview's end of src/shared/protocol.ts: posts FromWebview messages, matches replies by `inReplyTo`,
  * and hands every other message to one handler.
  */
-import type { FromWebview, ToWebview } from '../src/protocol';
+import type { FromWebview, ToWebview } from '../src/shared/protocol';
 
 interface VsCodeApi {
   postMessage(msg: unknown): void;

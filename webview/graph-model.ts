@@ -4,9 +4,9 @@
  * links to unknown nodes are dropped. Nothing here touches the DOM; labels stay plain strings that the
  * view only ever sets as text.
  */
-import type { GraphJson } from '../src/protocol';
+import { kindOfFeatureType, parseEmbeddingClerp, parseFeatureNodeId, parseLogitClerp, tokenLabel, type GraphFile, type NodeKind } from '../src/shared/graph-schema';
 
-export type NodeKind = 'embedding' | 'feature' | 'error' | 'logit';
+export { tokenLabel, type NodeKind };
 
 export interface ViewNode {
   id: string;
@@ -61,42 +61,28 @@ function isObj(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
-export function kindOf(featureType: string, layer: string): NodeKind {
-  const t = featureType.toLowerCase();
-  if (t.includes('embed') || layer === 'E') return 'embedding';
-  if (t.includes('error')) return 'error';
-  if (t.includes('logit')) return 'logit';
-  return 'feature';
-}
-
 /**
  * Feature index from circuit-tracer's node_id `{layer}_{feature}_{ctx}` (the `feature` field may hold a
  * combined layer/feature number — circuit-tracer's cantor pairing — so the id comes first), else from
  * `feature`.
  */
 function featureIndex(raw: Record<string, unknown>, id: string): number | undefined {
-  const m = /^\d+_(\d+)_\d+$/.exec(id);
-  if (m) return Number(m[1]);
+  const m = parseFeatureNodeId(id);
+  if (m) return m.index;
   const f = num(raw.feature);
   return f !== undefined && Number.isInteger(f) && f >= 0 ? f : undefined;
 }
 
-/** Quotes a token for display, showing whitespace the way readers expect. */
-export function tokenLabel(tok: string): string {
-  return JSON.stringify(tok.replace(/\n/g, '⏎')).slice(1, -1).replace(/\\"/g, '"') || '∅';
-}
-
 /** The token of circuit-tracer's embedding clerp `Emb: "tok"`, else undefined. */
 function embeddingToken(clerp: string): string | undefined {
-  const m = /^Emb:\s*"(.*)"$/s.exec(clerp);
-  return m ? m[1] : clerp || undefined;
+  return parseEmbeddingClerp(clerp) ?? (clerp || undefined);
 }
 
 /** `Output "tok" (p=0.612)` → `tok 61%`: short enough to sit under a node. */
 function logitLabel(clerp: string, prob: number | undefined): string {
-  const m = /^Output\s*"(.*)"\s*\(p=([\d.eE+-]+)\)$/s.exec(clerp);
-  const tok = m ? m[1] : clerp;
-  const p = m ? Number(m[2]) : prob;
+  const m = parseLogitClerp(clerp);
+  const tok = m ? m.token : clerp;
+  const p = m?.p ?? prob;
   const shown = tokenLabel(tok);
   return p !== undefined && Number.isFinite(p) ? `${shown} ${(p * 100).toFixed(p < 0.1 ? 1 : 0)}%` : shown || 'logit';
 }
@@ -119,7 +105,7 @@ export function normalizeGraph(raw: unknown): ViewGraph {
     if (!id || seen.has(id)) continue;
     seen.add(id);
     const layerStr = str(n.layer, 20);
-    const kind = kindOf(str(n.feature_type, 100), layerStr);
+    const kind = kindOfFeatureType(str(n.feature_type, 100), layerStr);
     const ctx = num(n.ctx_idx);
     parsed.push({ raw: n, id, kind, layerStr, ctx: ctx !== undefined && ctx >= 0 ? Math.floor(ctx) : 0 });
     if (kind === 'feature' || kind === 'error') {
@@ -186,7 +172,7 @@ export function normalizeGraph(raw: unknown): ViewGraph {
 }
 
 /** Writes the viewer's pins and supernodes back into the graph JSON (for export / save). */
-export function withViewState(graph: GraphJson, pinnedIds: string[], supernodes: Supernode[]): GraphJson {
+export function withViewState(graph: GraphFile, pinnedIds: string[], supernodes: Supernode[]): GraphFile {
   return {
     ...graph,
     qParams: {

@@ -1,7 +1,7 @@
 /**
  * The graph viewer (side panel and *.graph.json editor): wires the host channel, the view state
  * (view-state.ts, pure), the scene (scene.ts, pure), the canvas (canvas.ts), the details pane
- * (details/) and the toolbar (toolbar.ts). Talks to the host only through src/protocol.ts messages.
+ * (details/) and the toolbar (toolbar.ts). Talks to the host only through src/shared/protocol.ts messages.
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
@@ -10,7 +10,7 @@ import '@vscode-elements/elements/dist/vscode-toolbar-container/index.js';
 import '@vscode-elements/elements/dist/vscode-icon/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
-import type { FeatureCard, FeatureRef, GraphPayload, ToWebview } from '../src/protocol';
+import type { FeatureCard, FeatureRef, GraphPayload, ToWebview } from '../src/shared/protocol';
 import { renderCard } from './card';
 import { GraphCanvas, type HoverTarget } from './canvas';
 import { HostChannel } from './channel';

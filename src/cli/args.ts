@@ -28,6 +28,9 @@ export interface CliCommand {
 type OptionSpec = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
 
 /** The flags every engine command takes: where the model runs and where built graphs are cached. */
+/** A parsed flag: a string, a boolean switch, or the strings of a `multiple` flag. */
+export type FlagValue = string | boolean | string[] | undefined;
+
 export const RUNTIME_FLAGS = {
   provider: { type: 'string' },
   threads: { type: 'string' },
@@ -56,16 +59,20 @@ export function semanticsOption(a: { attention?: unknown; norms?: unknown }): In
 }
 
 /** Parses flags only: a stray positional argument is a usage error. */
-export function parseFlags<T extends Record<string, OptionSpec>>(argv: string[], options: T): Record<keyof T, string | boolean | undefined> {
+export function parseFlags<T extends Record<string, OptionSpec>>(argv: string[], options: T): Record<keyof T, FlagValue> {
   const a = parse(argv, options);
   if (a._.length) throw new UsageError(`unexpected argument ${JSON.stringify(a._[0])}`);
   return a;
 }
 
-export function parse<T extends Record<string, OptionSpec>>(argv: string[], options: T): Record<keyof T, string | boolean | undefined> & { _: string[] } {
+export function parse<T extends Record<string, OptionSpec>>(argv: string[], options: T): Record<keyof T, FlagValue> & { _: string[] } {
   try {
     const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-    return { ...(values as unknown as Record<keyof T, string | boolean | undefined>), _: positionals };
+    // Copied key by key: node's parseArgs result type is a conditional type over T that TypeScript
+    // cannot relate to a plain record.
+    const flags: Record<string, FlagValue> = {};
+    for (const [k, v] of Object.entries(values)) flags[k] = v as FlagValue;
+    return { ...(flags as Record<keyof T, FlagValue>), _: positionals };
   } catch (e) {
     throw new UsageError((e as Error).message);
   }

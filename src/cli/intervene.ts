@@ -80,7 +80,7 @@ export const command: CliCommand = {
       ...RUNTIME_FLAGS,
     });
     const prompt = promptOption(a);
-    const specs = (a.feature as unknown as string[] | undefined) ?? [];
+    const specs = Array.isArray(a.feature) ? a.feature : typeof a.feature === 'string' ? [a.feature] : [];
     if (!specs.length) throw new UsageError('at least one --feature is required');
     const interventions = specs.map(parseFeatureSpec);
     const modelDir = modelOption(a.model);

@@ -11,101 +11,37 @@
  * - every error names the path into the JSON that is wrong, e.g. `nodes[12].ctx_idx`;
  * - labels stay plain strings; whoever renders them sets textContent (the webview never parses them).
  *
- * Format facts (circuit-tracer frontend/graph_models.py and Neuronpedia's graph-schema.json):
- * - node ids: feature `{layer}_{feature}_{pos}`, error `{layer}_-1_{pos}` (older files: `0_{layer}_{pos}`),
- *   embedding `E_{tokenId}_{pos}`, logit `{nLayers+1}_{tokenId}_{pos}`;
- * - `layer` is a string: "E" for embeddings, the block index, nLayers + 1 for logits;
- * - `feature_type`: "embedding", "cross layer transcoder" (also for per-layer transcoders),
- *   "mlp reconstruction error", "logit";
- * - a logit's clerp is `Output "tok" (p=0.123)` (the frontend parses the token and p out of it);
- * - `influence` is the cumulative influence score used for pruning (kept when ≤ threshold).
+ * Format facts (node ids, feature types, clerps) live in src/shared/graph-schema.ts with the types.
  * Our own fields live in `metadata.circuit_inspector`, plus `metadata.prompt_file` (the prompt file,
  * relative to the graph file's folder), which the extension reads to link a saved graph back.
  */
 import { closeSync, fstatSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { EngineError } from './errors';
-import type { AttributionGraph, AttributionNode, AttributionNodeKind, GraphToken, Supernode, TargetLogit } from './attribution/types';
+import type { AttributionGraph, AttributionNode, GraphToken, Supernode, TargetLogit } from './attribution/types';
+import {
+  FEATURE_TYPE,
+  GRAPH_SCHEMA_VERSION,
+  displayToken,
+  jsNodeIdOf,
+  kindOfFeatureType,
+  logitClerp,
+  nodeIdOf,
+  parseDifferenceLogitId,
+  parseEmbeddingNodeId,
+  parseFeatureNodeId,
+  parseLogitClerp,
+  type CircuitInspectorMetadata,
+  type GraphFile,
+  type GraphFileFeatureDetails,
+  type GraphFileLink,
+  type GraphFileMetadata,
+  type GraphFileNode,
+  type GraphFileQParams,
+  type JsonValue,
+} from '../shared/graph-schema';
 
-export const GRAPH_SCHEMA_VERSION = 1;
-
-// ---------------------------------------------------------------------------------------------------
-// Types of the file (object types rather than interfaces, so they are assignable to protocol.ts's
-// GraphJson, whose index signatures admit extra fields)
-
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
-
-export type GraphFileFeatureDetails = {
-  feature_json_base_url?: string;
-  neuronpedia_source_set?: string;
-};
-
-/** Circuit Inspector's own metadata (a namespaced key other readers ignore). */
-export type CircuitInspectorMetadata = {
-  model?: string;
-  model_path?: string;
-  dictionary?: string;
-  n_layers?: number;
-  /** One token id per prompt token. */
-  token_ids?: number[];
-  scores?: { replacement: number; completeness: number };
-};
-
-export type GraphFileMetadata = {
-  slug: string;
-  scan: string;
-  transcoder_list: string[];
-  prompt_tokens: string[];
-  prompt: string;
-  /** Absent when the file has none (circuit-tracer writes null, which reads as absent). */
-  node_threshold?: number;
-  schema_version: number;
-  /** The prompt file, relative to the graph file's folder (written by Circuit Inspector). */
-  prompt_file?: string;
-  feature_details?: GraphFileFeatureDetails;
-  /** Neuronpedia's free-form info (title, description, creator, generator…), kept as inert JSON. */
-  info?: { [key: string]: JsonValue };
-  generation_settings?: { [key: string]: JsonValue };
-  pruning_settings?: { node_threshold?: number; edge_threshold?: number };
-  circuit_inspector?: CircuitInspectorMetadata;
-};
-
-export type GraphFileQParams = {
-  pinnedIds: string[];
-  /** Each is [label, nodeId, nodeId, …]. */
-  supernodes: string[][];
-  linkType: string;
-  clickedId: string;
-  sg_pos: string;
-};
-
-export type GraphFileNode = {
-  node_id: string;
-  feature: number | null;
-  layer: string;
-  ctx_idx: number;
-  feature_type: string;
-  token_prob: number;
-  is_target_logit: boolean;
-  run_idx: number;
-  reverse_ctx_idx: number;
-  jsNodeId: string;
-  clerp: string;
-  influence: number | null;
-  activation: number | null;
-};
-
-export type GraphFileLink = {
-  source: string;
-  target: string;
-  weight: number;
-};
-
-export type GraphFile = {
-  metadata: GraphFileMetadata;
-  qParams: GraphFileQParams;
-  nodes: GraphFileNode[];
-  links: GraphFileLink[];
-};
+export type { CircuitInspectorMetadata, GraphFile, GraphFileFeatureDetails, GraphFileLink, GraphFileMetadata, GraphFileNode, GraphFileQParams, JsonValue };
+export { GRAPH_SCHEMA_VERSION, displayToken, kindOfFeatureType, nodeIdOf };
 
 export interface GraphFileLimits {
   /** Largest file accepted, in bytes (UTF-8). */
@@ -212,14 +148,6 @@ function inertObject(x: Raw, path: string, limits: GraphFileLimits, depth = 0): 
     out[k] = inertJson(x[k], `${path}.${k}`, limits, depth + 1);
   }
   return out;
-}
-
-/** What kind of node a circuit-tracer feature_type names. Unknown transcoder-like types are features. */
-export function kindOfFeatureType(featureType: string): AttributionNodeKind {
-  if (featureType === 'embedding') return 'embedding';
-  if (featureType === 'logit') return 'logit';
-  if (featureType.includes('error')) return 'error';
-  return 'feature';
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -335,11 +263,11 @@ function validateNode(raw: unknown, i: number, nTokens: number, limits: GraphFil
   const nodeId = str(own(n, 'node_id'), `${P}.node_id`, 256);
   if (nodeId.length === 0) fail(`${P}.node_id`, 'must not be empty');
   const featureType = str(own(n, 'feature_type'), `${P}.feature_type`, 128);
-  const kind = kindOfFeatureType(featureType);
   const rawLayer = own(n, 'layer');
   let layer: string;
   if (typeof rawLayer === 'number') layer = String(int(rawLayer, `${P}.layer`, 0));
   else layer = str(rawLayer, `${P}.layer`, 32);
+  const kind = kindOfFeatureType(featureType, layer);
   if ((kind === 'feature' || kind === 'error') && !/^\d{1,6}$/.test(layer)) {
     fail(`${P}.layer`, `must be a layer number for a ${featureType} node, not ${describe(rawLayer)}`);
   }
@@ -515,46 +443,6 @@ export function writeGraphFile(path: string, graph: GraphFile): void {
 // ---------------------------------------------------------------------------------------------------
 // Conversion to and from the in-memory AttributionGraph
 
-/** circuit-tracer's display form of a token (newline, tab, carriage return made visible). */
-export function displayToken(token: string): string {
-  return token.replace(/\n/g, '⏎').replace(/\t/g, '→').replace(/\r/g, '↵');
-}
-
-/** The graph-file node id of a node (circuit-tracer's convention); stable across save / load. */
-export function nodeIdOf(node: Pick<AttributionNode, 'kind' | 'layer' | 'position' | 'index' | 'minusIndex'>, nLayers: number): string {
-  switch (node.kind) {
-    case 'embedding':
-      return `E_${node.index}_${node.position}`;
-    case 'feature':
-      return `${node.layer}_${node.index}_${node.position}`;
-    case 'error':
-      return `${node.layer}_-1_${node.position}`;
-    case 'logit':
-      // A difference target gets its own id, so "A" and "A − B" can both be targets.
-      return node.minusIndex === undefined ? `${nLayers + 1}_${node.index}_${node.position}` : `${nLayers + 1}_${node.index}-${node.minusIndex}_${node.position}`;
-  }
-}
-
-function jsNodeIdOf(node: AttributionNode): string {
-  switch (node.kind) {
-    case 'embedding':
-      return `E_${node.index}-${node.position}`;
-    case 'feature':
-      return `${node.layer}_${node.index}-0`;
-    case 'error':
-      return `${node.layer}_-1-${node.position}`;
-    case 'logit':
-      return node.minusIndex === undefined ? `L_${node.index}-${node.position}` : `L_${node.index}-${node.minusIndex}-${node.position}`;
-  }
-}
-
-const FEATURE_TYPE: Record<AttributionNodeKind, string> = {
-  embedding: 'embedding',
-  feature: 'cross layer transcoder',
-  error: 'mlp reconstruction error',
-  logit: 'logit',
-};
-
 /** circuit-tracer's `feature` number of a feature node: the Cantor pairing of (layer, index). */
 function cantor(x: number, y: number): number {
   return ((x + y) * (x + y + 1)) / 2 + y;
@@ -568,10 +456,6 @@ function shortF32(x: number): number {
     if (Math.fround(y) === f) return y;
   }
   return Number(f.toPrecision(9));
-}
-
-function logitClerp(token: string, p: number): string {
-  return `Output "${token}" (p=${p.toFixed(3)})`;
 }
 
 function slugify(s: string): string {
@@ -666,8 +550,6 @@ export function toGraphFile(graph: AttributionGraph, opts: ToGraphFileOptions = 
   };
 }
 
-const LOGIT_CLERP = /^Output "([\s\S]*)" \(p=[^)]*\)$/;
-
 function numOr<T>(v: JsonValue | undefined, dflt: T): number | T {
   return typeof v === 'number' ? v : dflt;
 }
@@ -685,7 +567,7 @@ export function fromGraphFile(file: GraphFile): AttributionGraph {
     let fromLogits = -1;
     let fromBlocks = 0;
     for (const n of file.nodes) {
-      const kind = kindOfFeatureType(n.feature_type);
+      const kind = kindOfFeatureType(n.feature_type, n.layer);
       if (kind === 'logit' && /^\d+$/.test(n.layer)) fromLogits = Math.max(fromLogits, Number(n.layer) - 1);
       if (kind === 'feature' || kind === 'error') fromBlocks = Math.max(fromBlocks, Number(n.layer) + 1);
     }
@@ -698,27 +580,27 @@ export function fromGraphFile(file: GraphFile): AttributionGraph {
   const byCanonical = new Map<string, number>();
   for (let i = 0; i < file.nodes.length; i++) {
     const f = file.nodes[i];
-    const kind = kindOfFeatureType(f.feature_type);
+    const kind = kindOfFeatureType(f.feature_type, f.layer);
     const pos = f.ctx_idx;
     let layer: number;
     let index: number;
     let minus: number | undefined;
     if (kind === 'embedding') {
       layer = -1;
-      const m = /^E_(-?\d+)_(\d+)$/.exec(f.node_id);
-      index = m && Number(m[2]) === pos ? Number(m[1]) : tokenIds[pos];
+      const m = parseEmbeddingNodeId(f.node_id);
+      index = m && m.position === pos ? m.tokenId : tokenIds[pos];
       if (index >= 0 && tokenIds[pos] < 0) tokenIds[pos] = index;
     } else if (kind === 'logit') {
       layer = nLayers;
       index = f.feature !== null && f.feature >= 0 ? f.feature : -1;
-      const diff = /^\d+_(\d+)-(\d+)_(\d+)$/.exec(f.node_id);
-      if (diff && Number(diff[3]) === pos) minus = Number(diff[2]);
+      const diff = parseDifferenceLogitId(f.node_id);
+      if (diff && diff.position === pos) minus = diff.minusIndex;
     } else {
       layer = Number(f.layer);
       if (kind === 'error') index = -1;
       else {
-        const m = /^(\d+)_(\d+)_(\d+)$/.exec(f.node_id);
-        if (m && Number(m[1]) === layer && Number(m[3]) === pos) index = Number(m[2]);
+        const m = parseFeatureNodeId(f.node_id);
+        if (m && m.layer === layer && m.position === pos) index = m.index;
         else if (f.feature !== null && f.feature >= 0) index = f.feature;
         else fail(`nodes[${i}]`, `is a feature node whose feature index cannot be read from node_id "${f.node_id}" or feature`);
       }
@@ -728,8 +610,8 @@ export function fromGraphFile(file: GraphFile): AttributionGraph {
     if (kind === 'logit') {
       if (minus !== undefined) node.minusIndex = minus;
       node.tokenProb = f.token_prob;
-      const m = LOGIT_CLERP.exec(f.clerp);
-      if (m) node.token = m[1];
+      const m = parseLogitClerp(f.clerp);
+      if (m) node.token = m.token;
     }
     const id = nodeIdOf(node, nLayers);
     const prev = byCanonical.get(id);

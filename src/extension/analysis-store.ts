@@ -5,10 +5,10 @@
  * describes text that has changed.
  */
 import * as vscode from 'vscode';
-import type { FeatureRef, GraphJson } from '../protocol';
-import type { ForwardResult, LensRow } from '../worker/rpc';
+import type { FeatureRef, GraphFile } from '../shared/protocol';
+import type { ForwardResult, LensRow } from '../shared/rpc';
 import { Disposable } from './disposable';
-import { shiftRange } from './token-map';
+import { shiftRange } from '../shared/token-map';
 
 export interface Analysis {
   uri: vscode.Uri;
@@ -16,7 +16,7 @@ export interface Analysis {
   promptEnd: number;
   text: string;
   forward: ForwardResult;
-  graph?: GraphJson;
+  graph?: GraphFile;
   lens: Map<number, LensRow[]>;
   focused?: { feature: FeatureRef; values: number[] };
 }

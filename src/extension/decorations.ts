@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { Disposable } from './disposable';
-import { intensityLevel, valuedSpans } from './token-map';
+import { intensityLevel, valuedSpans } from '../shared/token-map';
 import type { Analysis } from './analysis-store';
 
 export const LEVELS = 5;

@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { EngineError } from '../engine/errors';
 import { Disposable } from './disposable';
 import { RpcClient, type CallOptions } from '../worker/rpc-endpoints';
-import type { ArgsOf, LoadModelArgs, Method, ModelInfo, ResultOf } from '../worker/rpc';
+import type { ArgsOf, LoadModelArgs, Method, ModelInfo, ResultOf } from '../shared/rpc';
 
 export class EngineHost extends Disposable {
   private worker?: Worker;

@@ -8,7 +8,7 @@ import { CODELENS_SELECTOR, PromptCodeLensProvider } from './codelens';
 import { EngineHost } from './engine-host';
 import { GRAPH_EDITOR_ID, GraphEditorProvider } from './graph-editor';
 import { GRAPH_VIEW_ID } from './graph-view';
-import type { FocusArgs } from './hover-content';
+import type { FocusArgs } from '../shared/hover-content';
 import { TokenHoverProvider } from './hover';
 import { Inspector } from './inspector';
 

@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { parseGraphFile } from '../engine/graph-file';
-import type { FeatureRef, GraphJson, GraphPayload, InterventionSpec } from '../protocol';
+import type { FeatureRef, GraphFile, GraphPayload, InterventionSpec } from '../shared/protocol';
 import { Disposable } from './disposable';
 import { notificationText } from './errors';
 import { GraphWebview, type ViewerDelegate } from './graph-webview';
@@ -13,16 +13,16 @@ import { GraphWebview, type ViewerDelegate } from './graph-webview';
 export const GRAPH_EDITOR_ID = 'circuitInspector.graphFile';
 
 export interface GraphFileHost {
-  featureCardOn(graph: GraphJson, ref: FeatureRef): ReturnType<ViewerDelegate['featureCard']>;
+  featureCardOn(graph: GraphFile, ref: FeatureRef): ReturnType<ViewerDelegate['featureCard']>;
   /** Steers on the graph's own prompt; rejects when the loaded model is not the graph's. */
-  interveneOn(graph: GraphJson, specs: InterventionSpec[]): ReturnType<ViewerDelegate['intervene']>;
+  interveneOn(graph: GraphFile, specs: InterventionSpec[]): ReturnType<ViewerDelegate['intervene']>;
   /** Paints a feature on the prompt file, when it is open and holds the graph's prompt. */
   focusOnPrompt(promptUri: vscode.Uri | undefined, prompt: string, ref: FeatureRef): void;
-  canInterveneOn(graph: GraphJson): boolean;
+  canInterveneOn(graph: GraphFile): boolean;
 }
 
 /** The prompt file a saved graph links to: metadata.prompt_file relative to the graph's folder. */
-export function promptUriOf(graphUri: vscode.Uri, graph: GraphJson): vscode.Uri | undefined {
+export function promptUriOf(graphUri: vscode.Uri, graph: GraphFile): vscode.Uri | undefined {
   const rel = graph.metadata.prompt_file;
   if (typeof rel !== 'string' || !rel || rel.includes('\0')) return undefined;
   const dir = vscode.Uri.joinPath(graphUri, '..');
@@ -52,10 +52,10 @@ export class GraphEditorProvider extends Disposable implements vscode.CustomRead
   async resolveCustomEditor(doc: GraphDocument, panel: vscode.WebviewPanel): Promise<void> {
     let payload: GraphPayload | undefined;
     let message: string | undefined;
-    let graph: GraphJson | undefined;
+    let graph: GraphFile | undefined;
     try {
       const bytes = await vscode.workspace.fs.readFile(doc.uri);
-      graph = parseGraphFile(bytes) as unknown as GraphJson;
+      graph = parseGraphFile(bytes);
       const promptUri = promptUriOf(doc.uri, graph);
       payload = {
         graph,
@@ -89,7 +89,7 @@ export class GraphEditorProvider extends Disposable implements vscode.CustomRead
     panel.onDidDispose(() => viewer.dispose());
   }
 
-  private async openPrompt(graphUri: vscode.Uri, graph: GraphJson | undefined): Promise<void> {
+  private async openPrompt(graphUri: vscode.Uri, graph: GraphFile | undefined): Promise<void> {
     if (!graph) return;
     const uri = promptUriOf(graphUri, graph);
     if (uri) {

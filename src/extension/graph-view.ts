@@ -4,7 +4,7 @@
  * it (and everything it registered).
  */
 import * as vscode from 'vscode';
-import type { GraphPayload } from '../protocol';
+import type { GraphPayload } from '../shared/protocol';
 import { Disposable } from './disposable';
 import { GraphWebview, type ViewerDelegate } from './graph-webview';
 

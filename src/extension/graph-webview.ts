@@ -5,10 +5,10 @@
  */
 import * as vscode from 'vscode';
 import { randomBytes } from 'node:crypto';
-import { parseFromWebview, type ExportFormat, type FeatureCard, type FeatureRef, type FromWebview, type InterventionOutcome, type InterventionSpec, type ToWebview, type ViewerInitState } from '../protocol';
+import { parseFromWebview, type ExportFormat, type FeatureCard, type FeatureRef, type FromWebview, type InterventionOutcome, type InterventionSpec, type ToWebview, type ViewerInitState } from '../shared/protocol';
 import { Disposable } from './disposable';
 import { notificationText } from './errors';
-import { viewerHtml } from './webview-html';
+import { viewerHtml } from '../shared/viewer-html';
 
 export interface ViewerDelegate {
   initState(): ViewerInitState;

@@ -5,8 +5,8 @@
 import * as vscode from 'vscode';
 import type { AnalysisStore } from './analysis-store';
 import type { EngineHost } from './engine-host';
-import { FOCUS_COMMAND, hoverMarkdown } from './hover-content';
-import { tokenAtOffset, tokenSpan } from './token-map';
+import { FOCUS_COMMAND, hoverMarkdown } from '../shared/hover-content';
+import { tokenAtOffset, tokenSpan } from '../shared/token-map';
 
 export class TokenHoverProvider implements vscode.HoverProvider {
   constructor(

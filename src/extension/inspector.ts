@@ -8,8 +8,8 @@ import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { EngineError } from '../engine/errors';
 import { serializeGraphFile, type GraphFile } from '../engine/graph-file';
-import type { FeatureCard, FeatureRef, GraphJson, GraphPayload, InterventionOutcome, InterventionSpec } from '../protocol';
-import type { LoadModelArgs, Progress } from '../worker/rpc';
+import type { FeatureCard, FeatureRef, GraphPayload, InterventionOutcome, InterventionSpec } from '../shared/protocol';
+import type { LoadModelArgs, Progress } from '../shared/rpc';
 import { AnalysisStore, type Analysis } from './analysis-store';
 import { ActivationDecorations } from './decorations';
 import { Disposable } from './disposable';
@@ -17,7 +17,7 @@ import { EngineHost } from './engine-host';
 import { reportError } from './errors';
 import { GRAPH_EDITOR_ID } from './graph-editor';
 import { GraphViewProvider } from './graph-view';
-import type { FocusArgs } from './hover-content';
+import type { FocusArgs } from '../shared/hover-content';
 import { choosePrompt, dialectFor, graphFileName } from '../shared/prompt-blocks';
 import { SECTION, analysisSettings, providerSetting, resolveTrustedPath, PROVIDERS } from './settings';
 import { ModelStatusBar } from './status-bar';
@@ -287,19 +287,19 @@ export class Inspector extends Disposable {
   }
 
   /** A card for a feature of a saved graph: only from the model the graph was made with. */
-  async featureCardOn(graph: GraphJson, ref: FeatureRef): Promise<FeatureCard> {
+  async featureCardOn(graph: GraphFile, ref: FeatureRef): Promise<FeatureCard> {
     const info = await this.ensureModel();
     const made = (graph.metadata.circuit_inspector as { model?: string } | undefined)?.model;
     if (made && made !== info.name) throw new EngineError('MODEL_NOT_FOUND', `This graph was made with ${made}; the loaded model is ${info.name}.`);
     return this.engine.call('featureCard', ref);
   }
 
-  canInterveneOn(graph: GraphJson): boolean {
+  canInterveneOn(graph: GraphFile): boolean {
     const ci = graph.metadata.circuit_inspector as { model?: unknown } | undefined;
     return typeof graph.metadata.prompt === 'string' && graph.metadata.prompt.length > 0 && typeof ci?.model === 'string';
   }
 
-  async interveneOn(graph: GraphJson, specs: InterventionSpec[]): Promise<InterventionOutcome> {
+  async interveneOn(graph: GraphFile, specs: InterventionSpec[]): Promise<InterventionOutcome> {
     const info = await this.ensureModel();
     const made = (graph.metadata.circuit_inspector as { model?: string } | undefined)?.model;
     if (made && made !== info.name) {
@@ -354,7 +354,7 @@ export class Inspector extends Disposable {
       } else target = vscode.Uri.joinPath(a.uri, '..', graphFileName(name));
       const graph = { ...a.graph, metadata: { ...a.graph.metadata, ...(a.uri.scheme === 'untitled' ? {} : { prompt_file: name }) } };
       // Validated again on write: a graph that would not read back is never written.
-      const text = serializeGraphFile(graph as unknown as GraphFile);
+      const text = serializeGraphFile(graph);
       await vscode.workspace.fs.writeFile(target, Buffer.from(text, 'utf8'));
       this.log.info(`saved ${target.fsPath}`);
       const pick = await vscode.window.showInformationMessage(`Circuit Inspector: saved ${vscode.workspace.asRelativePath(target)}.`, 'Open Graph');

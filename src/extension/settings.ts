@@ -3,7 +3,7 @@
  * or transcoder path is never taken from workspace or folder settings — a repository must not be able to
  * make the extension load files of its choosing. `resolveTrustedPath` is pure and unit-tested.
  */
-import type { ProviderSetting } from '../worker/rpc';
+import type { ProviderSetting } from '../shared/rpc';
 
 export const SECTION = 'circuitInspector';
 

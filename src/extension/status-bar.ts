@@ -1,6 +1,6 @@
 /** The status bar item: the model and the execution provider in use; a click offers to change them. */
 import * as vscode from 'vscode';
-import type { ModelInfo } from '../worker/rpc';
+import type { ModelInfo } from '../shared/rpc';
 import { Disposable } from './disposable';
 
 export class ModelStatusBar extends Disposable {

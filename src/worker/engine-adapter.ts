@@ -17,10 +17,10 @@ import { EngineError, throwIfCancelled } from '../engine/errors';
 import { ForwardRunner, logitLens, topK } from '../engine/forward';
 import { toGraphFile } from '../engine/graph-file';
 import { onRuntimeMessage } from '../engine/runtime';
-import type { FeatureCard, FeatureRef, GraphJson, InterventionOutcome, InterventionSpec } from '../protocol';
+import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSpec } from '../shared/protocol';
 import type { EngineRun, InterveneExtras, LoadedEngine, SparseLayer } from './engine-service';
 import { spacedTokens, wordJoiner } from './example-text';
-import type { AnalyzeArgs, AnalyzeResult, CallContext, LensRow, LoadModelArgs, ModelInfo } from './rpc';
+import type { AnalyzeArgs, AnalyzeResult, CallContext, LensRow, LoadModelArgs, ModelInfo } from '../shared/rpc';
 
 /** Layers shown by the logit lens: all of them for small models, an even sample for large vocabularies. */
 export function lensLayers(nLayers: number, vocab: number, dModel: number, budget = 4e8): number[] {
@@ -108,7 +108,7 @@ class RealEngine implements LoadedEngine {
     }));
   }
 
-  async attribute(text: string, args: AnalyzeArgs, ctx: CallContext): Promise<{ graph: GraphJson; scores?: AnalyzeResult['scores'] }> {
+  async attribute(text: string, args: AnalyzeArgs, ctx: CallContext): Promise<{ graph: GraphFile; scores?: AnalyzeResult['scores'] }> {
     const { dict } = this.requireDict('An attribution graph');
     const weights: Record<string, [number, number]> = { tokenize: [0.1, 0.02], forward: [0.12, 0.08], encode: [0.2, 0.05], attribute: [0.25, 0.65], prune: [0.9, 0.1] };
     const names: Record<string, string> = { tokenize: 'Tokenizing', forward: 'Forward pass', encode: 'Transcoder features', attribute: 'Attribution', prune: 'Pruning' };
@@ -132,7 +132,7 @@ class RealEngine implements LoadedEngine {
       },
     );
     const file = toGraphFile(graph, { slug: args.slug });
-    return { graph: file as unknown as GraphJson, scores: graph.scores };
+    return { graph: file, scores: graph.scores };
   }
 
   /** Labels are extras: an unreadable label file must not fail a forward pass or an analysis. */

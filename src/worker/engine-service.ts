@@ -6,7 +6,7 @@
  */
 import type { HookTensor, TokenInfo } from '../engine/api';
 import { EngineError, throwIfCancelled } from '../engine/errors';
-import type { FeatureCard, FeatureRef, GraphJson, InterventionOutcome, InterventionSemanticsView, InterventionSpec, PredictionView } from '../protocol';
+import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSemanticsView, InterventionSpec, PredictionView } from '../shared/protocol';
 import type {
   ActiveFeature,
   AnalyzeArgs,
@@ -17,7 +17,7 @@ import type {
   LensRow,
   LoadModelArgs,
   ModelInfo,
-} from './rpc';
+} from '../shared/rpc';
 
 /** Active transcoder features of one layer: for each position, parallel arrays of indices and values. */
 export interface SparseLayer {
@@ -48,7 +48,7 @@ export interface LoadedEngine {
   /** Logit lens at one position of a run: residual after each layer → final norm → unembedding. */
   lens(run: EngineRun, position: number, k: number): LensRow[];
   tokenText(id: number): string;
-  attribute(text: string, args: AnalyzeArgs, ctx: CallContext): Promise<{ graph: GraphJson; scores?: AnalyzeResult['scores'] }>;
+  attribute(text: string, args: AnalyzeArgs, ctx: CallContext): Promise<{ graph: GraphFile; scores?: AnalyzeResult['scores'] }>;
   card(ref: FeatureRef): FeatureCard;
   label(ref: FeatureRef): string;
   dispose(): void;

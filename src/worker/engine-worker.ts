@@ -6,7 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import { loadEngine, validateModelDir } from './engine-adapter';
 import { EngineService } from './engine-service';
 import { serve, type Port } from './rpc-endpoints';
-import type { Handlers } from './rpc';
+import type { Handlers } from '../shared/rpc';
 
 export function handlersFor(service: EngineService): Handlers {
   return {
@@ -23,5 +23,5 @@ export function handlersFor(service: EngineService): Handlers {
 
 if (parentPort) {
   const service = new EngineService(loadEngine, validateModelDir);
-  serve(parentPort as unknown as Port, handlersFor(service));
+  serve(parentPort satisfies Port, handlersFor(service));
 }

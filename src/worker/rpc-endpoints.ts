@@ -13,7 +13,7 @@ import type {
   ResultOf,
   SerializedError,
   WorkerToHost,
-} from './rpc';
+} from '../shared/rpc';
 
 /** The part of MessagePort / Worker both ends use. */
 export interface Port {

@@ -1,6 +1,6 @@
 /**
  * Steps the scenarios share, in Circuit Inspector's terms: wait for activation, analyze a prompt and wait
- * for its graph, read the graph panel. Selectors are the `data-testid`s of src/extension/webview-html.ts
+ * for its graph, read the graph panel. Selectors are the `data-testid`s of src/shared/viewer-html.ts
  * and webview/*.ts; command titles are those package.json contributes.
  */
 import type { FrameLocator } from 'playwright-core';

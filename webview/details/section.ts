@@ -4,7 +4,7 @@
  * renders from the context alone and is re-rendered only when its `key` changes, so what the user typed
  * or unfolded in it survives unrelated updates (a hover, a pan, another section's change).
  */
-import type { FeatureCard, GraphPayload } from '../../src/protocol';
+import type { FeatureCard, GraphPayload } from '../../src/shared/protocol';
 import type { HostChannel } from '../channel';
 import type { ViewGraph, ViewNode } from '../graph-model';
 import type { Scene, SceneNode } from '../scene';

@@ -3,7 +3,7 @@
  * top predictions right under the control (in a narrow side panel a result below the card would be off
  * screen).
  */
-import type { InterventionSpec, ToWebview } from '../../src/protocol';
+import type { InterventionSpec, ToWebview } from '../../src/shared/protocol';
 import { renderPredictions } from '../card';
 import { clear, el, fmt } from '../dom';
 import type { ViewNode } from '../graph-model';

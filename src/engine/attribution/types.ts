@@ -15,10 +15,10 @@
  * - Edges are parallel typed arrays (sparse COO) of indices into `nodes`, so graphs with millions of
  *   edges neither allocate one object per edge nor a dense n × n matrix.
  */
-
+import type { NodeKind } from '../../shared/graph-schema';
 import type { EdgeHeads } from '../attention/graph-heads';
 
-export type AttributionNodeKind = 'embedding' | 'feature' | 'error' | 'logit';
+export type AttributionNodeKind = NodeKind;
 
 export interface AttributionNode {
   kind: AttributionNodeKind;

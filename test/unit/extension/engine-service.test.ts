@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TokenInfo } from '../../../src/engine/api';
 import { EngineError, isEngineError } from '../../../src/engine/errors';
-import type { InterventionSpec } from '../../../src/protocol';
+import type { InterventionSpec } from '../../../src/shared/protocol';
 import { EngineService, predictionsFromLogits, topKIndices, type EngineRun, type LoadedEngine } from '../../../src/worker/engine-service';
-import type { CallContext } from '../../../src/worker/rpc';
+import type { CallContext } from '../../../src/shared/rpc';
 
 const ctx: CallContext = { signal: new AbortController().signal, progress: () => undefined };
 
@@ -71,7 +71,8 @@ class ToyEngine implements LoadedEngine {
     return `tok${id}`;
   }
   async attribute() {
-    return { graph: { metadata: {}, nodes: [], links: [] } };
+    const metadata = { slug: '', scan: '', transcoder_list: [], prompt_tokens: [], prompt: '', schema_version: 1 };
+    return { graph: { metadata, qParams: { pinnedIds: [], supernodes: [], linkType: 'both', clickedId: '', sg_pos: '' }, nodes: [], links: [] } };
   }
   card(ref: { layer: number; feature: number }) {
     return { ...ref, label: `f${ref.feature}`, examples: [], topLogits: [], bottomLogits: [] };

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { escapeMarkdown } from '../../../src/extension/markdown';
-import { FOCUS_COMMAND, hoverMarkdown } from '../../../src/extension/hover-content';
-import type { ForwardResult } from '../../../src/worker/rpc';
+import { escapeMarkdown } from '../../../src/shared/markdown';
+import { FOCUS_COMMAND, hoverMarkdown } from '../../../src/shared/hover-content';
+import type { ForwardResult } from '../../../src/shared/rpc';
 
 test('escaped labels carry no markdown: links, images, html, table pipes, code', () => {
   const hostile = '[click](command:workbench.action.terminal.new) ![x](http://e/x.png) <b>b</b> a|b `c` *d* \n# h';

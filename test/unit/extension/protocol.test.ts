@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseFromWebview } from '../../../src/protocol';
+import { parseFromWebview } from '../../../src/shared/protocol';
 import { actionsFor, notificationText } from '../../../src/extension/error-actions';
 import { EngineError } from '../../../src/engine/errors';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { MessageChannel } from 'node:worker_threads';
 import { EngineError, isEngineError } from '../../../src/engine/errors';
 import { RpcClient, serve, type Port } from '../../../src/worker/rpc-endpoints';
-import type { CallContext, Handlers, Progress } from '../../../src/worker/rpc';
+import type { CallContext, Handlers, Progress } from '../../../src/shared/rpc';
 
 // Handlers that exercise results, progress, errors and cancellation; the rest are never called here.
 function handlers(log: string[]): Handlers {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TokenInfo } from '../../../src/engine/api';
-import { intensityLevel, shiftRange, tokenAtOffset, tokenSpan, valuedSpans } from '../../../src/extension/token-map';
+import { intensityLevel, shiftRange, tokenAtOffset, tokenSpan, valuedSpans } from '../../../src/shared/token-map';
 
 // "<bos>The cat sat" with the prompt at offset 100 of a document.
 const prompt = 'The cat sat';

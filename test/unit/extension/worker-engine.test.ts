@@ -17,7 +17,7 @@ import { ForwardRunner } from '../../../src/engine/forward';
 import { validateGraphFile } from '../../../src/engine/graph-file';
 import { hooks } from '../../../src/engine/model-spec';
 import { RpcClient, type Port } from '../../../src/worker/rpc-endpoints';
-import type { ModelInfo } from '../../../src/worker/rpc';
+import type { ModelInfo } from '../../../src/shared/rpc';
 
 const ROOT = resolve(__dirname, '../../..');
 const MODEL = join(ROOT, 'test/fixtures/models/llama-tiny');

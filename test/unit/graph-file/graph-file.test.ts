@@ -9,7 +9,6 @@ import {
   fromGraphFile, nodeIdOf, parseGraphFile, readGraphFile, serializeGraphFile, toGraphFile, validateGraphFile, writeGraphFile,
   type GraphFile,
 } from '../../../src/engine/graph-file';
-import type { GraphJson } from '../../../src/protocol';
 
 const SAMPLE = join(__dirname, '../../fixtures/graphs/circuit-tracer-sample.json');
 
@@ -79,7 +78,7 @@ test('an attribution graph survives toGraphFile → serialize → parse → from
   // Writing the parsed file again gives the same text.
   assert.equal(serializeGraphFile(parseGraphFile(text)), text);
   // The file is also what the webview protocol expects.
-  const asJson: GraphJson = parseGraphFile(text);
+  const asJson: GraphFile = parseGraphFile(text);
   assert.equal(asJson.nodes.length, g.nodes.length);
 });
 

@@ -37,7 +37,8 @@ test('the feature index comes from node_id (the feature field may be a cantor pa
 
 test('hostile or malformed content is kept as inert data or dropped', () => {
   const raw = sampleGraph(2);
-  raw.nodes.push({ node_id: '0_1_1', feature_type: 'transcoder', layer: '0', ctx_idx: -5, clerp: 'x'.repeat(10_000), activation: Number.NaN as number, influence: 'high' as unknown as number });
+  // Untrusted input: fields of the wrong type or range, which the file's type cannot express.
+  (raw.nodes as unknown[]).push({ node_id: '0_1_1', feature_type: 'transcoder', layer: '0', ctx_idx: -5, clerp: 'x'.repeat(10_000), activation: Number.NaN, influence: 'high' });
   raw.nodes.push({ node_id: '0_1_1', feature_type: 'transcoder', layer: '0', ctx_idx: 1 } as never);
   (raw.nodes as unknown[]).push(null, 'str', { feature_type: 'transcoder' });
   raw.links.push({ source: '0_1_1', target: 'missing', weight: 1 }, { source: '0_1_1', target: '0_1_1', weight: 1 }, { source: 'E_100_0', target: '0_1_1', weight: Infinity });

@@ -8,7 +8,7 @@ import { primsToSvg } from '../../../webview/paint';
 import { buildScene } from '../../../webview/scene';
 import type { Theme } from '../../../webview/theme';
 import * as vs from '../../../webview/view-state';
-import { viewerHtml } from '../../../src/extension/webview-html';
+import { viewerHtml } from '../../../src/shared/viewer-html';
 import { HOSTILE_LABEL, sampleGraph } from './sample-graph';
 
 const theme: Theme = {

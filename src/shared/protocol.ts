@@ -12,55 +12,10 @@
  */
 
 // ---------------------------------------------------------------------------------------------------
-// Graph data (the Neuronpedia / circuit-tracer graph JSON, the subset the viewer reads)
+// Graph data: the validated graph file (src/shared/graph-schema.ts), the one graph type on the wire
 
-export interface GraphNodeJson {
-  node_id: string;
-  /** 'embedding' | 'cross layer transcoder' | 'transcoder' | 'mlp reconstruction error' | 'logit' | … */
-  feature_type: string;
-  /** A layer number as a string ("0", "1", …), "E" for embeddings, nLayers+1 for logits. */
-  layer: string | number;
-  ctx_idx: number;
-  feature?: number | null;
-  activation?: number | null;
-  /** Cumulative influence fraction: the node survives pruning at threshold t when influence ≤ t. */
-  influence?: number | null;
-  clerp?: string;
-  token_prob?: number;
-  is_target_logit?: boolean;
-  [extra: string]: unknown;
-}
-
-export interface GraphLinkJson {
-  source: string;
-  target: string;
-  weight: number;
-}
-
-export interface GraphJson {
-  metadata: {
-    slug?: string;
-    scan?: string;
-    prompt?: string;
-    prompt_tokens?: string[];
-    node_threshold?: number;
-    schema_version?: number;
-    /** Written by Circuit Inspector: the prompt file, relative to the graph file's folder. */
-    prompt_file?: string;
-    [extra: string]: unknown;
-  };
-  qParams?: {
-    pinnedIds?: string[];
-    /** Neuronpedia's form: [label, nodeId, nodeId, …]. */
-    supernodes?: string[][];
-    linkType?: string;
-    clickedId?: string;
-    sg_pos?: string;
-    [extra: string]: unknown;
-  };
-  nodes: GraphNodeJson[];
-  links: GraphLinkJson[];
-}
+import type { GraphFile } from './graph-schema';
+export type { GraphFile };
 
 // ---------------------------------------------------------------------------------------------------
 // Feature data shown in cards and hovers
@@ -128,7 +83,7 @@ export interface InterventionOutcome {
 
 /** What the panel shows: the graph plus where it came from. */
 export interface GraphPayload {
-  graph: GraphJson;
+  graph: GraphFile;
   /** Display name of the prompt file (or of the graph file). */
   title: string;
   /** Whether steering is possible: a model is loaded and the prompt is known. */
@@ -190,8 +145,8 @@ function isFeatureRef(x: unknown): x is FeatureRef {
   return isObj(x) && isInt(x.layer) && x.layer >= 0 && isInt(x.feature) && x.feature >= 0;
 }
 function isIntervention(x: unknown): x is InterventionSpec {
-  if (!isFeatureRef(x)) return false;
-  const r = x as unknown as Record<string, unknown>;
+  if (!isObj(x) || !isFeatureRef(x)) return false;
+  const r: Record<string, unknown> = x;
   if (r.mode !== 'ablate' && r.mode !== 'scale' && r.mode !== 'set') return false;
   if (r.mode !== 'ablate' && !(typeof r.value === 'number' && Number.isFinite(r.value))) return false;
   if (r.positions !== undefined && !(Array.isArray(r.positions) && r.positions.every((p) => isInt(p) && p >= 0))) return false;

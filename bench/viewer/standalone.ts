@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { viewerHtml } from '../../src/extension/webview-html';
+import { viewerHtml } from '../../src/shared/viewer-html';
 
 /** The repository root: the nearest folder above this file (or the bundle that holds it) with dist/ beside package.json. */
 function findRoot(): string {

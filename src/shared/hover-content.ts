@@ -3,8 +3,8 @@
  * focuses the feature in the graph and paints it on the prompt), the model's next-token predictions
  * and the logit lens. Pure, so it is unit-tested and timed in the bench.
  */
-import type { PredictionView } from '../protocol';
-import type { ActiveFeature, ForwardResult, LensRow } from '../worker/rpc';
+import type { PredictionView } from './protocol';
+import type { ActiveFeature, ForwardResult, LensRow } from './rpc';
 import { escapeMarkdown, tokenMarkdown } from './markdown';
 
 export const FOCUS_COMMAND = 'circuitInspector.focusFeature';

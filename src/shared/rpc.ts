@@ -7,7 +7,7 @@
  * events stream back while it runs. This file is imported by both sides and holds no engine code.
  */
 import type { TokenInfo } from '../engine/api';
-import type { FeatureCard, FeatureRef, GraphJson, InterventionOutcome, InterventionSemanticsView, InterventionSpec, PredictionView } from '../protocol';
+import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSemanticsView, InterventionSpec, PredictionView } from './protocol';
 
 import type { PrecisionSetting, ProviderSetting } from '../engine/runtime';
 
@@ -76,7 +76,7 @@ export interface AnalyzeArgs {
 }
 
 export interface AnalyzeResult {
-  graph: GraphJson;
+  graph: GraphFile;
   forward: ForwardResult;
   /** Replacement / completeness scores when the attribution reports them. */
   scores?: { replacement?: number; completeness?: number };

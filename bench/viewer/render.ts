@@ -2,7 +2,7 @@
  * Renders the graph viewer standalone in headless Chromium and saves screenshots (dark / light themes,
  * a wide and a side-bar-narrow panel, before and after steering), plus a report of what the page
  * posted and whether any script from the graph's hostile label ran:
- * `node esbuild.mjs && npx tsx webview/dev/render.ts OUT_DIR [GRAPH.json]`.
+ * `node esbuild.mjs && npx tsx bench/viewer/render.ts OUT_DIR [GRAPH.json]`.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
