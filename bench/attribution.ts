@@ -1,60 +1,73 @@
 /**
- * Attribution figures (measured, never asserted), on a random-weight Llama of modest width (d 128,
- * 4 layers, 1024 JumpReLU transcoder features per layer; written by
- * tools/reference/make_transcoder_fixtures.py --bench-model):
- * - graph time of this engine against circuit-tracer's strategy in float32 PyTorch
- *   (tools/reference/attribution_ref.py --bench) on the same prompt, CPU and thread count (best of
- *   alternating runs: the machine may be shared);
- * - achieved FLOP/s of the backward sweeps against the machine's measured matmul peak;
- * - peak memory (max RSS of a child process) for 1k- and 4k-token prompts, capped at 256 feature nodes.
+ * Attribution figures (measured, never asserted):
+ * - the engine against an honest PyTorch implementation of circuit-tracer's method
+ *   (tools/reference/attribution_bench.py), side by side in one run on a random-weight Llama of
+ *   d 768 × 12 layers with 8,192 JumpReLU transcoder features per layer, at 64 and 256 tokens: same CPU
+ *   threads (OPENBLAS_NUM_THREADS for PyTorch), same batch, same scope (forward, encode, sweeps with
+ *   partial-influence ranking, pruning; weights loaded before timing), both warmed by an untimed first run
+ *   whose edges are checked equal; then ≥ 3 interleaved runs each, min and median, with the load average;
+ * - achieved FLOP/s of the engine's backward sweeps against the measured matmul peak;
+ * - the scaling table: time and peak memory (max RSS of a fresh process) on the embedded model with its
+ *   context raised, at 1k–10k tokens with 256 feature nodes.
+ * BENCH_ATTR_TOKENS (e.g. "64"), BENCH_ATTR_RUNS, BENCH_ATTR_SCALING (e.g. "1024,2048"; "" skips it) and
+ * BENCH_ATTR_MODEL ("d,layers,features", default "768,12,8192") narrow it.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { computeAttribution } from '../src/engine/attribution/attribute';
-import { createEngine } from '../src/engine/attribution/engine';
+import { createInterface } from 'node:readline';
+import { computeAttribution, toAttributionGraph, type RawAttribution } from '../src/engine/attribution/attribute';
+import { createEngine, type AttributionEngine } from '../src/engine/attribution/engine';
 import { replacementFromDictionary } from '../src/engine/attribution/from-dictionary';
 import { loadModelBundle } from '../src/engine/bundle/index';
+import { SafetensorsFile } from '../src/engine/bundle/safetensors';
 import { loadDictionary } from '../src/engine/dictionaries/index';
+import type { Dictionary } from '../src/engine/dictionaries/types';
 import type { ModelSpec } from '../src/engine/model-spec';
 import { ortMatmulPeak } from './matmul';
-import type { SectionContext } from './table';
-import type { BenchRow } from './table';
+import type { BenchRow, SectionContext } from './table';
 
 const PYTHON = '/usr/bin/python3';
+const BATCH = 256;
 
 function promptIds(T: number, vocab: number): number[] {
   return Array.from({ length: T }, (_, i) => (i * 7 + 3) % vocab);
 }
 
+const load = () => loadavg()[0].toFixed(1);
+const minOf = (xs: number[]) => Math.min(...xs);
+const medianOf = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
 /**
- * FLOPs (multiply-adds × 2) of one seed's backward sweep as the graph executes it: a seed injected at
- * layer `seedLayer` (nLayers = a logit) runs the attention of layers ≤ seedLayer and the decoder, error
- * and skip products of the layers below it (rows above a seed's layer are not computed).
+ * FLOPs (multiply-adds × 2) a seed's backward sweep needs: a seed at layer `seedLayer` (nLayers = a
+ * logit) and position p reaches only positions ≤ p (attention is causal) and layers ≤ seedLayer, so
+ * the attention of layers ≤ seedLayer over p + 1 positions and the decoder, error and skip products of
+ * the layers below it over the features at positions ≤ p. `featuresUpTo[l][t]` counts layer l's
+ * features at positions < t.
  */
-export function sweepFlopsPerSeed(spec: ModelSpec, T: number, featuresPerLayer: number[], skip: boolean, seedLayer: number): number {
+export function sweepFlopsPerSeed(spec: ModelSpec, position: number, featuresUpTo: Int32Array[], skip: boolean, seedLayer: number): number {
   const d = spec.dModel;
-  let f = 2 * T * d; // token dot products
+  const P = position + 1;
+  let f = 2 * P * d; // token dot products
   for (let l = 0; l < spec.nLayers; l++) {
     const a = spec.blocks[l].attn;
     if (l <= seedLayer) {
-      f += 2 * T * d * a.nHeads * a.headDim; // gradient through W_o
-      f += 2 * a.nHeads * T * T * a.headDim; // through the frozen pattern (full, causal zeros included)
-      f += 2 * T * a.nKvHeads * a.headDim * d; // through W_v
-      f += 8 * T * d; // frozen norms, seeds, residual adds
+      f += 2 * P * d * a.nHeads * a.headDim; // gradient through W_o
+      f += a.nHeads * P * (P + 1) * a.headDim; // through the frozen causal pattern (its lower triangle)
+      f += 2 * P * a.nKvHeads * a.headDim * d; // through W_v
     }
     if (l < seedLayer) {
-      if (skip) f += 2 * T * d * d;
-      f += 2 * featuresPerLayer[l] * d + 2 * T * d; // decoder and error dot products
+      if (skip) f += 2 * P * d * d;
+      f += 2 * featuresUpTo[l][P] * d + 2 * P * d; // decoder and error dot products
     }
   }
   return f;
 }
 
-async function prepare(root: string): Promise<string | undefined> {
+async function prepare(root: string, args: string[]): Promise<string | undefined> {
   const dir = mkdtempSync(join(tmpdir(), 'ci-bench-attr-'));
-  const r = spawnSync(PYTHON, [join(root, 'tools/reference/make_transcoder_fixtures.py'), '--bench-model', dir], { encoding: 'utf8' });
+  const r = spawnSync(PYTHON, [join(root, 'tools/reference/make_transcoder_fixtures.py'), '--bench-model', dir, ...args], { encoding: 'utf8' });
   if (r.status !== 0) {
     rmSync(dir, { recursive: true, force: true });
     return undefined;
@@ -62,64 +75,231 @@ async function prepare(root: string): Promise<string | undefined> {
   return dir;
 }
 
+interface TorchRun {
+  tokens: number;
+  features: number;
+  visited: number;
+  logits: number;
+  batches: number;
+  forward_s: number;
+  encode_s: number;
+  sweeps_s: number;
+  prune_s: number;
+  total_s: number;
+}
+
+/** The PyTorch reference as a long-lived process: weights loaded once, one graph per request. */
+class TorchReference {
+  private lines: AsyncIterator<string>;
+  private constructor(private readonly proc: ChildProcessWithoutNullStreams) {
+    this.lines = createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
+  }
+
+  static async start(root: string, dir: string, threads: number, batch: number): Promise<TorchReference> {
+    const proc = spawn(PYTHON, [join(root, 'tools/reference/attribution_bench.py'), '--model', dir, '--transcoders', join(dir, 'transcoders'), '--threads', String(threads), '--batch', String(batch), '--serve'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let err = '';
+    proc.stderr.on('data', (b) => (err = (err + b).slice(-2000)));
+    const ref = new TorchReference(proc);
+    const first = await ref.lines.next();
+    if (first.done) throw new Error(`the PyTorch reference did not start: ${err}`);
+    ref.stderr = () => err;
+    return ref;
+  }
+
+  private stderr: () => string = () => '';
+
+  async run(ids: number[], check?: string): Promise<TorchRun> {
+    this.proc.stdin.write(JSON.stringify({ ids, check }) + '\n');
+    const line = await this.lines.next();
+    if (line.done) throw new Error(`the PyTorch reference stopped: ${this.stderr()}`);
+    return JSON.parse(line.value) as TorchRun;
+  }
+
+  close(): void {
+    this.proc.stdin.end();
+  }
+}
+
+interface EngineRun {
+  raw: RawAttribution;
+  forward_s: number;
+  encode_s: number;
+  sweeps_s: number;
+  prune_s: number;
+  total_s: number;
+}
+
+async function engineRun(engine: AttributionEngine, dict: Dictionary, ids: number[], batch: number): Promise<EngineRun> {
+  const t0 = performance.now();
+  const raw = await computeAttribution(engine, ids, { batchSize: batch });
+  const t1 = performance.now();
+  toAttributionGraph(engine, dict, raw, undefined, {});
+  const t2 = performance.now();
+  const t = raw.timings;
+  return { raw, forward_s: t.forwardMs / 1000, encode_s: t.encodeMs / 1000, sweeps_s: (t1 - t0 - t.forwardMs - t.encodeMs) / 1000, prune_s: (t2 - t1) / 1000, total_s: (t2 - t0) / 1000 };
+}
+
+/**
+ * Largest |engine − PyTorch| over the compared rows, relative to each row's largest |edge|: the logit
+ * rows and every checked feature row the engine also visited, over the columns the engine keeps (its
+ * visited features, all errors and tokens).
+ */
+function compareEdges(raw: RawAttribution, file: string): { worst: number; rows: number; note: string } {
+  const st = SafetensorsFile.open(file);
+  const nTorch = st.readF32('n_features_per_layer').reduce((a, b) => a + b, 0);
+  const f = raw.features;
+  const n = f.act.length;
+  if (nTorch !== n) return { worst: Infinity, rows: 0, note: `active features differ: engine ${n}, PyTorch ${nTorch}` };
+  const nSel = raw.selected.length;
+  const newIndex = new Int32Array(n).fill(-1);
+  raw.selected.forEach((k, i) => (newIndex[k] = i));
+  const a = raw.adjacency;
+  const byKey = new Map<string, number>();
+  for (let k = 0; k < n; k++) byKey.set(`${f.layer[k]},${f.pos[k]},${f.index[k]}`, k);
+  const nCols = n + raw.layout.nErrors + raw.layout.nTokens;
+  let worst = 0, rows = 0;
+  const compare = (engineRow: number, ref: Float32Array) => {
+    const mine = new Float32Array(nCols);
+    const cols = new Uint8Array(nCols);
+    for (let k = 0; k < nSel; k++) cols[raw.selected[k]] = 1;
+    cols.fill(1, n);
+    for (let p = a.rowPtr[engineRow]; p < a.rowPtr[engineRow + 1]; p++) {
+      const c = a.col[p];
+      mine[c < nSel ? raw.selected[c] : n + (c - nSel)] = a.val[p];
+    }
+    let big = 0, diff = 0;
+    for (let c = 0; c < nCols; c++) {
+      if (!cols[c]) continue;
+      big = Math.max(big, Math.abs(ref[c]));
+      diff = Math.max(diff, Math.abs(ref[c] - mine[c]));
+    }
+    worst = Math.max(worst, diff / Math.max(big, 1e-30));
+    rows++;
+  };
+  const logitIds = st.readF32('logit_ids');
+  const logitRows = st.readF32('logit_rows');
+  if (logitIds.length !== raw.targets.length || raw.targets.some((t, j) => t.tokenId !== logitIds[j])) return { worst: Infinity, rows: 0, note: 'salient logits differ' };
+  for (let j = 0; j < logitIds.length; j++) compare(a.nNodes - logitIds.length + j, logitRows.subarray(j * nCols, (j + 1) * nCols));
+  const ids = st.readF32('feature_ids');
+  const featRows = st.readF32('feature_rows');
+  let missing = 0;
+  for (let r = 0; r < ids.length / 3; r++) {
+    const k = byKey.get(`${ids[3 * r]},${ids[3 * r + 1]},${ids[3 * r + 2]}`);
+    if (k === undefined || newIndex[k] < 0) {
+      missing++;
+      continue;
+    }
+    compare(newIndex[k], featRows.subarray(r * nCols, (r + 1) * nCols));
+  }
+  return { worst, rows, note: missing ? `${missing} checked PyTorch rows not visited by the engine` : '' };
+}
+
+async function compareAt(ctx: SectionContext, dir: string, engine: AttributionEngine, dict: Dictionary, torch: TorchReference, T: number, runs: number, threads: number): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const ids = promptIds(T, engine.bundle.spec.vocabSize);
+  const check = join(dir, `check-${T}.safetensors`);
+  // Untimed first runs (warm-up for both), edges checked equal before anything is timed.
+  const e0 = await engineRun(engine, dict, ids, BATCH);
+  const t0 = await torch.run(ids, check);
+  const cmp = compareEdges(e0.raw, check);
+  const label = `${T} tokens, ${e0.raw.features.act.length} features, ${e0.raw.selected.length} visited, batch ${BATCH}`;
+  rows.push({ section: 'attribution', name: `edges engine vs PyTorch, ${T} tokens (max |Δ| / row max)`, value: cmp.worst, unit: '', note: `${cmp.rows} rows compared (logits + first feature rows)${cmp.note ? '; ' + cmp.note : ''}` });
+  const es: EngineRun[] = [], ts: TorchRun[] = [], loads: string[] = [];
+  for (let r = 0; r < runs; r++) {
+    loads.push(load());
+    ctx.log(`  ${T} tokens, run ${r + 1}/${runs} (load ${loads[loads.length - 1]})…`);
+    es.push(await engineRun(engine, dict, ids, BATCH));
+    ts.push(await torch.run(ids));
+  }
+  loads.push(load());
+  const eTot = es.map((e) => e.total_s), tTot = ts.map((t) => t.total_s);
+  const phases = (x: { forward_s: number; encode_s: number; sweeps_s: number; prune_s: number }) => `forward ${x.forward_s.toFixed(2)}, encode ${x.encode_s.toFixed(2)}, sweeps ${x.sweeps_s.toFixed(2)}, prune ${x.prune_s.toFixed(2)} s`;
+  const bestE = es[eTot.indexOf(minOf(eTot))], bestT = ts[tTot.indexOf(minOf(tTot))];
+  rows.push({ section: 'attribution', name: `engine graph, ${label} (min / median of ${runs})`, value: minOf(eTot), unit: 's', provider: 'cpu', note: `median ${medianOf(eTot).toFixed(2)} s; best: ${phases(bestE)}; ${threads} thread(s); load ${loads.join(' ')}` });
+  rows.push({ section: 'attribution', name: `PyTorch (circuit-tracer's method, f32, OpenBLAS), ${T} tokens, ${t0.features} features, ${t0.visited} visited (min / median of ${runs})`, value: minOf(tTot), unit: 's', provider: 'cpu', note: `median ${medianOf(tTot).toFixed(2)} s; best: ${phases(bestT)}; ${t0.batches} batches` });
+  // Ratios within one run: each interleaved pair, then the min and median of those.
+  const pair = es.map((e, i) => ts[i].total_s / e.total_s);
+  rows.push({ section: 'attribution', name: `speed-up, PyTorch / engine, ${T} tokens (min-to-min; median of pairs)`, value: minOf(tTot) / minOf(eTot), unit: '×', provider: 'cpu', ratio: minOf(tTot) / minOf(eTot), ratioLabel: 'higher is faster', note: `pairs ${pair.map((x) => x.toFixed(2)).join(', ')}; median ${medianOf(pair).toFixed(2)}` });
+
+  // Achieved FLOP/s of the engine's sweeps against the matmul peak.
+  const raw = bestE.raw;
+  const spec = engine.bundle.spec;
+  const L = spec.nLayers;
+  const upTo = Array.from({ length: L }, (_, l) => {
+    const c = new Int32Array(T + 1);
+    for (let k = raw.features.layerStart[l]; k < raw.features.layerStart[l + 1]; k++) c[raw.features.pos[k] + 1]++;
+    for (let t = 0; t < T; t++) c[t + 1] += c[t];
+    return c;
+  });
+  let flops = raw.targets.length * sweepFlopsPerSeed(spec, T - 1, upTo, false, L);
+  for (const k of raw.selected) flops += sweepFlopsPerSeed(spec, raw.features.pos[k], upTo, false, raw.features.layer[k]);
+  const gflops = flops / (raw.timings.sweepMs / 1000) / 1e9;
+  let peak = ctx.peaks.get('cpu-f32');
+  if (!peak) {
+    peak = (await ortMatmulPeak('cpu', 1024, 'f32', 8, threads)).gflops;
+    ctx.peaks.set('cpu-f32', peak);
+    rows.push({ section: 'attribution', name: 'onnxruntime f32 MatMul 1024³ peak', value: peak, unit: 'GFLOP/s', provider: 'cpu', note: `load ${load()}` });
+  }
+  rows.push({ section: 'attribution', name: `engine backward sweeps, ${T} tokens (useful work: causal, unpadded)`, value: gflops, unit: 'GFLOP/s', provider: 'cpu', ratio: gflops / peak, ratioLabel: 'of matmul peak' });
+  return rows;
+}
+
 export async function benchAttribution(ctx: SectionContext): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const threads = ctx.threads ?? 1;
-  const dir = await prepare(ctx.root);
-  if (!dir) return [{ section: 'attribution', name: 'skipped', value: 0, unit: '', note: 'python3 with torch is needed to write the bench model' }];
-  try {
-    const bundle = await loadModelBundle(dir);
-    const dict = await loadDictionary(join(dir, 'transcoders'), { dModel: bundle.spec.dModel, nLayers: bundle.spec.nLayers });
-    const cacheDir = join(dir, 'cache');
-    const engine = await createEngine(bundle, replacementFromDictionary(dict, bundle.spec), { provider: 'cpu', threads, cacheDir });
-    const T = 32, B = 32;
-    const ids = promptIds(T, bundle.spec.vocabSize);
-    await computeAttribution(engine, ids, { batchSize: B }); // warm-up (allocations, thread pools)
-    // The machine may be shared: alternate the two implementations and keep each one's best run.
-    let raw = await computeAttribution(engine, ids, { batchSize: B });
-    let ref = runTorch(ctx.root, dir, ids, B, threads);
-    for (let rep = 0; rep < 2; rep++) {
-      const again = await computeAttribution(engine, ids, { batchSize: B });
-      if (again.timings.encodeMs + again.timings.sweepMs < raw.timings.encodeMs + raw.timings.sweepMs) raw = again;
-      if (rep === 0) {
-        const r2 = runTorch(ctx.root, dir, ids, B, threads);
-        if (r2.status === 0 && (ref.status !== 0 || JSON.parse(lastLine(r2.stdout)).attribution_s < JSON.parse(lastLine(ref.stdout)).attribution_s)) ref = r2;
+  const lengths = (process.env.BENCH_ATTR_TOKENS ?? '64,256').split(',').filter(Boolean).map(Number);
+  const runs = Math.max(3, Number(process.env.BENCH_ATTR_RUNS ?? 3));
+  if (lengths.length) {
+    const [d, layers, features] = (process.env.BENCH_ATTR_MODEL ?? '768,12,8192').split(',');
+    ctx.log(`  writing the d${d} × ${layers}-layer bench model, ${features} features per layer…`);
+    const dir = await prepare(ctx.root, ['--d', d, '--layers', layers, '--features', features, '--ctx', '4096']);
+    if (!dir) return [{ section: 'attribution', name: 'skipped', value: 0, unit: '', note: 'python3 with torch is needed to write the bench model' }];
+    try {
+      const bundle = await loadModelBundle(dir);
+      const dict = await loadDictionary(join(dir, 'transcoders'), { dModel: bundle.spec.dModel, nLayers: bundle.spec.nLayers });
+      const engine = await createEngine(bundle, replacementFromDictionary(dict, bundle.spec), { provider: 'cpu', threads, cacheDir: join(dir, 'cache') });
+      const torch = await TorchReference.start(ctx.root, dir, threads, BATCH);
+      try {
+        for (const T of lengths) rows.push(...(await compareAt(ctx, dir, engine, dict, torch, T, runs, threads)));
+      } finally {
+        torch.close();
       }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-    const engineS = (raw.timings.encodeMs + raw.timings.sweepMs) / 1000;
-    const nFeat = raw.features.act.length;
-    const label = `${T} tokens, ${nFeat} features, ${raw.seeds} targets, batch ${B}`;
-    rows.push({ section: 'attribution', name: `engine graph time (encode + sweeps), ${label}`, value: engineS, unit: 's', provider: 'cpu', note: `${threads} thread(s); forward ${(raw.timings.forwardMs / 1000).toFixed(3)} s, total ${(raw.timings.totalMs / 1000).toFixed(3)} s` });
-    if (ref.status === 0) {
-      const r = JSON.parse(lastLine(ref.stdout));
-      rows.push({ section: 'attribution', name: `PyTorch circuit-tracer strategy (encode + forward + sweeps), ${r.tokens} tokens, ${r.features} features`, value: r.attribution_s, unit: 's', provider: 'cpu', note: `float32, ${r.threads} thread(s), ${r.batches} backward passes` });
-      rows.push({ section: 'attribution', name: 'graph time, engine / PyTorch', value: engineS / r.attribution_s, unit: '×', provider: 'cpu', ratio: engineS / r.attribution_s, ratioLabel: 'lower is faster' });
-    } else {
-      rows.push({ section: 'attribution', name: 'PyTorch reference', value: 0, unit: '', note: `failed: ${ref.stderr.split('\n').slice(-2).join(' ')}` });
-    }
+  }
+  rows.push(...(await scalingTable(ctx, threads)));
+  return rows;
+}
 
-    // Achieved FLOP/s of the sweeps.
-    const perLayer = Array.from({ length: bundle.spec.nLayers }, (_, l) => raw.features.layerStart[l + 1] - raw.features.layerStart[l]);
-    const L = bundle.spec.nLayers;
-    // Useful work only: padded decoder slots and the one-row minimum per layer are not counted.
-    let flops = raw.targets.length * sweepFlopsPerSeed(bundle.spec, T, perLayer, false, L);
-    for (const k of raw.selected) flops += sweepFlopsPerSeed(bundle.spec, T, perLayer, false, raw.features.layer[k]);
-    const gflops = flops / (raw.timings.sweepMs / 1000) / 1e9;
-    let peak = ctx.peaks.get('cpu-f32');
-    if (!peak) {
-      peak = (await ortMatmulPeak('cpu', 1024, 'f32', 8, threads)).gflops;
-      rows.push({ section: 'attribution', name: 'onnxruntime f32 MatMul 1024³ peak', value: peak, unit: 'GFLOP/s', provider: 'cpu' });
-    }
-    rows.push({ section: 'attribution', name: `backward sweeps, ${label}`, value: gflops, unit: 'GFLOP/s', provider: 'cpu', ratio: gflops / peak, ratioLabel: 'of matmul peak' });
+/** The embedded model with its context raised, in a temporary folder (weights copied, config patched). */
+function longContextModel(root: string, ctxLen: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ci-bench-long-'));
+  cpSync(join(root, 'models', 'toy-llama'), dir, { recursive: true });
+  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  cfg.max_position_embeddings = ctxLen;
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 2));
+  return dir;
+}
 
-    // Peak memory on long prompts, each in a fresh process.
-    for (const n of [1024, 4096]) {
-      const child = runChild(ctx.root, dir, n, threads);
-      if (!child) {
-        rows.push({ section: 'attribution', name: `peak memory, ${n} tokens`, value: 0, unit: '', note: 'child run failed' });
+const MEMORY_CAP_MB = Number(process.env.BENCH_ATTR_MEMORY_CAP_MB ?? 8192);
+const TIME_CAP_S = Number(process.env.BENCH_ATTR_TIME_CAP_S ?? 900);
+
+async function scalingTable(ctx: SectionContext, threads: number): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const sizes = (process.env.BENCH_ATTR_SCALING ?? '1024,2048,4096,8192,10000').split(',').filter(Boolean).map(Number);
+  if (!sizes.length) return rows;
+  const dir = longContextModel(ctx.root, Math.max(...sizes));
+  try {
+    for (const T of sizes) {
+      ctx.log(`  scaling: ${T} tokens (load ${load()})…`);
+      const r = await runChild(ctx.root, dir, T, threads);
+      if ('error' in r) {
+        rows.push({ section: 'attribution', name: `scaling, embedded model, ${T} tokens, 256 feature nodes`, value: 0, unit: '', note: r.error });
         continue;
       }
-      rows.push({ section: 'attribution', name: `peak memory (max RSS), ${n} tokens, ${child.features} active features, 256 feature nodes`, value: child.maxRssMB, unit: 'MB', provider: 'cpu', note: `${child.seconds.toFixed(1)} s, ${child.edges} edges kept in the sparse adjacency` });
+      rows.push({ section: 'attribution', name: `scaling, embedded model, ${T} tokens, 256 feature nodes: time`, value: r.seconds, unit: 's', provider: 'cpu', note: `${threads} thread(s); forward ${r.forwardS.toFixed(1)} s, encode ${r.encodeS.toFixed(1)} s, sweeps ${r.sweepS.toFixed(1)} s; ${r.features} active features, ${r.edges} edges; load ${load()}` });
+      rows.push({ section: 'attribution', name: `scaling, embedded model, ${T} tokens, 256 feature nodes: peak memory (max RSS)`, value: r.maxRssMB, unit: 'MB', provider: 'cpu' });
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -127,36 +307,56 @@ export async function benchAttribution(ctx: SectionContext): Promise<BenchRow[]>
   return rows;
 }
 
-function lastLine(s: string): string {
-  return s.trim().split('\n').pop() ?? '';
-}
-
-function runTorch(root: string, dir: string, ids: number[], B: number, threads: number) {
-  return spawnSync(PYTHON, [join(root, 'tools/reference/attribution_ref.py'), '--model', dir, '--transcoders', join(dir, 'transcoders'), '--ids', ids.join(','), '--bench', String(B), '--threads', String(threads)], { encoding: 'utf8', timeout: 1_800_000 });
-}
-
 interface ChildResult {
   maxRssMB: number;
   seconds: number;
+  forwardS: number;
+  encodeS: number;
+  sweepS: number;
   features: number;
   edges: number;
 }
 
-function runChild(root: string, modelDir: string, T: number, threads: number): ChildResult | undefined {
+/** One long-prompt graph in a fresh process, stopped past MEMORY_CAP_MB of RSS or TIME_CAP_S. */
+function runChild(root: string, modelDir: string, T: number, threads: number): Promise<ChildResult | { error: string }> {
   const script = join(root, 'bench', 'attribution.ts');
-  if (!existsSync(script) || !existsSync(join(root, 'node_modules', 'tsx'))) return undefined;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', script, '--child', modelDir, String(T), String(threads)], { cwd: root, encoding: 'utf8', timeout: 1_800_000 });
-  if (r.status !== 0) return undefined;
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
+  if (!existsSync(script) || !existsSync(join(root, 'node_modules', 'tsx'))) return Promise.resolve({ error: 'needs the source tree (bench/attribution.ts and tsx)' });
+  return new Promise((done) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', script, '--child', modelDir, String(T), String(threads)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '', why = '';
+    p.stdout.on('data', (b) => (out += b));
+    p.stderr.on('data', (b) => (err = (err + b).slice(-1000)));
+    const t0 = performance.now();
+    const watch = setInterval(() => {
+      let rssMB = 0;
+      try {
+        const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p.pid}/status`, 'utf8'));
+        rssMB = m ? Number(m[1]) / 1024 : 0;
+      } catch {
+        return;
+      }
+      if (rssMB > MEMORY_CAP_MB) why = `stopped at ${rssMB.toFixed(0)} MB resident (cap ${MEMORY_CAP_MB} MB) after ${((performance.now() - t0) / 1000).toFixed(0)} s`;
+      else if (performance.now() - t0 > TIME_CAP_S * 1000) why = `stopped after ${TIME_CAP_S} s (cap) at ${rssMB.toFixed(0)} MB resident`;
+      if (why) p.kill('SIGKILL');
+    }, 200);
+    p.on('close', (code) => {
+      clearInterval(watch);
+      if (why) done({ error: why });
+      else if (code !== 0) done({ error: `child failed: ${err.trim().split('\n').slice(-2).join(' ')}` });
+      else done(JSON.parse(out.trim().split('\n').pop()!) as ChildResult);
+    });
+  });
 }
 
 async function child(modelDir: string, T: number, threads: number): Promise<void> {
-  const t0 = performance.now();
   const bundle = await loadModelBundle(modelDir);
   const dict = await loadDictionary(join(modelDir, 'transcoders'), { dModel: bundle.spec.dModel, nLayers: bundle.spec.nLayers });
   const engine = await createEngine(bundle, replacementFromDictionary(dict, bundle.spec), { provider: 'cpu', threads, cacheDir: join(modelDir, 'cache') });
-  const raw = await computeAttribution(engine, promptIds(T, bundle.spec.vocabSize), { batchSize: 32, maxFeatureNodes: 256 });
-  const out: ChildResult = { maxRssMB: process.resourceUsage().maxRSS / 1024, seconds: (performance.now() - t0) / 1000, features: raw.features.act.length, edges: raw.adjacency.val.length };
+  const t0 = performance.now();
+  const raw = await computeAttribution(engine, promptIds(T, bundle.spec.vocabSize), { maxFeatureNodes: 256 });
+  toAttributionGraph(engine, dict, raw, undefined, {});
+  const t = raw.timings;
+  const out: ChildResult = { maxRssMB: process.resourceUsage().maxRSS / 1024, seconds: (performance.now() - t0) / 1000, forwardS: t.forwardMs / 1000, encodeS: t.encodeMs / 1000, sweepS: t.sweepMs / 1000, features: raw.features.act.length, edges: raw.adjacency.val.length };
   console.log(JSON.stringify(out));
 }
 

@@ -24,16 +24,12 @@ Output tensors (F32; integers stored exactly as floats):
   edges [n + k, n + L*T + T]   rows: features then logits; columns: features, errors (layer-major), tokens
   bias [n + k]         each target's value with every source set to zero (the bias terms)
   value [n + k]        each target's value in the replacement model with the real sources
-With --bench BATCH: instead, time circuit-tracer's own strategy in float32 PyTorch (one batched forward
-of the replacement model, then one backward per batch of targets with the seed gradients injected at
-the targets' layers and positions, rows copied into a dense edge matrix) and print JSON timings; the
-attribution bench compares the engine against it on the same prompt and CPU threads.
+(The attribution bench times the engine against attribution_bench.py, circuit-tracer's method in float32.)
 With --prune NODE,EDGE, also circuit-tracer's pruning and scores on the dense adjacency
 (nodes: features, errors, tokens, logits), written from its definitions (graph.py):
   influence [N], cumulative [N], node_mask [N], edge_mask [N, N], scores [2] (replacement, completeness)
 """
 import argparse
-import json
 import os
 import sys
 from collections import OrderedDict
@@ -296,106 +292,6 @@ def attribute(model_dir, tc_dir, ids, zero_bos, logit_ids=None, only_logits=Fals
 
 
 # ---------------------------------------------------------------------------------------------------
-# Timing reference: circuit-tracer's batched strategy, float32
-
-def bench_batched(model_dir, tc_dir, ids, zero_bos, B, threads):
-    import time
-    torch.set_num_threads(threads)
-    F32 = torch.float32
-    cfg = load_config(model_dir)
-    hooks64 = run(model_dir, ids)
-    t_setup = time.perf_counter()
-    hooks = {k: v.to(F32) for k, v in hooks64.items()}
-    tensors = {k: v.to(F32) for k, v in load_weights(model_dir).items()}
-    W = Weights(tensors, ['', 'transformer.'] if cfg.get('model_type') == 'gpt2' else [''])
-    fam = Family(cfg, W)
-    L, T, d = fam.L, len(ids), fam.d
-    kind, in_hook, tcs64 = load_transcoders(tc_dir, L)
-    if kind != 'plt':
-        raise SystemExit('--bench supports per-layer transcoders')
-    tcs = [{k: (v.to(F32) if v is not None else None) for k, v in t.items()} for t in tcs64]
-    key = 'hook_resid_mid' if reads_resid_mid(in_hook) else 'ln2.hook_normalized'
-    # Encode (active features) and errors, as circuit-tracer's setup_attribution does.
-    acts_dense, feats = [], []
-    errors = torch.zeros(L, T, d, dtype=F32)
-    for l in range(L):
-        x = hooks[f'blocks.{l}.{key}']
-        a = activation(x @ tcs[l]['W_enc'].T + tcs[l]['b_enc'], tcs[l]['threshold']).to(F32)
-        if zero_bos:
-            a[0] = 0
-        acts_dense.append(a)
-        nz = torch.nonzero(a, as_tuple=False)
-        feats.append(nz)
-        recon = a @ tcs[l]['W_dec'] + tcs[l]['b_dec']
-        if tcs[l]['W_skip'] is not None:
-            recon = recon + x @ tcs[l]['W_skip'].T
-        errors[l] = hooks[f'blocks.{l}.hook_mlp_out'] - recon
-    if zero_bos:
-        errors[:, 0] = 0
-    n = sum(len(f) for f in feats)
-    logit_ids, logit_probs = salient_logits(hooks64['logits'][-1])
-    WU = fam.unembed()
-    dirs = (WU[logit_ids] - WU.mean(0, keepdim=True)).to(F32)
-    t_encode = time.perf_counter()
-
-    # One batched forward of the replacement model (B copies), sources as leaves.
-    acts_leaf = [acts_dense[l].unsqueeze(0).expand(B, T, -1).clone().requires_grad_(True) for l in range(L)]
-    err_leaf = errors.unsqueeze(0).expand(B, L, T, d).clone().requires_grad_(True)
-    tok_leaf = hooks['hook_embed'].unsqueeze(0).expand(B, T, d).clone().requires_grad_(True)
-    x = tok_leaf + (hooks['hook_pos_embed'] if 'hook_pos_embed' in hooks else 0)
-    ins = []
-    for l in range(L):
-        nm = fam.names(l)
-        a_in = fam.norm(nm['ln1'], x, hooks[f'blocks.{l}.ln1.hook_scale'], nm['kind'])
-        v = fam.values(l, a_in.reshape(B * T, d)).reshape(fam.Hkv, B, T, fam.hd).permute(1, 0, 2, 3)
-        v = v.repeat_interleave(fam.H // fam.Hkv, dim=1)
-        z = torch.matmul(hooks[f'blocks.{l}.attn.hook_pattern'].unsqueeze(0), v)
-        attn = fam.out_proj(l, z.permute(0, 2, 1, 3).reshape(B, T, -1))
-        if fam.gemma:
-            attn = fam.norm(nm['ln1post'], attn, hooks[f'blocks.{l}.ln1_post.hook_scale'], 'rms')
-        x = x + attn
-        m_in = fam.norm(nm['ln2'], x, hooks[f'blocks.{l}.ln2.hook_scale'], nm['kind'])
-        inp = x if reads_resid_mid(in_hook) else m_in
-        ins.append(inp)
-        out = acts_leaf[l] @ tcs[l]['W_dec'] + tcs[l]['b_dec'] + err_leaf[:, l]
-        if tcs[l]['W_skip'] is not None:
-            out = out + inp @ tcs[l]['W_skip'].T
-        x = x + out
-    name, k = fam.final_norm()
-    xf = fam.norm(name, x, hooks['ln_final.hook_scale'], k)
-    t_forward = time.perf_counter()
-
-    # Targets: logits, then every active feature (seeded with its encoder row at its layer/position).
-    targets = [(L, T - 1, dirs[j]) for j in range(len(logit_ids))]
-    for l in range(L):
-        for p, f in feats[l].tolist():
-            targets.append((l, p, tcs[l]['W_enc'][f]))
-    n_cols = n + L * T + T
-    edge_matrix = torch.zeros(len(targets), n_cols, dtype=F32)
-    outputs = ins + [xf]
-    batches = 0
-    for i in range(0, len(targets), B):
-        batch = targets[i:i + B]
-        grads = [torch.zeros(B, T, d, dtype=F32) for _ in outputs]
-        for b, (l, p, vec) in enumerate(batch):
-            grads[l][b, p] = vec
-        ga = torch.autograd.grad(outputs, acts_leaf + [err_leaf, tok_leaf], grad_outputs=grads, retain_graph=True, allow_unused=True)
-        rows = []
-        for l in range(L):
-            g = ga[l]
-            idx = feats[l]
-            rows.append((g[:, idx[:, 0], idx[:, 1]] * acts_dense[l][idx[:, 0], idx[:, 1]]) if g is not None else torch.zeros(B, len(idx)))
-        rows.append((ga[L] * errors).sum(-1).reshape(B, -1))
-        rows.append((ga[L + 1] * hooks['hook_embed']).sum(-1))
-        edge_matrix[i:i + len(batch)] = torch.cat(rows, 1)[:len(batch)]
-        batches += 1
-    t_end = time.perf_counter()
-    return {'tokens': T, 'features': n, 'targets': len(targets), 'batches': batches, 'batch_size': B, 'threads': threads,
-            'encode_s': t_encode - t_setup, 'forward_s': t_forward - t_encode, 'sweeps_s': t_end - t_forward,
-            'attribution_s': t_end - t_setup}
-
-
-# ---------------------------------------------------------------------------------------------------
 # Pruning and scores, dense (circuit-tracer's graph.py definitions)
 
 def normalize_matrix(m):
@@ -474,16 +370,11 @@ def main(argv=None):
     ap.add_argument('--out')
     ap.add_argument('--zero-bos', action='store_true')
     ap.add_argument('--prune', help='NODE,EDGE thresholds: also write the pruning and scores')
-    ap.add_argument('--bench', type=int, metavar='BATCH', help='time the batched float32 PyTorch strategy instead')
-    ap.add_argument('--threads', type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     ids = [int(s) for s in args.ids.split(',') if s.strip()]
-    if args.bench:
-        print(json.dumps(bench_batched(args.model, args.transcoders, ids, args.zero_bos, args.bench, args.threads)))
-        return
     if not args.out:
-        ap.error('--out is required (unless --bench)')
+        ap.error('--out is required')
     out = attribute(args.model, args.transcoders, ids, args.zero_bos)
     if args.prune:
         node_thr, edge_thr = (float(x) for x in args.prune.split(','))
