@@ -14,6 +14,7 @@ import * as decompositionsCmd from './cli/decompositions';
 import * as forward from './cli/forward';
 import * as interveneCmd from './cli/intervene';
 import * as verifyCmd from './cli/verify';
+import * as testCmd from './cli/test';
 
 /** Subcommands: one module each under src/cli/, exporting `command`. */
 const COMMANDS: Record<string, CliCommand> = {
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, CliCommand> = {
   analyze: analyze.command,
   intervene: interveneCmd.command,
   verify: verifyCmd.command,
+  test: testCmd.command,
   compare: compareCmd.command,
   feature: feature.command,
   decompositions: decompositionsCmd.command,
