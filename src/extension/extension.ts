@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import { join } from 'node:path';
 import { CODELENS_SELECTOR, PromptCodeLensProvider } from './codelens';
+import { compareGraphFiles } from './compare/compare-panel';
 import { EngineHost } from './engine-host';
 import { GRAPH_EDITOR_ID, GraphEditorProvider } from './graph-editor';
 import { GRAPH_VIEW_ID } from './graph-view';
@@ -43,6 +44,7 @@ export function activate(context: vscode.ExtensionContext): { inspector: Inspect
     const doc = await vscode.workspace.openTextDocument({ language: 'circuit-prompt', content: 'The capital of Texas is' });
     await vscode.window.showTextDocument(doc);
   });
+  command('circuitInspector.compareGraphs', (uri, uris) => compareGraphFiles(context.extensionUri, uri instanceof vscode.Uri ? uri : undefined, Array.isArray(uris) ? uris : undefined));
   command('circuitInspector.openGraphAsText', (uri) => uri instanceof vscode.Uri && vscode.commands.executeCommand('vscode.openWith', uri, 'default'));
 
   sub(vscode.window.registerWebviewViewProvider(GRAPH_VIEW_ID, inspector.view, { webviewOptions: { retainContextWhenHidden: true } }));
