@@ -24,7 +24,15 @@ function exampleRow(tokens: string[], values: number[]): HTMLElement {
 
 export function renderCard(node: ViewNode, card: FeatureCard | undefined, compact: boolean): HTMLElement {
   const root = el('div', { class: 'card-body', 'data-testid': 'feature-card-body' });
-  root.append(el('div', { class: 'card-title', 'data-testid': 'feature-card-label' }, card?.label ?? node.label));
+  // A feature's title is its label as the graph reads it: with its L#idx, and "unlabelled (best
+  // guess …)" when the label's score is under the threshold.
+  root.append(el('div', { class: 'card-title', 'data-testid': 'feature-card-label' }, node.kind === 'feature' ? node.label : card?.label ?? node.label));
+  if (node.kind === 'feature') {
+    const score = node.labelScore ?? scoreLine(card);
+    const against = node.labelAgainst ?? card?.evidence?.against;
+    root.append(el('div', { class: 'card-meta', 'data-testid': 'feature-card-evidence' }, score ? `label score ${score}${against ? ` · scored against ${against}` : ''}` : 'label score: none recorded'));
+  }
+  if (card?.claim && !card.claim.supported) root.append(el('div', { class: 'card-flag', 'data-testid': 'feature-card-claim' }, `⚠ ${card.claim.message}`));
   const where = node.kind === 'feature' ? `L${node.layer} #${node.feature ?? '?'} · token ${node.ctx}` : node.kind === 'error' ? `L${node.layer} · token ${node.ctx}` : `token ${node.ctx}`;
   root.append(el('div', { class: 'card-meta' }, `${KIND_NAME[node.kind]} · ${where}`));
   const stats: string[] = [];
@@ -39,6 +47,7 @@ export function renderCard(node: ViewNode, card: FeatureCard | undefined, compac
   }
   if (card.topLogits.length || (!compact && card.bottomLogits.length)) {
     const sec = section(root, 'Top logits', compact, 'feature-card-logits-section');
+    if (!compact && card.logitsNote) sec.append(el('div', { class: 'card-meta', 'data-testid': 'feature-card-logits-note' }, card.logitsNote));
     if (card.topLogits.length) {
       const list = el('div', { class: 'logits', 'data-testid': 'feature-card-logits' });
       for (const l of card.topLogits.slice(0, compact ? 5 : 8)) list.append(el('span', { class: 'logit pos' }, `${tokenLabel(l.token)} ${fmt(l.value, 2)}`));
@@ -51,6 +60,12 @@ export function renderCard(node: ViewNode, card: FeatureCard | undefined, compac
     }
   }
   return root;
+}
+
+function scoreLine(card: FeatureCard | undefined): string {
+  const e = card?.evidence;
+  if (!e) return '';
+  return [`F1 ${e.f1.toFixed(2)}`, e.precision !== undefined ? `P ${e.precision.toFixed(2)}` : '', e.recall !== undefined ? `R ${e.recall.toFixed(2)}` : ''].filter(Boolean).join(' · ');
 }
 
 /** Which card sections the user folded, by title: kept while they click from feature to feature. */

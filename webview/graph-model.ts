@@ -5,6 +5,7 @@
  * view only ever sets as text.
  */
 import { kindOfFeatureType, parseEmbeddingClerp, parseFeatureNodeId, parseLogitClerp, tokenLabel, type GraphFile, type NodeKind } from '../src/shared/graph-schema';
+import { DEFAULT_LABEL_MIN_F1, labelLine, labelView, type LabelScore } from '../src/shared/label-text';
 
 export { tokenLabel, type NodeKind };
 
@@ -20,6 +21,12 @@ export interface ViewNode {
   influence?: number;
   label: string;
   prob?: number;
+  /** Feature nodes: the label's score as text ("F1 0.62 · P 0.71 · R 0.55"), when the graph carries one. */
+  labelScore?: string;
+  /** What the label was scored against, when known. */
+  labelAgainst?: string;
+  /** Whether the label reads as trusted (at or above the threshold) rather than "unlabelled (best guess …)". */
+  labelTrusted?: boolean;
 }
 
 export interface ViewLink {
@@ -87,7 +94,29 @@ function logitLabel(clerp: string, prob: number | undefined): string {
   return p !== undefined && Number.isFinite(p) ? `${shown} ${(p * 100).toFixed(p < 0.1 ? 1 : 0)}%` : shown || 'logit';
 }
 
-export function normalizeGraph(raw: unknown): ViewGraph {
+/** A node's label evidence (Circuit Inspector's optional `label_*` fields), checked like every field. */
+function evidenceOf(n: Record<string, unknown>): LabelScore | undefined {
+  const in01 = (x: unknown) => {
+    const v = num(x);
+    return v !== undefined && v >= 0 && v <= 1 ? v : undefined;
+  };
+  const f1 = in01(n.label_f1);
+  if (f1 === undefined) return undefined;
+  const e: LabelScore = { f1 };
+  const p = in01(n.label_precision), r = in01(n.label_recall);
+  if (p !== undefined) e.precision = p;
+  if (r !== undefined) e.recall = r;
+  const against = str(n.label_scored_against) || (str(n.label_latent) ? `the latent ${str(n.label_latent)}` : '');
+  if (against) e.against = against;
+  return e;
+}
+
+export interface NormalizeOptions {
+  /** Labels scoring below this F1 read "unlabelled (best guess: …)" (the circuitInspector.labels.minF1 setting). */
+  labelMinF1?: number;
+}
+
+export function normalizeGraph(raw: unknown, opts: NormalizeOptions = {}): ViewGraph {
   if (!isObj(raw)) throw new GraphFormatError('The graph file is not a JSON object.');
   if (!Array.isArray(raw.nodes)) throw new GraphFormatError('The graph file has no "nodes" list.');
   if (!Array.isArray(raw.links)) throw new GraphFormatError('The graph file has no "links" list.');
@@ -121,12 +150,21 @@ export function normalizeGraph(raw: unknown): ViewGraph {
     const clerp = str(n.clerp);
     const feature = kind === 'feature' ? featureIndex(n, id) : undefined;
     let label: string;
-    if (kind === 'feature') label = clerp || `L${layer} #${feature ?? '?'}`;
+    let evidence: ReturnType<typeof labelView> | undefined;
+    if (kind === 'feature') {
+      evidence = labelView(layer, feature ?? -1, clerp, evidenceOf(n), opts.labelMinF1 ?? DEFAULT_LABEL_MIN_F1);
+      label = feature === undefined ? clerp || `L${layer} #?` : labelLine(evidence);
+    }
     else if (kind === 'embedding') label = tokenLabel(embeddingToken(clerp) ?? promptTokens[ctx] ?? '');
     else if (kind === 'error') label = clerp || `Error L${layer}`;
     else label = logitLabel(clerp, num(n.token_prob));
     const node: ViewNode = { id, kind, layer, ctx, label };
     if (feature !== undefined) node.feature = feature;
+    if (evidence) {
+      node.labelTrusted = evidence.trusted;
+      if (evidence.score) node.labelScore = evidence.score;
+      if (evidence.against) node.labelAgainst = evidence.against;
+    }
     const act = num(n.activation);
     if (act !== undefined) node.activation = act;
     const inf = num(n.influence);

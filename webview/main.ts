@@ -124,7 +124,7 @@ class Viewer {
   show(payload: GraphPayload): void {
     let graph: ViewGraph;
     try {
-      graph = normalizeGraph(payload.graph);
+      graph = normalizeGraph(payload.graph, { labelMinF1: payload.labelMinF1 });
     } catch (e) {
       this.showMessage(e instanceof GraphFormatError ? e.message : 'This graph cannot be shown.');
       return;

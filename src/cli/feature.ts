@@ -10,7 +10,7 @@ import { loadModelBundle } from '../engine/bundle/index';
 import { loadDictionary } from '../engine/dictionaries/index';
 import type { FeatureExample } from '../engine/dictionaries/types';
 import { featureCard, type FeatureCard } from '../engine/features/card';
-import { DEFAULT_LABEL_MIN_F1 } from '../engine/features/label-text';
+import { DEFAULT_LABEL_MIN_F1 } from '../shared/label-text';
 import type { LogitEffect } from '../engine/features/logit-views';
 import { dictionaryDir } from './analyze';
 import { intOption, modelOption, parseFlags, promptFromFile, providerOption, RUNTIME_FLAGS, UsageError, type CliCommand } from './args';

@@ -42,6 +42,7 @@ import {
 
 export type { CircuitInspectorMetadata, GraphFile, GraphFileFeatureDetails, GraphFileLink, GraphFileMetadata, GraphFileNode, GraphFileQParams, JsonValue };
 export { GRAPH_SCHEMA_VERSION, displayToken, kindOfFeatureType, nodeIdOf };
+import type { LabelEvidence } from './dictionaries/types';
 
 export interface GraphFileLimits {
   /** Largest file accepted, in bytes (UTF-8). */
@@ -293,7 +294,26 @@ function validateNode(raw: unknown, i: number, nTokens: number, limits: GraphFil
     clerp: str(own(n, 'clerp') ?? '', `${P}.clerp`, S),
     influence: finiteOrNull(own(n, 'influence'), `${P}.influence`),
     activation: finiteOrNull(own(n, 'activation'), `${P}.activation`),
+    ...labelEvidenceFields(n, P),
   };
+}
+
+/** The optional label-evidence fields of a node, checked: scores in [0, 1], short strings. */
+function labelEvidenceFields(n: Record<string, unknown>, P: string): Partial<GraphFileNode> {
+  const out: Partial<GraphFileNode> = {};
+  for (const k of ['label_f1', 'label_precision', 'label_recall'] as const) {
+    const v = own(n, k);
+    if (v === undefined || v === null) continue;
+    const x = finite(v, `${P}.${k}`);
+    if (x < 0 || x > 1) fail(`${P}.${k}`, `must lie in [0, 1], not ${x}`);
+    out[k] = x;
+  }
+  for (const k of ['label_latent', 'label_scored_against'] as const) {
+    const v = own(n, k);
+    if (v === undefined || v === null) continue;
+    out[k] = str(v, `${P}.${k}`, 1024);
+  }
+  return out;
 }
 
 /**
@@ -470,6 +490,25 @@ export interface ToGraphFileOptions {
   generatorVersion?: string;
 }
 
+function evidenceToFile(e: LabelEvidence | undefined): Partial<GraphFileNode> {
+  if (!e) return {};
+  const out: Partial<GraphFileNode> = { label_f1: e.f1 };
+  if (e.precision !== undefined) out.label_precision = e.precision;
+  if (e.recall !== undefined) out.label_recall = e.recall;
+  if (e.latent !== undefined) out.label_latent = e.latent;
+  if (e.against !== undefined) out.label_scored_against = e.against;
+  return out;
+}
+
+function evidenceFromFile(f: GraphFileNode, f1: number): LabelEvidence {
+  const e: LabelEvidence = { f1 };
+  if (f.label_precision !== undefined) e.precision = f.label_precision;
+  if (f.label_recall !== undefined) e.recall = f.label_recall;
+  if (f.label_latent !== undefined) e.latent = f.label_latent;
+  if (f.label_scored_against !== undefined) e.against = f.label_scored_against;
+  return e;
+}
+
 /** An AttributionGraph as graph-file data (call serializeGraphFile to get the text). */
 export function toGraphFile(graph: AttributionGraph, opts: ToGraphFileOptions = {}): GraphFile {
   const { nLayers } = graph;
@@ -497,6 +536,7 @@ export function toGraphFile(graph: AttributionGraph, opts: ToGraphFileOptions = 
       clerp: isLogit && n.token !== undefined ? logitClerp(displayToken(n.token), p) : n.label,
       influence: n.cumulativeInfluence ?? null,
       activation: n.kind === 'feature' || (n.kind === 'error' && n.activation !== 0) ? n.activation : null,
+      ...evidenceToFile(n.labelEvidence),
     };
   });
   const { source, target, weight } = graph.edges;
@@ -606,6 +646,7 @@ export function fromGraphFile(file: GraphFile): AttributionGraph {
       }
     }
     const node: AttributionNode = { kind, layer, position: pos, index, activation: f.activation ?? 0, label: f.clerp };
+    if (kind === 'feature' && f.label_f1 !== undefined) node.labelEvidence = evidenceFromFile(f, f.label_f1);
     if (f.influence !== null) node.cumulativeInfluence = f.influence;
     if (kind === 'logit') {
       if (minus !== undefined) node.minusIndex = minus;

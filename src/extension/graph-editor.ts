@@ -9,6 +9,7 @@ import type { FeatureRef, GraphFile, GraphPayload, InterventionSpec } from '../s
 import { Disposable } from './disposable';
 import { notificationText } from './errors';
 import { GraphWebview, type ViewerDelegate } from './graph-webview';
+import { labelMinF1Setting, SECTION } from './settings';
 
 export const GRAPH_EDITOR_ID = 'circuitInspector.graphFile';
 
@@ -63,6 +64,7 @@ export class GraphEditorProvider extends Disposable implements vscode.CustomRead
         canIntervene: this.host.canInterveneOn(graph),
         source: 'file',
         promptLink: promptUri ? vscode.workspace.asRelativePath(promptUri) : undefined,
+        labelMinF1: labelMinF1Setting((k) => vscode.workspace.getConfiguration(SECTION).get(k)),
       };
     } catch (e) {
       message = `This graph file cannot be shown. ${notificationText(e).text}`;

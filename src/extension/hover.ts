@@ -7,6 +7,7 @@ import type { AnalysisStore } from './analysis-store';
 import type { EngineHost } from './engine-host';
 import { FOCUS_COMMAND, hoverMarkdown } from '../shared/hover-content';
 import { tokenAtOffset, tokenSpan } from '../shared/token-map';
+import { labelMinF1Setting, SECTION } from './settings';
 
 export class TokenHoverProvider implements vscode.HoverProvider {
   constructor(
@@ -37,7 +38,7 @@ export class TokenHoverProvider implements vscode.HoverProvider {
       }
     }
     if (token.isCancellationRequested) return undefined;
-    const md = new vscode.MarkdownString(hoverMarkdown(doc.uri.toString(), a.forward, t, lens));
+    const md = new vscode.MarkdownString(hoverMarkdown(doc.uri.toString(), a.forward, t, lens, 6, labelMinF1Setting((k) => vscode.workspace.getConfiguration(SECTION).get(k))));
     md.isTrusted = { enabledCommands: [FOCUS_COMMAND] };
     md.supportHtml = false;
     const span = tokenSpan(a.forward.tokens, t, a.promptStart);

@@ -19,7 +19,7 @@ import { GRAPH_EDITOR_ID } from './graph-editor';
 import { GraphViewProvider } from './graph-view';
 import type { FocusArgs } from '../shared/hover-content';
 import { choosePrompt, dialectFor, graphFileName } from '../shared/prompt-blocks';
-import { SECTION, analysisSettings, providerSetting, resolveTrustedPath, PROVIDERS } from './settings';
+import { SECTION, analysisSettings, labelMinF1Setting, providerSetting, resolveTrustedPath, PROVIDERS } from './settings';
 import { ModelStatusBar } from './status-bar';
 
 interface PanelSource {
@@ -208,7 +208,7 @@ export class Inspector extends Disposable {
   }
 
   private payloadOf(a: Analysis, title: string): GraphPayload {
-    return { graph: a.graph!, title, canIntervene: true, source: 'analysis' };
+    return { graph: a.graph!, title, canIntervene: true, source: 'analysis', labelMinF1: labelMinF1Setting((k) => vscode.workspace.getConfiguration(SECTION).get(k)) };
   }
 
   async showGraph(uri?: vscode.Uri): Promise<void> {

@@ -4,6 +4,7 @@
  * make the extension load files of its choosing. `resolveTrustedPath` is pure and unit-tested.
  */
 import type { ProviderSetting } from '../shared/rpc';
+import { DEFAULT_LABEL_MIN_F1 } from '../shared/label-text';
 
 export const SECTION = 'circuitInspector';
 
@@ -52,6 +53,11 @@ export function analysisSettings(get: (key: string) => unknown): AnalysisSetting
     maxFeatureNodes: Math.round(clamp(get('maxFeatureNodes'), 1, 100000, 4096)),
     batchSize: Math.round(clamp(get('batchSize'), 1, 4096, 64)),
   };
+}
+
+/** `circuitInspector.labels.minF1`: labels scoring below it read "unlabelled (best guess: …)". */
+export function labelMinF1Setting(get: (key: string) => unknown): number {
+  return clamp(get('labels.minF1'), 0, 1, DEFAULT_LABEL_MIN_F1);
 }
 
 export function providerSetting(x: unknown): ProviderSetting {

@@ -212,6 +212,15 @@ export type GraphFileNode = {
   clerp: string;
   influence: number | null;
   activation: number | null;
+  /**
+   * Circuit Inspector's label evidence for feature nodes (optional; other readers ignore them): the
+   * label's F1, precision and recall, the latent it names and what it was scored against.
+   */
+  label_f1?: number;
+  label_precision?: number;
+  label_recall?: number;
+  label_latent?: string;
+  label_scored_against?: string;
 };
 
 export type GraphFileLink = {

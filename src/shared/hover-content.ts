@@ -6,6 +6,7 @@
 import type { PredictionView } from './protocol';
 import type { ActiveFeature, ForwardResult, LensRow } from './rpc';
 import { escapeMarkdown, tokenMarkdown } from './markdown';
+import { DEFAULT_LABEL_MIN_F1, labelView } from './label-text';
 
 export const FOCUS_COMMAND = 'circuitInspector.focusFeature';
 
@@ -24,18 +25,20 @@ function preds(ps: PredictionView[]): string {
   return ps.map((p) => `\`${JSON.stringify(p.token).slice(1, -1).replace(/`/g, 'ˋ')}\`\u00a0${(p.prob * 100).toFixed(1)}%`).join(', ');
 }
 
-export function hoverMarkdown(uri: string, forward: ForwardResult, t: number, lens: LensRow[] | undefined, maxFeatures = 6): string {
+export function hoverMarkdown(uri: string, forward: ForwardResult, t: number, lens: LensRow[] | undefined, maxFeatures = 6, minF1 = DEFAULT_LABEL_MIN_F1): string {
   const tok = forward.tokens[t];
   const lines: string[] = [];
   lines.push(`**Circuit Inspector** · token ${t}: \`${JSON.stringify(tok.text).slice(1, -1).replace(/`/g, 'ˋ')}\``);
   lines.push('');
   const feats: ActiveFeature[] = (forward.features[t] ?? []).slice(0, maxFeatures);
   if (feats.length) {
-    lines.push('| Feature | Layer | Activation | |');
-    lines.push('|---|---:|---:|---|');
+    lines.push('| Feature | Label score | Activation | |');
+    lines.push('|---|---|---:|---|');
     for (const f of feats) {
       const args: FocusArgs = { uri, layer: f.layer, feature: f.feature, position: t };
-      lines.push(`| ${escapeMarkdown(f.label || `L${f.layer} #${f.feature}`)} | ${f.layer} | ${f.activation.toFixed(2)} | ${commandLink('Focus', FOCUS_COMMAND, args)} |`);
+      const v = labelView(f.layer, f.feature, f.label, f.evidence, minF1);
+      const score = v.score ? `${v.score}${v.against ? ` vs ${v.against}` : ''}` : 'no score';
+      lines.push(`| ${escapeMarkdown(`${v.id} ${v.text}`)} | ${escapeMarkdown(score)} | ${f.activation.toFixed(2)} | ${commandLink('Focus', FOCUS_COMMAND, args)} |`);
     }
   } else {
     lines.push('_No transcoder feature is active at this token._');

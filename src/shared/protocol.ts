@@ -39,8 +39,16 @@ export interface ActivationExample {
 export interface FeatureCard extends FeatureRef {
   label: string;
   examples: ActivationExample[];
-  topLogits: { token: string; value: number }[];
-  bottomLogits: { token: string; value: number }[];
+  /** Promoted / suppressed tokens; `value` is the direct effect in logit units, `z` the same
+   *  standardised across the layer's features (the ranking key when `logitsNote` says so). */
+  topLogits: { token: string; value: number; z?: number }[];
+  bottomLogits: { token: string; value: number; z?: number }[];
+  /** How the logit lists were computed and ranked, in words. */
+  logitsNote?: string;
+  /** The label's score (F1, precision, recall, what it was scored against), when known. */
+  evidence?: { f1: number; precision?: number; recall?: number; against?: string };
+  /** Set when the label claims an output ("predicts X"): whether X is among the feature's effects. */
+  claim?: { supported: boolean; message: string };
 }
 
 export type InterventionMode = 'ablate' | 'scale' | 'set';
@@ -92,6 +100,8 @@ export interface GraphPayload {
   source: 'analysis' | 'file';
   /** The saved graph links back to this prompt file (shown as a link in the toolbar). */
   promptLink?: string;
+  /** Feature labels scoring below this F1 read "unlabelled (best guess: …)" (setting labels.minF1). */
+  labelMinF1?: number;
 }
 
 export interface ViewerInitState {

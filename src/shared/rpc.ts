@@ -6,6 +6,7 @@
  * Calls carry ids; a `cancel` with the same id aborts the worker's AbortSignal for that call; progress
  * events stream back while it runs. This file is imported by both sides and holds no engine code.
  */
+import type { LabelScore } from './label-text';
 import type { TokenInfo } from '../engine/api';
 import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSemanticsView, InterventionSpec, PredictionView } from './protocol';
 
@@ -43,6 +44,8 @@ export interface ModelInfo {
 export interface ActiveFeature extends FeatureRef {
   activation: number;
   label: string;
+  /** The label's score (F1, precision, recall, what it was scored against), when the dictionary has one. */
+  evidence?: LabelScore;
 }
 
 export interface ForwardArgs {

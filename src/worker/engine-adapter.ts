@@ -3,18 +3,21 @@
  * (dictionary), the attribution engine's sessions (forward, encode, backward), and the readouts the
  * editor needs. The only worker file that knows the engine's module layout.
  */
+import type { LabelScore } from '../shared/label-text';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ActivationCache, ModelBundle, TokenInfo } from '../engine/api';
 import { attribute } from '../engine/attribution/attribute';
 import { attributionEngine, type AttributionEngine } from '../engine/attribution/engine';
+import { checkClaim } from '../engine/features/label-claims';
+import { generalView, rankEffects } from '../engine/features/logit-views';
 import { encodeFeatures } from '../engine/attribution/features';
 import { freezeForward } from '../engine/attribution/frozen';
 import { interveneWith } from '../engine/attribution/intervene';
 import { encodePrompt, loadModelBundle } from '../engine/bundle/index';
 import { loadDictionary, type Dictionary } from '../engine/dictionaries/index';
 import { EngineError, throwIfCancelled } from '../engine/errors';
-import { ForwardRunner, logitLens, topK } from '../engine/forward';
+import { ForwardRunner, logitLens } from '../engine/forward';
 import { toGraphFile } from '../engine/graph-file';
 import { onRuntimeMessage } from '../engine/runtime';
 import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSpec } from '../shared/protocol';
@@ -150,36 +153,32 @@ class RealEngine implements LoadedEngine {
       ...ref,
       label: info?.label || `L${ref.layer} #${ref.feature}`,
       examples: (info?.examples ?? []).slice(0, 5).map((e) => ({ tokens: spacedTokens(e.tokens, (this.joiner ??= wordJoiner(this.bundle.tokenizer))), values: e.values })),
-      topLogits: (info?.posStr ?? []).slice(0, 8).map((token, i) => ({ token, value: info!.posValues[i] ?? 0 })),
-      bottomLogits: (info?.negStr ?? []).slice(0, 8).map((token, i) => ({ token, value: info!.negValues[i] ?? 0 })),
+      topLogits: [],
+      bottomLogits: [],
     };
-    if (!card.topLogits.length && this.dict) Object.assign(card, this.directLogits(ref));
-    return card;
-  }
-
-  /** Top / bottom logits of a feature's decoder direction through the unembedding (direct effect). */
-  private directLogits(ref: FeatureRef): Pick<FeatureCard, 'topLogits' | 'bottomLogits'> {
-    const spec = this.bundle.spec;
-    const d = spec.dModel;
-    const last = this.dict!.kind === 'clt' ? spec.nLayers - 1 : ref.layer;
-    const row = this.dict!.decoderRows(ref.layer, [ref.feature], last);
-    const W = spec.unembed;
-    const scores = new Float32Array(W.rows);
-    for (let v = 0; v < W.rows; v++) {
-      let s = 0;
-      const o = v * d;
-      for (let i = 0; i < d; i++) s += W.data[o + i] * row[i];
-      scores[v] = s;
+    const evidence = this.labelEvidence(ref);
+    if (evidence) card.evidence = evidence;
+    if (this.dict) {
+      // Computed from the weights (never the label file's uncorrected lists), ranked after correcting
+      // for tokens that dominate every feature's list.
+      const general = generalView(this.bundle.spec, this.dict, ref.layer, ref.feature);
+      const pick = (sign: 1 | -1) => rankEffects(this.bundle, general, 8, 'z', sign).map((e) => ({ token: e.token, value: e.value, z: e.z }));
+      card.topLogits = pick(1);
+      card.bottomLogits = pick(-1);
+      card.logitsNote = `Direct effect in general (decoder · final-norm gain · unembedding, demeaned); ranked by ${general.correction}.`;
+      const claim = info?.label ? checkClaim(this.bundle, info.label, general) : undefined;
+      if (claim) card.claim = { supported: claim.supported, message: claim.message };
     }
-    const neg = scores.map((x) => -x);
-    return {
-      topLogits: topK(scores, 8).map((v) => ({ token: this.tokenText(v), value: scores[v] })),
-      bottomLogits: topK(neg, 8).map((v) => ({ token: this.tokenText(v), value: scores[v] })),
-    };
+    return card;
   }
 
   label(ref: FeatureRef): string {
     return this.featureInfo(ref)?.label || '';
+  }
+
+  labelEvidence(ref: FeatureRef): LabelScore | undefined {
+    const e = this.featureInfo(ref)?.evidence;
+    return e && { f1: e.f1, precision: e.precision, recall: e.recall, against: e.against ?? (e.latent ? `the latent ${e.latent}` : undefined) };
   }
 
   dispose(): void {

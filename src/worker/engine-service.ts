@@ -4,6 +4,7 @@
  * per prompt, picking the top features per token, predictions, interventions before/after — is tested
  * with a tiny in-memory engine, and the real one (engine-adapter.ts) only translates calls.
  */
+import type { LabelScore } from '../shared/label-text';
 import type { HookTensor, TokenInfo } from '../engine/api';
 import { EngineError, throwIfCancelled } from '../engine/errors';
 import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSemanticsView, InterventionSpec, PredictionView } from '../shared/protocol';
@@ -51,6 +52,8 @@ export interface LoadedEngine {
   attribute(text: string, args: AnalyzeArgs, ctx: CallContext): Promise<{ graph: GraphFile; scores?: AnalyzeResult['scores'] }>;
   card(ref: FeatureRef): FeatureCard;
   label(ref: FeatureRef): string;
+  /** The label's score, when the dictionary's label files carry one. */
+  labelEvidence?(ref: FeatureRef): LabelScore | undefined;
   dispose(): void;
 }
 
@@ -165,7 +168,11 @@ export class EngineService {
       });
       all.sort((a, b) => b.activation - a.activation);
       const top = all.slice(0, topFeatures);
-      for (const f of top) f.label = e.label(f);
+      for (const f of top) {
+        f.label = e.label(f);
+        const ev = e.labelEvidence?.(f);
+        if (ev) f.evidence = ev;
+      }
       return top;
     });
     const predictions = run.tokens.map((_, t) => predictionsFromLogits(logitsRow(run, t), topPredictions, (id) => e.tokenText(id)));

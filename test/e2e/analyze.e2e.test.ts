@@ -53,7 +53,10 @@ test('hovering a token shows its active features and the predictions', async () 
   });
   assert.match(text, new RegExp(`token \\d+: .*${PROMPT_WORD}`), text);
   // The feature table: a header and at least one feature row with its Focus link.
-  assert.match(text, /Feature\s+Layer\s+Activation/, text);
+  assert.match(text, /Feature\s+Label score\s+Activation/, text);
+  // Every label carries its L#idx and its score (the embedded labels are scored against latents).
+  assert.match(text, /L\d+#\d+ /, text);
+  assert.match(text, /F1 \d\.\d\d/, text);
   assert.match(text, /Focus/, text);
   assert.match(text, /Next token:/, text);
 });

@@ -49,8 +49,9 @@ test('the hostile graph opens in the custom editor and its labels are shown lite
     assert.equal(s.nodes, hostile.nodes.length);
     return vs.webview('editor').locator('[data-testid="node-row"] .node-row-label').allInnerTexts();
   });
-  assert.ok(labels.includes(IMG), `the <img> label is not shown literally: ${JSON.stringify(labels)}`);
-  assert.ok(labels.includes(SCRIPT), `the <script> label is not shown literally: ${JSON.stringify(labels)}`);
+  // Feature labels read with their L#idx in front.
+  assert.ok(labels.includes(`L0#7 ${IMG}`), `the <img> label is not shown literally: ${JSON.stringify(labels)}`);
+  assert.ok(labels.includes(`L1#3 ${SCRIPT}`), `the <script> label is not shown literally: ${JSON.stringify(labels)}`);
 });
 
 test('the feature card shows the hostile label as text', async () => {
@@ -60,7 +61,7 @@ test('the feature card shows the hostile label as text', async () => {
     await view.locator('[data-testid="node-row"][data-node-id="0_7_1"]').click();
     return view.locator('[data-testid="feature-card-label"]').innerText();
   });
-  assert.equal(label.trim(), IMG);
+  assert.equal(label.trim(), `L0#7 ${IMG}`);
 });
 
 test('no script from the file ran and nothing was injected', async () => {

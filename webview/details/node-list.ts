@@ -17,7 +17,7 @@ export const nodeListSection: DetailsSection = {
     const list = el('div', { class: 'node-list', 'data-testid': 'node-list' });
     for (const n of rows) {
       const v = n.node;
-      const where = !v ? `${n.members?.length ?? 0} nodes` : v.kind === 'feature' ? `L${v.layer} #${v.feature} @${v.ctx}` : `@${v.ctx}`;
+      const where = !v ? `${n.members?.length ?? 0} nodes` : `@${v.ctx}`; // a feature's label already starts with its L#idx and carries its score
       const row = el(
         'button',
         { class: `node-row ${n.kind}`, 'data-testid': 'node-row', 'data-node-id': n.id, 'data-kind': n.kind, type: 'button' },

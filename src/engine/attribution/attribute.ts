@@ -260,7 +260,9 @@ export function toAttributionGraph(engine: AttributionEngine, dictionary: Dictio
     if (i < errStart) {
       const k = raw.selected[i];
       const layer = f.layer[k], index = f.index[k];
-      node = { kind: 'feature', layer, position: f.pos[k], index, activation: f.act[k], label: dictionary?.featureInfo(layer, index)?.label ?? '' };
+      const info = dictionary?.featureInfo(layer, index);
+      node = { kind: 'feature', layer, position: f.pos[k], index, activation: f.act[k], label: info?.label ?? '' };
+      if (info?.evidence) node.labelEvidence = info.evidence;
     } else if (i < tokStart) {
       const l = Math.floor((i - errStart) / T), t = (i - errStart) % T;
       node = { kind: 'error', layer: l, position: t, index: -1, activation: errorNorm(f, l, t, T, d), label: `Error: layer ${l}, "${tokText(frozen.ids[t])}"` };

@@ -16,6 +16,7 @@
  *   edges neither allocate one object per edge nor a dense n × n matrix.
  */
 import type { NodeKind } from '../../shared/graph-schema';
+import type { LabelEvidence } from '../dictionaries/types';
 import type { EdgeHeads } from '../attention/graph-heads';
 
 export type AttributionNodeKind = NodeKind;
@@ -40,6 +41,8 @@ export interface AttributionNode {
   cumulativeInfluence?: number;
   /** Human label (a feature's explanation, `Emb: "tok"`, `Output "tok" (p=0.123)`…). Plain text. */
   label: string;
+  /** Feature nodes: the label's score (F1, precision, recall, what it was scored against), when known. */
+  labelEvidence?: LabelEvidence;
   /** Logit nodes: the token's probability under the model. */
   tokenProb?: number;
   /** Logit nodes: the token's text. */

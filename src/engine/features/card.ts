@@ -8,7 +8,7 @@ import type { AttributionEngine } from '../attribution/engine';
 import type { Dictionary, FeatureExample, LabelEvidence } from '../dictionaries/types';
 import { EngineError } from '../errors';
 import { checkClaim, type ClaimCheck } from './label-claims';
-import { DEFAULT_LABEL_MIN_F1, labelView, type LabelView } from './label-text';
+import { DEFAULT_LABEL_MIN_F1, labelView, type LabelView } from '../../shared/label-text';
 import { generalView, rankEffects, type InPromptView, type LogitEffect, inPromptView } from './logit-views';
 
 export interface FeatureCard {

@@ -41,3 +41,17 @@ test('a token with no active feature says so', () => {
   const md = hoverMarkdown('u', { ...forward, features: [[], []] }, 1, undefined);
   assert.ok(md.includes('No transcoder feature'));
 });
+
+test('hover labels show their L#idx and score; below the threshold they read "unlabelled (best guess …)"', () => {
+  const f = (feature: number, label: string, f1?: number) => ({ layer: 3, feature, activation: 2, label, ...(f1 === undefined ? {} : { evidence: { f1, precision: 0.4, recall: 0.9, against: 'the latent predict:Frankfort' } }) });
+  const fw = { ...forward, features: [[], [f(95, 'predicts Frankfort', 0.31), f(7, 'the state Texas', 0.62), f(8, 'published')]] };
+  // Read as a person sees it: markdown escapes removed.
+  const plain = (m: string) => m.replace(/\\(.)/g, '$1');
+  const md = plain(hoverMarkdown('u', fw, 1, undefined));
+  assert.ok(md.includes('L3#95 unlabelled (best guess: predicts Frankfort, F1 0.31)'), md);
+  assert.ok(md.includes('F1 0.31 · P 0.40 · R 0.90 vs the latent predict:Frankfort'), md);
+  assert.ok(md.includes('L3#7 the state Texas'));
+  assert.ok(md.includes('L3#8 published | no score'));
+  // A lower threshold (the labels.minF1 setting) trusts the first label.
+  assert.ok(plain(hoverMarkdown('u', fw, 1, undefined, 6, 0.3)).includes('L3#95 predicts Frankfort |'));
+});

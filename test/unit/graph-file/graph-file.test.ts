@@ -250,3 +250,19 @@ test('graph files are written and read from disk, refusing oversized files befor
   assert.throws(() => readGraphFile(p, { maxBytes: 100 }), graphFileInvalid(/g\.graph\.json is \d+ bytes long; the limit is 100/));
   assert.throws(() => readGraphFile(join(dir, 'missing.json')), graphFileInvalid(/Cannot open the graph file/));
 });
+
+test('label evidence on feature nodes survives a write and a read (optional label_* fields), and bad scores are rejected', () => {
+  const g = makeGraph();
+  const f = g.nodes.find((n) => n.kind === 'feature')!;
+  f.labelEvidence = { f1: 0.31, precision: 0.2, recall: 0.7, latent: 'predict:Frankfort', against: 'ground-truth latents of held-out text' };
+  const file = JSON.parse(serializeGraphFile(toGraphFile(g)));
+  const fn = file.nodes.find((n: { clerp: string }) => n.clerp === f.label);
+  assert.equal(fn.label_f1, 0.31);
+  assert.equal(fn.label_latent, 'predict:Frankfort');
+  const back = fromGraphFile(validateGraphFile(file));
+  const b = back.nodes.find((n) => n.kind === 'feature' && n.layer === f.layer && n.index === f.index && n.position === f.position)!;
+  assert.deepEqual(b.labelEvidence, f.labelEvidence);
+  assert.equal(back.nodes.filter((n) => n.labelEvidence).length, 1, 'only the node that had evidence');
+  fn.label_f1 = 1.5;
+  assert.throws(() => validateGraphFile(file), /label_f1/);
+});
