@@ -15,6 +15,7 @@ import * as forward from './cli/forward';
 import * as interveneCmd from './cli/intervene';
 import * as verifyCmd from './cli/verify';
 import * as testCmd from './cli/test';
+import * as qkCmd from './cli/qk';
 
 /** Subcommands: one module each under src/cli/, exporting `command`. */
 const COMMANDS: Record<string, CliCommand> = {
@@ -26,6 +27,7 @@ const COMMANDS: Record<string, CliCommand> = {
   compare: compareCmd.command,
   feature: feature.command,
   decompositions: decompositionsCmd.command,
+  qk: qkCmd.command,
 };
 
 function help(): string {
