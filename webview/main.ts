@@ -323,30 +323,30 @@ class Viewer {
 
   // ------------------------------------------------------------------------------------------ export
 
-  /** PNG and SVG: the whole graph as the canvas draws it (axis, bands, supernodes, labels that fit). */
-  private async exportAs(format: 'png' | 'svg' | 'json'): Promise<void> {
+  /** PNG (base64) and SVG: the whole graph as the canvas draws it (axis, bands, supernodes, labels that fit). */
+  exportData(format: 'png' | 'svg' | 'json'): string | undefined {
     const sh = this.shown;
-    if (!sh) return;
-    let data: string;
-    if (format === 'json') data = JSON.stringify(withViewState(sh.payload.graph, sh.state.pinned, sh.state.supernodes), null, 1);
-    else {
-      // Natural size (1 world unit = 1 px), smaller for huge graphs (a canvas side is limited).
-      const zoom = Math.min(1, 8000 / Math.max(sh.layout.width, sh.layout.height, 1));
-      const { frame, viewport } = exportFrame(sh.layout, zoom);
-      const prims = drawScene({ ...this.canvas.drawInput(frame, viewport)!, hovered: undefined });
-      if (format === 'svg') data = primsToSvg(prims, frame.width, frame.height, this.theme.background, this.theme.fontFamily);
-      else {
-        const c = document.createElement('canvas');
-        c.width = frame.width * 2;
-        c.height = frame.height * 2;
-        const ctx = c.getContext('2d')!;
-        ctx.setTransform(2, 0, 0, 2, 0, 0);
-        ctx.fillStyle = this.theme.background;
-        ctx.fillRect(0, 0, frame.width, frame.height);
-        paintCanvas(ctx, prims, this.theme.fontFamily);
-        data = c.toDataURL('image/png').replace(/^data:image\/png;base64,/, '');
-      }
-    }
+    if (!sh) return undefined;
+    if (format === 'json') return JSON.stringify(withViewState(sh.payload.graph, sh.state.pinned, sh.state.supernodes), null, 1);
+    // Natural size (1 world unit = 1 px), smaller for huge graphs (a canvas side is limited).
+    const zoom = Math.min(1, 8000 / Math.max(sh.layout.width, sh.layout.height, 1));
+    const { frame, viewport } = exportFrame(sh.layout, zoom);
+    const prims = drawScene({ ...this.canvas.drawInput(frame, viewport)!, hovered: undefined });
+    if (format === 'svg') return primsToSvg(prims, frame.width, frame.height, this.theme.background, this.theme.fontFamily);
+    const c = document.createElement('canvas');
+    c.width = frame.width * 2;
+    c.height = frame.height * 2;
+    const ctx = c.getContext('2d')!;
+    ctx.setTransform(2, 0, 0, 2, 0, 0);
+    ctx.fillStyle = this.theme.background;
+    ctx.fillRect(0, 0, frame.width, frame.height);
+    paintCanvas(ctx, prims, this.theme.fontFamily);
+    return c.toDataURL('image/png').replace(/^data:image\/png;base64,/, '');
+  }
+
+  private async exportAs(format: 'png' | 'svg' | 'json'): Promise<void> {
+    const data = this.exportData(format);
+    if (data === undefined) return;
     const r = await this.host.request<Extract<ToWebview, { type: 'exportDone' }>>({ type: 'export', format, data });
     if (r.error) this.showMessage(r.error);
   }
@@ -354,12 +354,9 @@ class Viewer {
   /** For tests and automation: where a node is on screen, and the text the canvas drew. */
   inspect() {
     return {
-      nodeAt: (id: string) => {
-        const p = this.canvas.screenOf(id);
-        if (!p) return undefined;
-        const r = this.canvas.canvas.getBoundingClientRect();
-        return { x: r.left + p.x, y: r.top + p.y };
-      },
+      /** A node's centre in the canvas's own CSS pixels (what a click at `position` on the canvas hits). */
+      nodeAt: (id: string) => this.canvas.screenOf(id),
+      exportData: (format: 'png' | 'svg' | 'json') => this.exportData(format),
       texts: () => this.canvas.drawn.filter((p) => p.t === 'text').map((p) => ({ ...(p as Extract<typeof p, { t: 'text' }>) })),
       selected: () => [...(this.shown?.state.selected ?? [])],
       frameTimes: () => [...this.canvas.frameTimes],

@@ -3,41 +3,10 @@ import assert from 'node:assert/strict';
 import { normalizeGraph, type ViewGraph } from '../../../webview/graph-model';
 import { graphScores } from '../../../webview/scores';
 import { sampleGraph } from './sample-graph';
+import { denseScores } from './scores-reference';
 
-/**
- * circuit-tracer's compute_graph_scores written out with dense matrices (independent of scores.ts's
- * sparse push): Â = |A| row-normalised, influence = w Σ_k Â^k (by solving x = w Â + x Â with a
- * truncated power series until it stops changing).
- */
-function dense(g: ViewGraph, keep: (id: string) => boolean) {
-  const N = g.nodes.length;
-  const idx = new Map(g.nodes.map((n, i) => [n.id, i]));
-  const err = g.nodes.map((n) => n.kind === 'error' || (n.kind === 'feature' && !keep(n.id)));
-  const A = Array.from({ length: N }, () => new Array<number>(N).fill(0));
-  for (const l of g.links) if (!err[idx.get(l.target)!]) A[idx.get(l.target)!][idx.get(l.source)!] += Math.abs(l.weight);
-  for (const row of A) {
-    const s = row.reduce((a, b) => a + b, 0);
-    if (s > 0) for (let j = 0; j < N; j++) row[j] /= Math.max(s, 1e-10);
-  }
-  const w = g.nodes.map((n) => (n.kind === 'logit' ? n.prob ?? 0 : 0));
-  let cur = [...w];
-  const inf = new Array<number>(N).fill(0);
-  for (let k = 0; k < 200; k++) {
-    const next = new Array<number>(N).fill(0);
-    for (let i = 0; i < N; i++) for (let j = 0; j < N; j++) next[j] += cur[i] * A[i][j];
-    for (let j = 0; j < N; j++) inf[j] += next[j];
-    cur = next;
-  }
-  const tok = g.nodes.reduce((a, n, i) => a + (n.kind === 'embedding' ? inf[i] : 0), 0);
-  const er = g.nodes.reduce((a, _, i) => a + (err[i] ? inf[i] : 0), 0);
-  let num = 0, den = 0;
-  for (let i = 0; i < N; i++) {
-    const nonErr = 1 - A[i].reduce((a, v, j) => a + (err[j] ? v : 0), 0);
-    num += nonErr * (inf[i] + w[i]);
-    den += inf[i] + w[i];
-  }
-  return { replacement: tok / (tok + er), completeness: num / den };
-}
+const dense = (g: ViewGraph, keep: (id: string) => boolean) =>
+  denseScores(g.nodes.map((n) => ({ node_id: n.id, feature_type: n.kind, ...(n.prob !== undefined ? { token_prob: n.prob } : {}) })), g.links, keep);
 
 test('graph scores equal a dense computation of circuit-tracer’s definitions', () => {
   const g = normalizeGraph(sampleGraph(4));
