@@ -127,7 +127,7 @@ export function drawScene(d: DrawInput): Prim[] {
     if (!bucket) buckets.set(k, (bucket = { t: 'segments', xy: [], color, width: w, alpha }));
     bucket.xy.push(x1, y1, x2, y2);
   };
-  const restAlpha = lit ? 0.12 : 0.45;
+  const restAlpha = lit ? 0.1 : 0.35;
   for (const i of scene.resting) if (!focusEdges.has(i)) edge(i, restAlpha);
   for (const i of focusEdges) edge(i, 0.95);
   // Faint first, then bright on top; thin before thick.
@@ -167,12 +167,14 @@ export function drawScene(d: DrawInput): Prim[] {
     const x = sx(n.x), y = sy(n.y);
     occ.take(x - w / 2, y - h / 2, x + w / 2, y + h / 2);
   }
-  const prio = (n: SceneNode) => (selected.has(n.id) || n.id === d.hovered ? -3 : n.pinned || n.match ? -2 : n.rank);
+  // The selection's (or hovered node's) neighbours are labelled next, so a circuit can be read hop by hop.
+  const prio = (n: SceneNode) => (selected.has(n.id) || n.id === d.hovered ? -3 : n.pinned || n.match ? -2 : lit?.has(n.id) ? -1 + n.rank / 10 : n.rank);
   const ordered = onScreen.filter((n) => n.kind !== 'embedding').sort((a, b) => prio(a) - prio(b));
   for (const n of ordered) {
-    const forced = prio(n) < 0 || n.kind === 'supernode';
-    if (!forced && (n.kind === 'feature' || n.kind === 'error') && room < LABEL_ROOM) continue;
-    const max = n.kind === 'supernode' ? Infinity : forced ? 240 : n.kind === 'logit' ? 120 : Math.max(40, Math.min(140, room * 1.6));
+    const forced = prio(n) < -1 || n.kind === 'supernode';
+    const neighbour = !forced && prio(n) < 0;
+    if (!forced && !neighbour && (n.kind === 'feature' || n.kind === 'error') && room < LABEL_ROOM) continue;
+    const max = n.kind === 'supernode' ? Infinity : forced ? 240 : n.kind === 'logit' ? 120 : neighbour ? 110 : Math.max(40, Math.min(140, room * 1.6));
     const bold = n.kind === 'supernode' || selected.has(n.id);
     const text = ellipsize(n.label, max, LABEL_SIZE, measure, bold);
     if (!text) continue;
@@ -196,9 +198,16 @@ export function drawScene(d: DrawInput): Prim[] {
   // The gutter: band labels at their band's centre.
   out.push({ t: 'shape', shape: 'rectangle', x: f.gutter / 2, y: f.height / 2, w: f.gutter, h: f.height, fill: t.background, stroke: t.background, strokeWidth: 0, alpha: 1 });
   out.push({ t: 'line', x1: f.gutter, y1: 0, x2: f.gutter, y2: plotB, color: t.border, width: 1 });
-  for (const b of layout.bands) {
+  // Thin bands (many layers, zoomed out): a label only where it does not touch the previous one, but
+  // always Logits and Emb.
+  let lastY = -Infinity;
+  const last = layout.bands.length - 1;
+  for (const [i, b] of layout.bands.entries()) {
     const y = sy((b.top + b.bottom) / 2);
     if (y < 6 || y > plotB - 6) continue;
+    const nextY = i < last ? sy((layout.bands[last].top + layout.bands[last].bottom) / 2) : Infinity;
+    if (i !== last && (y - lastY < 13 || nextY - y < 13)) continue;
+    lastY = y;
     out.push({ t: 'text', x: f.gutter - 6, y, text: b.label, color: t.muted, size: 11, bold: true, align: 'right', baseline: 'middle', role: 'band-label' });
   }
 
@@ -246,9 +255,9 @@ export function fitViewport(layout: GraphLayout, f: Frame, pad = 28): Viewport {
   const h = Math.max(40, f.height - f.axis - 2 * pad);
   let zoomY = Math.min(1.6, h / Math.max(1, layout.height));
   let zoomX = Math.min(1.6, w / Math.max(1, layout.width));
-  // Keep the picture's proportions within a factor of 3, so a long prompt in a tall panel stays legible.
-  zoomX = Math.max(zoomX, zoomY / 3);
-  zoomY = Math.max(Math.min(zoomY, zoomX * 3), Math.min(zoomY, 0.05));
+  // Keep the picture's proportions within a factor of 6, so a long prompt in a tall panel stays legible.
+  zoomX = Math.max(zoomX, zoomY / 6);
+  zoomY = Math.max(Math.min(zoomY, zoomX * 6), Math.min(zoomY, 0.05));
   const panX = f.gutter + pad + Math.max(0, (w - layout.width * zoomX) / 2);
   const panY = pad + Math.max(0, (h - layout.height * zoomY) / 2);
   return { zoomX, zoomY, panX, panY };

@@ -18,13 +18,15 @@ export interface LayoutOptions {
   minColumn: number;
   /** A crowded cell wraps into sub-rows of at most this many nodes… */
   maxPerRow: number;
+  /** …but into no more than this many sub-rows (a crowded cell grows wider instead: bands stay thin). */
+  maxSubRows: number;
   /** …this far apart, inside its layer's band. */
   subRowHeight: number;
   /** Room above the first and below the last sub-row of a band. */
   bandPadding: number;
 }
 
-export const DEFAULT_LAYOUT: LayoutOptions = { nodeSpacing: 44, logitSpacing: 84, minColumn: 64, maxPerRow: 5, subRowHeight: 26, bandPadding: 16 };
+export const DEFAULT_LAYOUT: LayoutOptions = { nodeSpacing: 44, logitSpacing: 84, minColumn: 64, maxPerRow: 5, maxSubRows: 2, subRowHeight: 24, bandPadding: 14 };
 
 export interface Point {
   x: number;
@@ -74,12 +76,14 @@ export function layeredLayout(nodes: readonly ViewNode[], nLayers: number, nToke
   maxCtx = Math.max(0, maxCtx);
   const rows = nLayers + 2; // embeddings (row 0), layers 0..nLayers-1, logits
   const rowOf = (layer: number) => Math.max(0, Math.min(rows - 1, layer + 1));
-  const perRow = Math.max(1, opts.maxPerRow);
+  // Logits stay on one row: their labels are the graph's answer and must not stack.
+  const perRowOf = (c: ViewNode[]) => (c[0].kind === 'logit' ? c.length : Math.max(1, opts.maxPerRow, Math.ceil(c.length / Math.max(1, opts.maxSubRows))));
   const spacing = (c: ViewNode[]) => (c[0].kind === 'logit' ? opts.logitSpacing : opts.nodeSpacing);
   const colWidth = new Array<number>(maxCtx + 1).fill(opts.minColumn);
   const subRows = new Array<number>(rows).fill(1);
   for (const c of cells.values()) {
     const ctx = c[0].ctx;
+    const perRow = perRowOf(c);
     colWidth[ctx] = Math.max(colWidth[ctx], Math.min(c.length, perRow) * spacing(c));
     const r = rowOf(c[0].layer);
     subRows[r] = Math.max(subRows[r], Math.ceil(c.length / perRow));
@@ -104,6 +108,7 @@ export function layeredLayout(nodes: readonly ViewNode[], nLayers: number, nToke
     c.sort((a, b) => (a.influence ?? Infinity) - (b.influence ?? Infinity) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const col = columns[c[0].ctx];
     const band = bands[rowOf(c[0].layer)];
+    const perRow = perRowOf(c);
     const nSub = Math.ceil(c.length / perRow);
     // The cell's sub-rows are centred vertically in its band.
     const y0 = (band.top + band.bottom) / 2 - ((nSub - 1) * opts.subRowHeight) / 2;

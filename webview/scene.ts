@@ -89,7 +89,13 @@ export function mergeEdges(links: readonly SceneEdge[], rep: ReadonlyMap<string,
 
 const KIND_RANK: Record<SceneKind, number> = { supernode: 0, logit: 1, embedding: 2, feature: 3, error: 4 };
 
-export function buildScene(g: ViewGraph, layout: GraphLayout, s: ViewState, restingBudget = 15_000): Scene {
+/**
+ * At rest, each node's strongest input and output are drawn (Neuronpedia keeps the rest quiet until a
+ * node is hovered or selected), and never more than this many edges in all.
+ */
+export const RESTING_MAX = 15_000;
+
+export function buildScene(g: ViewGraph, layout: GraphLayout, s: ViewState, restingBudget?: number): Scene {
   const pinned = new Set(s.pinned);
   const subgraph = new Set([...s.pinned, ...s.supernodes.flatMap((x) => x.ids)]);
   const vis = visibleElements(g, s.threshold, s.pinnedOnly ? subgraph : pinned, s.pinnedOnly);
@@ -149,7 +155,7 @@ export function buildScene(g: ViewGraph, layout: GraphLayout, s: ViewState, rest
     (incoming.get(e.target) ?? incoming.set(e.target, []).get(e.target)!).push(i);
     maxAbs = Math.max(maxAbs, Math.abs(e.weight));
   });
-  return { nodes, byId, edges, incoming, outgoing, maxAbs, shownNodes: vis.nodes.size, shownLinks: vis.links.length, resting: restingEdges(edges, nodes.length, restingBudget) };
+  return { nodes, byId, edges, incoming, outgoing, maxAbs, shownNodes: vis.nodes.size, shownLinks: vis.links.length, resting: restingEdges(edges, nodes.length, restingBudget ?? Math.min(RESTING_MAX, 2 * nodes.length)) };
 }
 
 /**

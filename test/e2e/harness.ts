@@ -280,8 +280,9 @@ export class VsCode {
         void d.dismiss().catch(() => {});
       });
       vs.exitHook = killAll;
-      await page.goto(url);
-      await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+      // A loaded machine (several code-servers at once on two cores) can take over 30 s to serve the page.
+      await page.goto(url, { timeout: 120_000 });
+      await page.locator('.monaco-workbench').waitFor({ timeout: 120_000 });
       await page.locator('.part.statusbar').waitFor();
       vs.timings.workbench = (Date.now() - started) / 1000;
       vs.started = started;

@@ -27,7 +27,7 @@ test('x follows token position and y follows layer; every node sits inside its o
 });
 
 test('a crowded cell wraps into sub-rows inside its band, which grows to hold them', () => {
-  const opts = { ...DEFAULT_LAYOUT, maxPerRow: 4 };
+  const opts = { ...DEFAULT_LAYOUT, maxPerRow: 4, maxSubRows: 3 };
   const crowd = Array.from({ length: 10 }, (_, i) => ({ id: `c${i}`, kind: 'feature' as const, layer: 1, ctx: 0, label: '', influence: i / 10 }));
   const above = { id: 'up', kind: 'feature' as const, layer: 2, ctx: 0, label: '' };
   const below = { id: 'down', kind: 'feature' as const, layer: 0, ctx: 0, label: '' };
@@ -39,6 +39,11 @@ test('a crowded cell wraps into sub-rows inside its band, which grows to hold th
   assert.ok(lay.positions.get('up')!.y < band.top && lay.positions.get('down')!.y > band.bottom);
   const xs = crowd.slice(0, 4).map((n) => lay.positions.get(n.id)!.x);
   for (let i = 1; i < 4; i++) assert.equal(xs[i] - xs[i - 1], opts.nodeSpacing);
+  // Allowed two sub-rows only, the cell grows wider instead: 5 + 5.
+  const wide = layeredLayout(crowd, 3, 1, { ...opts, maxSubRows: 2 });
+  const rows = new Map<number, number>();
+  for (const n of crowd) rows.set(wide.positions.get(n.id)!.y, (rows.get(wide.positions.get(n.id)!.y) ?? 0) + 1);
+  assert.deepEqual([...rows.values()], [5, 5]);
 });
 
 test('nodes sharing a cell are ordered most influential first; ten logits get room for their labels', () => {
