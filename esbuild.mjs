@@ -35,6 +35,8 @@ const entries = [
     outfile: 'dist/webview.js',
     logLevel: 'warning',
   },
+  // Bench only (not shipped): the cytoscape renderer the viewer used before, to measure against.
+  { bundle: true, platform: 'browser', target: 'es2022', format: 'iife', minify: production, entryPoints: ['bench/cytoscape/page.ts'], outfile: 'dist/bench-cytoscape.js', logLevel: 'warning' },
 ].filter((e) => e.entryPoints.every((p) => existsSync(p)));
 
 if (watch) {

@@ -16,6 +16,7 @@ import { RpcClient, type Port } from '../src/worker/rpc-endpoints';
 import type { ForwardResult } from '../src/shared/rpc';
 import { syntheticGraph } from '../test/unit/webview/sample-graph';
 import { launchChromium, serveViewer } from './viewer/standalone';
+import { rendererRows } from './renderers';
 
 const FRAME_MS = 1000 / 60;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -127,7 +128,8 @@ export async function benchEditor(ctx: EditorBenchContext): Promise<BenchRow[]> 
   rows.push(...(await commandToGraph(ctx)));
   if (existsSync(join(ctx.root, 'dist', 'webview.js')) && existsSync('/usr/bin/chromium')) {
     ctx.log('  editor: graph render in headless Chromium…');
-    rows.push(...(await renderTimes([300, 3000], 3)));
+    rows.push(...(await renderTimes([300], 3)));
+    rows.push(...(await rendererRows(ctx.root, ctx.log)));
   }
   return rows;
 }

@@ -46,7 +46,7 @@ async function click(id: string, additive: boolean): Promise<void> {
 
 before(async () => {
   vs = await launchVsCode({ name: 'graph-view', files: { [FILE]: JSON.stringify(graph) }, viewport: { width: 1400, height: 900 } });
-  await vs.openFile(FILE);
+  await vs.openFromExplorer(FILE);
   view = vs.webview('editor');
   await graphSummary(view);
   frame = await vs.webviewFrame('editor');
