@@ -16,6 +16,7 @@ import * as interveneCmd from './cli/intervene';
 import * as verifyCmd from './cli/verify';
 import * as testCmd from './cli/test';
 import * as qkCmd from './cli/qk';
+import * as batchCmd from './cli/batch';
 
 /** Subcommands: one module each under src/cli/, exporting `command`. */
 const COMMANDS: Record<string, CliCommand> = {
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, CliCommand> = {
   intervene: interveneCmd.command,
   verify: verifyCmd.command,
   test: testCmd.command,
+  batch: batchCmd.command,
   compare: compareCmd.command,
   feature: feature.command,
   decompositions: decompositionsCmd.command,
