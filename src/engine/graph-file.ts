@@ -38,7 +38,9 @@ import {
   type GraphFileNode,
   type GraphFileQParams,
   type JsonValue,
+  MAX_LINK_HEADS,
 } from '../shared/graph-schema';
+import type { EdgeHeads } from './attention/graph-heads';
 
 export type { CircuitInspectorMetadata, GraphFile, GraphFileFeatureDetails, GraphFileLink, GraphFileMetadata, GraphFileNode, GraphFileQParams, JsonValue };
 export { GRAPH_SCHEMA_VERSION, displayToken, kindOfFeatureType, nodeIdOf };
@@ -357,6 +359,8 @@ export function validateGraphFile(raw: unknown, limits: Partial<GraphFileLimits>
     if (seen.has(key)) fail(`links[${i}]`, `repeats the link ${source as string} → ${target as string}`);
     seen.add(key);
     links[i] = { source: source as string, target: target as string, weight };
+    const heads = own(l, 'heads');
+    if (heads !== undefined) links[i].heads = validateHeads(heads, i);
   }
   return { metadata, qParams, nodes, links };
 }
@@ -542,6 +546,15 @@ export function toGraphFile(graph: AttributionGraph, opts: ToGraphFileOptions = 
   const { source, target, weight } = graph.edges;
   const links: GraphFileLink[] = new Array(weight.length);
   for (let e = 0; e < weight.length; e++) links[e] = { source: ids[source[e]], target: ids[target[e]], weight: shortF32(weight[e]) };
+  const eh = graph.edgeHeads;
+  if (eh) {
+    for (let e = 0; e < weight.length; e++) {
+      if (eh.offsets[e + 1] === eh.offsets[e]) continue;
+      const h: [number, number, number][] = [];
+      for (let k = eh.offsets[e]; k < eh.offsets[e + 1]; k++) h.push([eh.layer[k], eh.head[k], shortF32(eh.weight[k])]);
+      links[e].heads = h;
+    }
+  }
 
   const ci: CircuitInspectorMetadata = { model: graph.modelName, n_layers: nLayers };
   if (graph.source?.modelPath !== undefined) ci.model_path = graph.source.modelPath;
@@ -598,6 +611,35 @@ function numOr<T>(v: JsonValue | undefined, dflt: T): number | T {
  * A validated graph file as an AttributionGraph. Node ids of other generators (e.g. older
  * circuit-tracer error ids `0_{layer}_{pos}`) are mapped to ours, and pinned / supernode ids with them.
  */
+/** A link's `heads` field: at most MAX_LINK_HEADS [layer, head, part] triples of a layer ≥ 0, a head ≥ 0 and a finite part. */
+function validateHeads(x: unknown, i: number): [number, number, number][] {
+  const path = `links[${i}].heads`;
+  if (!Array.isArray(x)) fail(path, `must be an array, not ${describe(x)}`);
+  if (x.length > MAX_LINK_HEADS) fail(path, `lists ${x.length} heads; at most ${MAX_LINK_HEADS} are read`);
+  return x.map((h, k) => {
+    if (!Array.isArray(h) || h.length !== 3) fail(`${path}[${k}]`, `must be [layer, head, part], not ${describe(h)}`);
+    const [l, hd, w] = h as unknown[];
+    if (!Number.isInteger(l) || (l as number) < 0 || !Number.isInteger(hd) || (hd as number) < 0) fail(`${path}[${k}]`, 'layer and head must be integers ≥ 0');
+    if (typeof w !== 'number' || !Number.isFinite(w)) fail(`${path}[${k}]`, `the part must be a finite number, not ${describe(w)}`);
+    return [l as number, hd as number, w];
+  });
+}
+
+/** The graph's head loadings from the links' `heads` fields (undefined when no link has any). */
+function edgeHeadsFromLinks(links: GraphFileLink[]): EdgeHeads | undefined {
+  if (!links.some((l) => l.heads?.length)) return undefined;
+  const offsets = new Int32Array(links.length + 1);
+  links.forEach((l, e) => (offsets[e + 1] = offsets[e] + (l.heads?.length ?? 0)));
+  const n = offsets[links.length];
+  const out: EdgeHeads = { offsets, layer: new Int32Array(n), head: new Int32Array(n), weight: new Float32Array(n) };
+  links.forEach((l, e) => l.heads?.forEach(([layer, head, w], k) => {
+    out.layer[offsets[e] + k] = layer;
+    out.head[offsets[e] + k] = head;
+    out.weight[offsets[e] + k] = w;
+  }));
+  return out;
+}
+
 export function fromGraphFile(file: GraphFile): AttributionGraph {
   const md = file.metadata;
   const ci = md.circuit_inspector ?? {};
@@ -675,6 +717,7 @@ export function fromGraphFile(file: GraphFile): AttributionGraph {
     edges.target[e] = t;
     edges.weight[e] = l.weight;
   }
+  const edgeHeads = edgeHeadsFromLinks(file.links);
 
   const targets: TargetLogit[] = [];
   nodes.forEach((n, i) => {
@@ -706,6 +749,7 @@ export function fromGraphFile(file: GraphFile): AttributionGraph {
     nLayers,
     nodes,
     edges,
+    ...(edgeHeads ? { edgeHeads } : {}),
     targets,
     thresholds: {
       node: md.node_threshold ?? md.pruning_settings?.node_threshold ?? 0.8,

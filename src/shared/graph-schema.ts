@@ -227,7 +227,17 @@ export type GraphFileLink = {
   source: string;
   target: string;
   weight: number;
+  /**
+   * Circuit Inspector's head loadings (optional; other readers ignore the field): for an edge between
+   * two positions, the attention heads that carry it, as [layer, head, part] with the largest |part|
+   * first. Parts are in the edge's units; over all heads they sum to `weight` (the heads not listed
+   * carry weight − Σ parts). See src/engine/attention/head-loadings.ts for the definition.
+   */
+  heads?: [number, number, number][];
 };
+
+/** Most heads a link may list (files from elsewhere are bounded by this). */
+export const MAX_LINK_HEADS = 16;
 
 export type GraphFile = {
   metadata: GraphFileMetadata;

@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { computeAttribution, toAttributionGraph } from '../../../src/engine/attribution/attribute';
 import { pruneGraph } from '../../../src/engine/attribution/graph-ops';
+import { fromGraphFile, parseGraphFile, serializeGraphFile, toGraphFile } from '../../../src/engine/graph-file';
 import { headTargetOfRow, linearModelOf, positionOfNode, sweepColumnOfNode, headsOfEdge } from '../../../src/engine/attention/graph-heads';
 import { headLoadings, type HeadTarget, type HeadLoadingEdge } from '../../../src/engine/attention/head-loadings';
 import { EMBEDDED, embeddedPresent, FIXTURES, loadFixture } from '../attribution/helpers';
@@ -107,4 +108,18 @@ test('the graph keeps each cross-position edge\'s top heads, and pruning keeps t
   const before = new Map<string, string>();
   for (let e = 0; e < g.edges.weight.length; e++) before.set(key(g, e), JSON.stringify(headsOfEdge(h, e)));
   for (let e = 0; e < p.edges.weight.length; e++) assert.equal(JSON.stringify(headsOfEdge(p.edgeHeads!, e)), before.get(key(p, e)), 'heads travel with their edge');
+
+  // Graph files: links carry `heads`, read back exactly (float32 values); a malformed field is refused.
+  const text = serializeGraphFile(toGraphFile(g));
+  const file = parseGraphFile(text);
+  const withHeads = file.links.filter((l) => l.heads);
+  assert.equal(withHeads.length, cross, 'one heads field per cross-position link');
+  const back = fromGraphFile(file);
+  for (let e = 0; e < g.edges.weight.length; e++) assert.deepEqual(headsOfEdge(back.edgeHeads!, e), headsOfEdge(h, e));
+  const json = JSON.parse(text) as { links: { heads?: unknown }[] };
+  const bad = json.links.findIndex((l) => l.heads);
+  for (const heads of ['x', [[0, 1]], [[-1, 0, 1]], [[0, 0, 'big']], Array.from({ length: 17 }, () => [0, 0, 1])]) {
+    json.links[bad].heads = heads;
+    assert.throws(() => parseGraphFile(JSON.stringify(json)), (err: Error) => err.message.includes(`links[${bad}].heads`), `refuses heads = ${JSON.stringify(heads).slice(0, 40)}`);
+  }
 });
