@@ -3,15 +3,12 @@
  * edges, replacement and completeness scores, the target logits, the strongest paths into the top
  * logit with feature labels) and writes the graph as Neuronpedia graph JSON.
  */
-import { existsSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { attribute } from '../engine/attribution/index';
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { topPaths } from '../engine/attribution/paths';
 import type { AttributionGraph, AttributionNode } from '../engine/attribution/types';
-import { loadModelBundle } from '../engine/bundle/index';
-import { loadDictionary } from '../engine/dictionaries/index';
-import { EngineError } from '../engine/errors';
 import { serializeGraphFile, toGraphFile } from '../engine/graph-file';
+import { ModelSession, requireDictionaryDir } from '../engine/session';
 import { intOption, modelOption, parseFlags, promptOption, providerOption, RUNTIME_FLAGS, UsageError, type CliCommand } from './args';
 
 const usage = `Usage: circuit-inspector analyze [--model DIR] (--prompt-file F | --prompt TEXT | --ids 1,2,3) [options]
@@ -40,14 +37,9 @@ function fraction(v: unknown, name: string, fallback: number): number {
   return x;
 }
 
-/** The dictionary folder: --transcoders, else the model folder's transcoders/. */
+/** The dictionary folder: --transcoders, else the model folder's transcoders/ (the session's rule). */
 export function dictionaryDir(flag: unknown, modelDir: string): string {
-  if (typeof flag === 'string' && flag) return resolve(flag);
-  const dir = join(modelDir, 'transcoders');
-  if (!existsSync(dir)) {
-    throw new EngineError('DICTIONARY_INVALID', `${modelDir} has no transcoders/ folder.`, 'Pass the transcoder set with --transcoders DIR.');
-  }
-  return dir;
+  return requireDictionaryDir(typeof flag === 'string' && flag ? flag : undefined, modelDir);
 }
 
 export function describeNode(n: AttributionNode, tokens: AttributionGraph['tokens']): string {
@@ -95,16 +87,20 @@ export const command: CliCommand = {
 
     const t0 = performance.now();
     const modelDir = modelOption(a.model);
-    const bundle = await loadModelBundle(modelDir);
-    const dictionary = await loadDictionary(dictionaryDir(a.transcoders, modelDir), { dModel: bundle.spec.dModel, nLayers: bundle.spec.nLayers, name: bundle.spec.name });
+    const session = await ModelSession.open({
+      model: modelDir,
+      dictionaries: [dictionaryDir(a.transcoders, modelDir)],
+      runtime: { provider: providerOption(a.provider), threads, cacheDir: typeof a['cache-dir'] === 'string' ? a['cache-dir'] : undefined },
+    });
+    const bundle = session.bundle;
+    const dictionary = session.requireDictionary('An attribution graph');
     let lastStage = '';
-    const graph = await attribute(bundle, dictionary, prompt, {
+    const { graph } = await session.analyze(prompt, {
       nodeThreshold,
       edgeThreshold,
       maxFeatureNodes,
       batchSize,
       maxNLogits,
-      runtime: { provider: providerOption(a.provider), threads, cacheDir: typeof a['cache-dir'] === 'string' ? a['cache-dir'] : undefined },
     }, {
       onProgress(stage, f) {
         if (!a.json && process.stderr.isTTY && (stage !== lastStage || f === 1)) process.stderr.write(`\r${stage} ${(f * 100).toFixed(0)}%   `);

@@ -2,10 +2,9 @@
  * `circuit-inspector intervene`: set, scale or ablate transcoder features and print how the model's
  * next-token predictions change (and, optionally, a few greedily generated tokens with and without).
  */
-import { intervene, type FeatureIntervention } from '../engine/attribution/index';
+import type { FeatureIntervention } from '../engine/attribution/index';
 import type { ModelBundle } from '../engine/api';
-import { loadModelBundle } from '../engine/bundle/index';
-import { loadDictionary } from '../engine/dictionaries/index';
+import { ModelSession } from '../engine/session';
 import { dictionaryDir } from './analyze';
 import { describeSemantics } from '../engine/attribution/semantics';
 import { intOption, modelOption, parseFlags, promptOption, providerOption, RUNTIME_FLAGS, SEMANTICS_FLAGS, SEMANTICS_USAGE, semanticsOption, UsageError, type CliCommand } from './args';
@@ -84,16 +83,19 @@ export const command: CliCommand = {
     if (!specs.length) throw new UsageError('at least one --feature is required');
     const interventions = specs.map(parseFeatureSpec);
     const modelDir = modelOption(a.model);
-    const bundle = await loadModelBundle(modelDir);
-    const dictionary = await loadDictionary(dictionaryDir(a.transcoders, modelDir), { dModel: bundle.spec.dModel, nLayers: bundle.spec.nLayers, name: bundle.spec.name });
+    const session = await ModelSession.open({
+      model: modelDir,
+      dictionaries: [dictionaryDir(a.transcoders, modelDir)],
+      runtime: { provider: providerOption(a.provider), threads: intOption(a.threads, 'threads', 0, 0), cacheDir: typeof a['cache-dir'] === 'string' ? a['cache-dir'] : undefined },
+    });
+    const bundle = session.bundle;
     const semantics = semanticsOption(a);
     const track = typeof a.track === 'string' ? trackedIds(bundle, a.track) : [];
-    const res = await intervene(bundle, dictionary, prompt, interventions, {
+    const res = await session.intervene(prompt, interventions, {
       ...semantics,
       track,
       topK: intOption(a.top, 'top', 1, 5),
       generate: intOption(a.generate, 'generate', 0, 0),
-      runtime: { provider: providerOption(a.provider), threads: intOption(a.threads, 'threads', 0, 0), cacheDir: typeof a['cache-dir'] === 'string' ? a['cache-dir'] : undefined },
     });
     if (a.json) {
       const { logits: _logits, ...rest } = res;

@@ -85,6 +85,17 @@ export interface AnalyzeResult {
   scores?: { replacement?: number; completeness?: number };
 }
 
+export interface PruneArgs {
+  nodeThreshold: number;
+  edgeThreshold: number;
+  slug: string;
+}
+
+export interface PruneResult {
+  graph: GraphFile;
+  scores?: AnalyzeResult['scores'];
+}
+
 export interface EngineMethods {
   /** Loads (or switches to) a model folder and its transcoders. */
   loadModel(args: LoadModelArgs): ModelInfo;
@@ -100,6 +111,8 @@ export interface EngineMethods {
   featureCard(args: FeatureRef): FeatureCard;
   /** The attribution graph of the text. */
   analyze(args: AnalyzeArgs): AnalyzeResult;
+  /** The last analysis pruned again at new thresholds, from its kept raw attribution (no recomputation). */
+  prune(args: PruneArgs): PruneResult;
   /** Steer / ablate features and report the changed top predictions at the last position. */
   intervene(args: { text: string; interventions: InterventionSpec[]; k: number; semantics?: Partial<InterventionSemanticsView>; track?: number[] }): InterventionOutcome;
 }

@@ -4,26 +4,21 @@
  * editor needs. The only worker file that knows the engine's module layout.
  */
 import type { LabelScore } from '../shared/label-text';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import type { ActivationCache, ModelBundle, TokenInfo } from '../engine/api';
-import { attribute } from '../engine/attribution/attribute';
-import { attributionEngine, type AttributionEngine } from '../engine/attribution/engine';
+import type { ActivationCache, TokenInfo } from '../engine/api';
+import type { RawAttribution } from '../engine/attribution/attribute';
 import { checkClaim } from '../engine/features/label-claims';
 import { generalView, rankEffects } from '../engine/features/logit-views';
-import { encodeFeatures } from '../engine/attribution/features';
-import { freezeForward } from '../engine/attribution/frozen';
-import { interveneWith } from '../engine/attribution/intervene';
-import { encodePrompt, loadModelBundle } from '../engine/bundle/index';
-import { loadDictionary, type Dictionary } from '../engine/dictionaries/index';
+import { loadModelBundle } from '../engine/bundle/index';
+import { loadDictionary } from '../engine/dictionaries/index';
 import { EngineError, throwIfCancelled } from '../engine/errors';
-import { ForwardRunner, logitLens } from '../engine/forward';
+import { logitLens } from '../engine/forward';
 import { toGraphFile } from '../engine/graph-file';
 import { onRuntimeMessage } from '../engine/runtime';
+import { defaultDictionaryDir, ModelSession, type SessionRun } from '../engine/session';
 import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSpec } from '../shared/protocol';
 import type { EngineRun, InterveneExtras, LoadedEngine, SparseLayer } from './engine-service';
 import { spacedTokens, wordJoiner } from './example-text';
-import type { AnalyzeArgs, AnalyzeResult, CallContext, LensRow, LoadModelArgs, ModelInfo } from '../shared/rpc';
+import type { AnalyzeArgs, AnalyzeResult, CallContext, LensRow, LoadModelArgs, ModelInfo, PruneArgs, PruneResult } from '../shared/rpc';
 
 /** Layers shown by the logit lens: all of them for small models, an even sample for large vocabularies. */
 export function lensLayers(nLayers: number, vocab: number, dModel: number, budget = 4e8): number[] {
@@ -47,57 +42,50 @@ function toSparse(feats: { layer: Int32Array; pos: Int32Array; index: Int32Array
   return buckets.map((layer) => ({ indices: layer.map((b) => Int32Array.from(b.i)), values: layer.map((b) => Float32Array.from(b.v)) }));
 }
 
-type Run = EngineRun & { cache: ActivationCache };
+/** A worker-side run: the forward pass's hooks (logit lens), and the session's run when a dictionary is open. */
+type Run = EngineRun & { cache: ActivationCache; session?: SessionRun };
 
 class RealEngine implements LoadedEngine {
-  private readonly runner: ForwardRunner;
   /** What the tokenizer's decoding puts between whole-word tokens (see example-text.ts), asked once. */
   private joiner: string | undefined;
 
   constructor(
     readonly info: ModelInfo,
-    private readonly bundle: ModelBundle,
-    private readonly dict: Dictionary | undefined,
-    private readonly attr: AttributionEngine | undefined,
-    runner: ForwardRunner | undefined,
-    private readonly runtime: { provider: LoadModelArgs['provider']; threads?: number; precision?: LoadModelArgs['precision']; cacheDir?: string },
-  ) {
-    this.runner = attr?.forward ?? runner!;
+    private readonly session: ModelSession,
+  ) {}
+
+  private get bundle() {
+    return this.session.bundle;
+  }
+
+  private get dict() {
+    return this.session.dictionary;
   }
 
   tokenize(text: string): TokenInfo[] {
-    return encodePrompt(this.bundle, text);
+    return this.session.tokenize(text);
   }
 
   tokenText(id: number): string {
     return this.bundle.tokenizer.tokenText(id);
   }
 
-  private requireDict(what: string): { dict: Dictionary; attr: AttributionEngine } {
-    if (!this.dict || !this.attr) {
-      throw new EngineError('DICTIONARY_INVALID', `${what} needs a transcoder set, and none is loaded for ${this.info.name}.`, 'Set circuitInspector.transcoderPath to a transcoder folder.');
-    }
-    return { dict: this.dict, attr: this.attr };
-  }
-
+  /** The one forward pass per prompt: hovers, decorations, the lens and attribution all read this run. */
   async run(tokens: TokenInfo[], signal?: AbortSignal): Promise<Run> {
     const L = this.bundle.spec.nLayers;
-    const cache = await this.runner.runTokens(tokens, { signal });
-    throwIfCancelled(signal);
-    let features: SparseLayer[] = Array.from({ length: L }, () => ({ indices: tokens.map(() => new Int32Array()), values: tokens.map(() => new Float32Array()) }));
-    if (this.attr) {
-      const frozen = freezeForward(this.bundle.spec, cache, this.attr.replacement.inputHook);
-      const zeroBos = tokens[0]?.special || tokens[0]?.id === this.bundle.spec.bosTokenId;
-      const feats = await encodeFeatures(this.attr.encode as never, frozen, L, this.bundle.spec.dModel, zeroBos);
-      features = toSparse(feats, L, tokens.length);
+    if (this.dict) {
+      const run = await this.session.run(tokens, { signal });
+      return { tokens, logits: run.cache.logits, features: toSparse(run.features, L, tokens.length), cache: run.cache, session: run };
     }
-    return { tokens, logits: cache.logits, features, cache };
+    const cache = await (await this.session.forwardRunner()).runTokens(tokens, { signal });
+    throwIfCancelled(signal);
+    const none = Array.from({ length: L }, () => ({ indices: tokens.map(() => new Int32Array()), values: tokens.map(() => new Float32Array()) }));
+    return { tokens, logits: cache.logits, features: none, cache };
   }
 
   /** circuit-tracer's feature intervention, layer by layer, under the one default semantics unless asked. */
   async intervene(run: EngineRun, interventions: InterventionSpec[], k: number, signal?: AbortSignal, opts: InterveneExtras = {}): Promise<InterventionOutcome> {
-    const { attr } = this.requireDict('Steering');
-    const r = await interveneWith(attr, run.tokens.map((t) => t.id), interventions, { topK: k, runtime: this.runtime, ...opts.semantics, track: opts.track }, { signal });
+    const r = await this.session.intervene(run.tokens.map((t) => t.id), interventions, { topK: k, ...opts.semantics, track: opts.track }, { signal });
     const view = (p: { token: string; prob: number; logit: number }) => ({ token: p.token, prob: p.prob, logit: p.logit });
     return { semantics: r.semantics, before: r.before.map(view), after: r.after.map(view), tracked: r.tracked };
   }
@@ -111,31 +99,32 @@ class RealEngine implements LoadedEngine {
     }));
   }
 
-  async attribute(text: string, args: AnalyzeArgs, ctx: CallContext): Promise<{ graph: GraphFile; scores?: AnalyzeResult['scores'] }> {
-    const { dict } = this.requireDict('An attribution graph');
-    const weights: Record<string, [number, number]> = { tokenize: [0.1, 0.02], forward: [0.12, 0.08], encode: [0.2, 0.05], attribute: [0.25, 0.65], prune: [0.9, 0.1] };
-    const names: Record<string, string> = { tokenize: 'Tokenizing', forward: 'Forward pass', encode: 'Transcoder features', attribute: 'Attribution', prune: 'Pruning' };
-    const graph = await attribute(
-      this.bundle,
-      dict,
-      text,
-      {
-        nodeThreshold: args.nodeThreshold,
-        edgeThreshold: args.edgeThreshold,
-        maxFeatureNodes: args.maxFeatureNodes,
-        batchSize: args.batchSize,
-        runtime: this.runtime,
-      },
-      {
-        signal: ctx.signal,
-        onProgress: (stage, f) => {
-          const [a, w] = weights[stage] ?? [0, 0];
-          ctx.progress({ stage: names[stage] ?? stage, fraction: a + w * f });
-        },
-      },
-    );
-    const file = toGraphFile(graph, { slug: args.slug });
-    return { graph: file, scores: graph.scores };
+  /** The raw attribution of the active analysis, kept so a new threshold re-prunes without recomputing. */
+  private active?: { run: SessionRun; raw: RawAttribution; text: string; args: AnalyzeArgs };
+
+  async attribute(engineRun: EngineRun, text: string, args: AnalyzeArgs, ctx: CallContext): Promise<{ graph: GraphFile; scores?: AnalyzeResult['scores'] }> {
+    const run = (engineRun as Run).session ?? (await this.session.run(engineRun.tokens, { signal: ctx.signal }));
+    const weights: Record<string, [number, number]> = { attribute: [0.1, 0.85], prune: [0.95, 0.05] };
+    const names: Record<string, string> = { attribute: 'Attribution', prune: 'Pruning' };
+    const onProgress = (stage: string, f: number) => {
+      const [a, w] = weights[stage] ?? [0, 0];
+      ctx.progress({ stage: names[stage] ?? stage, fraction: a + w * f });
+    };
+    const settings = { maxFeatureNodes: args.maxFeatureNodes, batchSize: args.batchSize };
+    const raw = await this.session.attribute(run, settings, { signal: ctx.signal, onProgress });
+    this.active = { run, raw, text, args };
+    onProgress('prune', 0);
+    const graph = this.session.prune(run, raw, { node: args.nodeThreshold, edge: args.edgeThreshold }, { promptText: text, settings });
+    onProgress('prune', 1);
+    return { graph: toGraphFile(graph, { slug: args.slug }), scores: graph.scores };
+  }
+
+  prune(args: PruneArgs): PruneResult {
+    const a = this.active;
+    if (!a) throw new EngineError('INTERNAL', 'There is no analysis to prune.', 'Run "Circuit Inspector: Analyze Prompt" first.');
+    const settings = { maxFeatureNodes: a.args.maxFeatureNodes, batchSize: a.args.batchSize };
+    const graph = this.session.prune(a.run, a.raw, { node: args.nodeThreshold, edge: args.edgeThreshold }, { promptText: a.text, settings });
+    return { graph: toGraphFile(graph, { slug: args.slug }), scores: graph.scores };
   }
 
   /** Labels are extras: an unreadable label file must not fail a forward pass or an analysis. */
@@ -182,39 +171,32 @@ class RealEngine implements LoadedEngine {
   }
 
   dispose(): void {
-    void this.runner.dispose();
-    this.dict?.release();
+    this.active = undefined;
+    void this.session.dispose();
   }
-}
-
-/** The transcoder folder: the setting, else the model folder's `transcoders/` when it exists. */
-function transcoderDir(args: LoadModelArgs, modelDir: string): string | undefined {
-  if (args.transcoderPath) return args.transcoderPath;
-  const inside = join(modelDir, 'transcoders');
-  return existsSync(inside) ? inside : undefined;
 }
 
 export async function loadEngine(args: LoadModelArgs, ctx: CallContext): Promise<LoadedEngine> {
   ctx.progress({ stage: 'Reading the model', fraction: 0.02 });
   const bundle = await loadModelBundle(args.modelPath);
   throwIfCancelled(ctx.signal);
-  const spec = bundle.spec;
-  const tcDir = transcoderDir(args, bundle.dir);
-  const dict = tcDir ? await loadDictionary(tcDir, { dModel: spec.dModel, nLayers: spec.nLayers, name: spec.name }) : undefined;
-  throwIfCancelled(ctx.signal);
-  ctx.progress({ stage: 'Preparing the model graphs', fraction: 0.06 });
   const runtime = { provider: args.provider, threads: args.threads, precision: args.precision, cacheDir: args.cacheDir };
+  const session = await ModelSession.open({ model: bundle, dictionaries: args.transcoderPath ? [args.transcoderPath] : 'default', runtime, signal: ctx.signal });
+  ctx.progress({ stage: 'Preparing the model graphs', fraction: 0.06 });
   const notes: string[] = [];
   const off = onRuntimeMessage((m) => notes.push(m));
-  let attr: AttributionEngine | undefined;
-  let runner: ForwardRunner | undefined;
+  let provider: string;
   try {
-    if (dict) attr = await attributionEngine(bundle, dict, runtime);
-    else runner = await ForwardRunner.create(bundle, runtime);
+    provider = await session.provider();
+  } catch (e) {
+    await session.dispose();
+    throw e;
   } finally {
     off();
   }
   throwIfCancelled(ctx.signal);
+  const spec = bundle.spec;
+  const dict = session.dictionary;
   const info: ModelInfo = {
     name: spec.name,
     dir: bundle.dir,
@@ -222,18 +204,18 @@ export async function loadEngine(args: LoadModelArgs, ctx: CallContext): Promise
     dModel: spec.dModel,
     vocabSize: spec.vocabSize,
     maxPositions: spec.maxPositions,
-    provider: (attr?.forward ?? runner!).provider,
+    provider,
     providerNote: notes.length ? notes.join(' ') : undefined,
     transcoders: dict ? { dir: dict.path, kind: dict.kind, nFeatures: dict.layers.reduce((s, l) => s + dict.nFeatures(l), 0) } : undefined,
   };
-  return new RealEngine(info, bundle, dict, attr, runner, runtime);
+  return new RealEngine(info, session);
 }
 
 export async function validateModelDir(modelPath: string, ctx: CallContext): Promise<{ name: string; nLayers: number }> {
   ctx.progress({ stage: 'Reading the model' });
   const bundle = await loadModelBundle(modelPath);
-  const tc = join(bundle.dir, 'transcoders');
+  const tc = defaultDictionaryDir(bundle.dir);
   // A transcoder set inside the folder must fit the model too, or analysis would fail later.
-  if (existsSync(tc)) await loadDictionary(tc, { dModel: bundle.spec.dModel, nLayers: bundle.spec.nLayers, name: bundle.spec.name });
+  if (tc) await loadDictionary(tc, { dModel: bundle.spec.dModel, nLayers: bundle.spec.nLayers, name: bundle.spec.name });
   return { name: bundle.spec.name, nLayers: bundle.spec.nLayers };
 }

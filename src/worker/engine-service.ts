@@ -18,6 +18,8 @@ import type {
   LensRow,
   LoadModelArgs,
   ModelInfo,
+  PruneArgs,
+  PruneResult,
 } from '../shared/rpc';
 
 /** Active transcoder features of one layer: for each position, parallel arrays of indices and values. */
@@ -49,7 +51,10 @@ export interface LoadedEngine {
   /** Logit lens at one position of a run: residual after each layer → final norm → unembedding. */
   lens(run: EngineRun, position: number, k: number): LensRow[];
   tokenText(id: number): string;
-  attribute(text: string, args: AnalyzeArgs, ctx: CallContext): Promise<{ graph: GraphFile; scores?: AnalyzeResult['scores'] }>;
+  /** The attribution graph of a run made before (no second forward pass); its raw attribution is kept. */
+  attribute(run: EngineRun, text: string, args: AnalyzeArgs, ctx: CallContext): Promise<{ graph: GraphFile; scores?: AnalyzeResult['scores'] }>;
+  /** The last analysis' graph pruned again at new thresholds, from its kept raw attribution. */
+  prune(args: PruneArgs): { graph: GraphFile; scores?: AnalyzeResult['scores'] };
   card(ref: FeatureRef): FeatureCard;
   label(ref: FeatureRef): string;
   /** The label's score, when the dictionary's label files carry one. */
@@ -217,8 +222,12 @@ export class EngineService {
     }
     const forward = this.summarize(run, 8, 5);
     throwIfCancelled(ctx.signal);
-    const { graph, scores } = await e.attribute(args.text, args, ctx);
+    const { graph, scores } = await e.attribute(run, args.text, args, ctx);
     return { graph, forward, scores };
+  }
+
+  prune(args: PruneArgs): PruneResult {
+    return this.require().prune(args);
   }
 
   async intervene(args: { text: string; interventions: InterventionSpec[]; k: number } & InterveneExtras, ctx: CallContext): Promise<InterventionOutcome> {

@@ -17,6 +17,7 @@ export function handlersFor(service: EngineService): Handlers {
     featureActivations: (a, c) => service.featureActivations(a, c),
     featureCard: (a) => service.featureCard(a),
     analyze: (a, c) => service.analyze(a, c),
+    prune: (a) => service.prune(a),
     intervene: (a, c) => service.intervene(a, c),
   };
 }

@@ -9,7 +9,7 @@
  * Node order inside the computation: active features, error nodes (layer-major), token embeddings,
  * logits. The adjacency stays sparse from the first row to the last.
  */
-import type { ModelBundle, TokenInfo } from '../api';
+import type { ActivationCache, ModelBundle, TokenInfo } from '../api';
 import { encodePrompt } from '../bundle/index';
 import type { Dictionary } from '../dictionaries/types';
 import { EngineError, throwIfCancelled } from '../errors';
@@ -110,16 +110,32 @@ export async function attribute(
   return toAttributionGraph(engine, dictionary, raw, typeof prompt === 'string' ? prompt : undefined, options, ctx);
 }
 
-export async function computeAttribution(engine: AttributionEngine, prompt: string | number[], options: AttributeOptions = {}, ctx: AttributeContext = {}): Promise<RawAttribution> {
+/** A prompt's forward pass with every hook, frozen, and its active features: what attribution starts from. */
+export interface PromptRun {
+  tokens: TokenInfo[];
+  /** The forward pass's hooks (the logit lens and hovers read them). */
+  cache: ActivationCache;
+  frozen: FrozenForward;
+  features: ActiveFeatures;
+  /** Whether features and errors at position 0 were zeroed. */
+  zeroBos: boolean;
+  /** Wall-clock milliseconds of the forward pass (with freezing) and of the encoder. */
+  timings: { forwardMs: number; encodeMs: number };
+}
+
+/** The default for zeroing position 0: when the first token is a special (BOS-like) token. */
+export function zeroBosDefault(bundle: ModelBundle, tokens: TokenInfo[]): boolean {
+  return Boolean(tokens[0]?.special || tokens[0]?.id === bundle.spec.bosTokenId);
+}
+
+/** Tokenize → forward with hooks → freeze → encode: the one forward pass an analysis makes. */
+export async function runPrompt(engine: AttributionEngine, prompt: string | number[] | TokenInfo[], options: Pick<AttributeOptions, 'zeroBos'> = {}, ctx: AttributeContext = {}): Promise<PromptRun> {
   const { bundle, replacement: r } = engine;
   const spec = bundle.spec;
-  const L = spec.nLayers, d = spec.dModel;
-  const B = Math.max(1, Math.floor(options.batchSize ?? 32));
   const progress = (s: AttributionStage, f: number) => ctx.onProgress?.(s, f);
-
   const t0 = performance.now();
   progress('tokenize', 0);
-  const tokens = typeof prompt === 'string' ? encodePrompt(bundle, prompt) : tokensFromIds(bundle, prompt);
+  const tokens = typeof prompt === 'string' ? encodePrompt(bundle, prompt) : isTokenList(prompt) ? prompt : tokensFromIds(bundle, prompt);
   if (!tokens.length) throw new EngineError('PROMPT_EMPTY', 'The prompt is empty.', 'Type some text to analyse.');
   progress('tokenize', 1);
   throwIfCancelled(ctx.signal);
@@ -127,16 +143,40 @@ export async function computeAttribution(engine: AttributionEngine, prompt: stri
   progress('forward', 0);
   const cache = await engine.forward.runTokens(tokens, { signal: ctx.signal });
   const frozen = freezeForward(spec, cache, r.inputHook);
-  const T = frozen.T;
   progress('forward', 1);
   const t1 = performance.now();
 
   progress('encode', 0);
-  const zeroBos = options.zeroBos ?? (tokens[0].special || tokens[0].id === spec.bosTokenId);
-  const feats = await encodeFeatures(engine.encode, frozen, L, d, zeroBos);
+  const zeroBos = options.zeroBos ?? zeroBosDefault(bundle, tokens);
+  const features = await encodeFeatures(engine.encode, frozen, spec.nLayers, spec.dModel, zeroBos);
   progress('encode', 1);
   throwIfCancelled(ctx.signal);
-  const t2 = performance.now();
+  return { tokens, cache, frozen, features, zeroBos, timings: { forwardMs: t1 - t0, encodeMs: performance.now() - t1 } };
+}
+
+function isTokenList(p: number[] | TokenInfo[]): p is TokenInfo[] {
+  return p.length > 0 && typeof p[0] === 'object';
+}
+
+/** runPrompt then attributeRun: a prompt's raw attribution in one call (tests and bench). */
+export async function computeAttribution(engine: AttributionEngine, prompt: string | number[], options: AttributeOptions = {}, ctx: AttributeContext = {}): Promise<RawAttribution> {
+  const run = await runPrompt(engine, prompt, options, ctx);
+  return attributeRun(engine, run, options, ctx);
+}
+
+/**
+ * The batched backward sweeps over a prompt run made before (no second forward pass): the full, unpruned
+ * adjacency over the selected features, errors, tokens and logits.
+ */
+export async function attributeRun(engine: AttributionEngine, run: PromptRun, options: AttributeOptions = {}, ctx: AttributeContext = {}): Promise<RawAttribution> {
+  const { bundle, replacement: r } = engine;
+  const spec = bundle.spec;
+  const L = spec.nLayers, d = spec.dModel;
+  const B = Math.max(1, Math.floor(options.batchSize ?? 32));
+  const progress = (s: AttributionStage, f: number) => ctx.onProgress?.(s, f);
+  const t0 = performance.now() - run.timings.forwardMs - run.timings.encodeMs;
+  const { tokens, frozen, features: feats } = run;
+  const T = frozen.T;
 
   const vocab = spec.vocabSize;
   const targets = buildTargets(spec, frozen.logits.subarray((T - 1) * vocab, T * vocab), {
@@ -220,7 +260,7 @@ export async function computeAttribution(engine: AttributionEngine, prompt: stri
   const adjacency = store.toCsr(nNodes, map);
   const lw = new Float64Array(nNodes);
   targets.forEach((t, j) => (lw[nNodes - nLogits + j] = t.weight));
-  const timings = { forwardMs: t1 - t0, encodeMs: t2 - t1, sweepMs, totalMs: performance.now() - t0 };
+  const timings = { forwardMs: run.timings.forwardMs, encodeMs: run.timings.encodeMs, sweepMs, totalMs: performance.now() - t0 };
   const deviceResident = sweep.deviceResident;
   return { tokens, frozen, features: feats, targets, selected, layout, adjacency, logitWeights: lw, sweeps, seeds, timings, deviceResident };
   } finally {
@@ -236,6 +276,7 @@ function errorNorm(feats: ActiveFeatures, l: number, t: number, T: number, d: nu
   return Math.sqrt(s);
 }
 
+/** Influence, pruning and scores over a raw attribution: its graph at the options' thresholds (pure). */
 export function toAttributionGraph(engine: AttributionEngine, dictionary: Dictionary | undefined, raw: RawAttribution, promptText: string | undefined, options: AttributeOptions = {}, ctx: AttributeContext = {}): AttributionGraph {
   const { bundle } = engine;
   const spec = bundle.spec;

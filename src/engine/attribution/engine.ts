@@ -52,18 +52,41 @@ export function replacementFingerprint(r: Replacement): string {
   return h.digest('hex').slice(0, 32);
 }
 
-const engines = new WeakMap<ModelBundle, WeakMap<Dictionary, Promise<AttributionEngine>>>();
+/**
+ * Engines built for a (bundle, dictionary, runtime options) triple, so sessions and the convenience
+ * functions over the same model and dictionary share one set of onnxruntime sessions. The options are
+ * part of the key: asking for another provider or precision builds another engine.
+ */
+const engines = new WeakMap<ModelBundle, WeakMap<Dictionary, Map<string, Promise<AttributionEngine>>>>();
+
+function optionsKey(o: EngineOptions): string {
+  return JSON.stringify([o.provider ?? 'auto', o.precision ?? 'auto', o.threads ?? 0, o.cacheDir ?? '']);
+}
 
 export function attributionEngine(bundle: ModelBundle, dict: Dictionary, opts: EngineOptions = {}): Promise<AttributionEngine> {
   let byDict = engines.get(bundle);
   if (!byDict) engines.set(bundle, (byDict = new WeakMap()));
-  let e = byDict.get(dict);
+  let byOpts = byDict.get(dict);
+  if (!byOpts) byDict.set(dict, (byOpts = new Map()));
+  const key = optionsKey(opts);
+  let e = byOpts.get(key);
   if (!e) {
     e = createEngine(bundle, replacementFromDictionary(dict, bundle.spec), opts);
-    byDict.set(dict, e);
-    e.catch(() => byDict!.delete(dict));
+    byOpts.set(key, e);
+    e.catch(() => byOpts!.delete(key));
   }
   return e;
+}
+
+/** Releases the engine built for (bundle, dictionary, options), if any, and forgets it. */
+export async function releaseAttributionEngine(bundle: ModelBundle, dict: Dictionary, opts: EngineOptions = {}): Promise<void> {
+  const byOpts = engines.get(bundle)?.get(dict);
+  const key = optionsKey(opts);
+  const e = byOpts?.get(key);
+  if (!e) return;
+  byOpts!.delete(key);
+  const engine = await e.catch(() => undefined);
+  if (engine) await Promise.all([engine.forward.dispose(), engine.encode.release(), engine.backward.release()]);
 }
 
 export async function createEngine(bundle: ModelBundle, replacement: Replacement, opts: EngineOptions = {}): Promise<AttributionEngine> {

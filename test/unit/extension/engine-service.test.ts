@@ -71,6 +71,9 @@ class ToyEngine implements LoadedEngine {
     return `tok${id}`;
   }
   async attribute() {
+    return this.prune();
+  }
+  prune() {
     const metadata = { slug: '', scan: '', transcoder_list: [], prompt_tokens: [], prompt: '', schema_version: 1 };
     return { graph: { metadata, qParams: { pinnedIds: [], supernodes: [], linkType: 'both', clickedId: '', sg_pos: '' }, nodes: [], links: [] } };
   }

@@ -18,6 +18,7 @@ function handlers(log: string[]): Handlers {
       return { name: a.modelPath.slice(1), nLayers: 4 };
     },
     forward: unused,
+    prune: unused,
     logitLens: async (a, ctx: CallContext) => {
       for (let i = 0; i < a.k; i++) ctx.progress({ stage: `step ${i}`, fraction: (i + 1) / a.k });
       return [{ layer: a.position, predictions: [] }];
