@@ -6,9 +6,11 @@ import type { Section } from './table';
 import { benchBigWeights } from './big-weights';
 import { benchAttribution } from './attribution';
 import { benchEditor } from './editor';
+import { benchGroundTruth } from './groundtruth';
 
 export const extraSections: Record<string, Section> = {
   attribution: benchAttribution,
   bigweights: benchBigWeights,
   editor: benchEditor,
+  groundtruth: benchGroundTruth,
 };

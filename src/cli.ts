@@ -12,6 +12,7 @@ import * as compareCmd from './cli/compare';
 import * as feature from './cli/feature';
 import * as decompositionsCmd from './cli/decompositions';
 import * as forward from './cli/forward';
+import * as groundtruth from './cli/groundtruth';
 import * as interveneCmd from './cli/intervene';
 import * as verifyCmd from './cli/verify';
 import * as testCmd from './cli/test';
@@ -30,6 +31,7 @@ const COMMANDS: Record<string, CliCommand> = {
   feature: feature.command,
   decompositions: decompositionsCmd.command,
   qk: qkCmd.command,
+  groundtruth: groundtruth.command,
 };
 
 function help(): string {

@@ -91,15 +91,23 @@ def train_dict(xs, ys, spans, cfg, seed, log):
     n = xs[0].shape[0]
     s_in = [x.pow(2).mean().sqrt().item() for x in xs]
     s_out = [y.pow(2).mean().sqrt().item() for y in ys]
+    # A target that is identically zero (a layer whose MLP does nothing, as in tools/compile's models) is
+    # left out of the loss, and every decoder into it stays exactly zero.
+    live = [s > 0 for s in s_out]
+    s_out = [s if s > 0 else 1.0 for s in s_out]
     xs = [x / s for x, s in zip(xs, s_in)]
     ys = [y / s for y, s in zip(ys, s_out)]
-    var = [(y - y.mean(0)).pow(2).sum(1).mean().item() for y in ys]
+    var = [(y - y.mean(0)).pow(2).sum(1).mean().item() if ok else 1.0 for y, ok in zip(ys, live)]
     d_in, d_out = xs[0].shape[1], ys[0].shape[1]
     F = cfg["d_features"]
     dic = JumpDict(len(xs), d_in, d_out, F, spans, cfg["init_threshold"], cfg["eps"])
     with torch.no_grad():
         for j, y in enumerate(ys):
             dic.b_dec[j].copy_(y.mean(0))
+        for i, span in enumerate(spans):
+            for k in range(span):
+                if not live[i + k]:
+                    dic.W_dec[i][:, k, :] = 0.0
     opt = torch.optim.Adam(dic.parameters(), lr=cfg["lr"], betas=(0.9, 0.999))
     ctrls = [jumprelu.L0Controller(cfg["target_l0"], init=cfg["l0_coef_init"], rate=cfg.get("l0_rate", 0.003))
              for _ in xs]
@@ -117,11 +125,15 @@ def train_dict(xs, ys, spans, cfg, seed, log):
             fired = (a > 0).any(0)
             last_fired[i][fired] = step
         outs = dic.decode(acts)
-        recon = sum((o - y[idx]).pow(2).sum(1).mean() / v for o, y, v in zip(outs, ys, var))
+        recon = sum((o - y[idx]).pow(2).sum(1).mean() / v for o, y, v, ok in zip(outs, ys, var, live) if ok)
         lr_scale = min(1.0, 4 * (steps - step) / steps)  # linear decay over the last quarter
         for gr in opt.param_groups:
             gr["lr"] = cfg["lr"] * lr_scale
         loss = recon + sum(c.active_coef() * l for c, l in zip(ctrls, l0s))
+        if cfg.get("l1_coef"):
+            # Optional L1 on decoder-norm-weighted activations: unlike the L0 term, whose gradient reaches a
+            # threshold only from pre-activations within eps of it, it presses on every active feature.
+            loss = loss + cfg["l1_coef"] * sum((a * dic.W_dec[i].norm(dim=-1).sum(1)).sum(1).mean() for i, a in enumerate(acts))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
