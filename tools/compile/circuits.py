@@ -233,11 +233,13 @@ N_SQUARE = 12
 
 
 def square(seed=0):
-    """x ↦ x² for x = 0…12. Layer 0's MLP has one ReLU unit per knot j + ½ (j = 0…11): y = 2 Σ_j relu(x − j − ½)
+    """x ↦ x² for x = 1…12. Layer 0's MLP has one ReLU unit per knot j + ½ (j = 0…11): y = 2 Σ_j relu(x − j − ½)
     equals x² at every integer. The number's embedding has a constant norm (x and a complement), so the
-    units see x exactly; layer 1's head moves y to the last position; the unembedding reads it with a
-    quadratic score per answer, logit_k ∝ 2·t_k·y − t_k² (the nearest t_k wins), t_k calibrated on the
-    compiled model's own forward pass (compile.py)."""
+    units see x exactly; layer 1's head moves y to the last position, where layer 1's MLP decodes it: for
+    each answer k a plateau of four ReLU units, 1 between the midpoints to its neighbours' values and 0
+    outside (`square:k`), read by the answer's unembedding. The values y takes at the last position are
+    calibrated on the compiled model's own forward pass before the plateaus are set (compile.py calls
+    `square_readout`)."""
     nums = [str(n) for n in range(N_SQUARE + 1)]
     squares = [str(n * n) for n in range(N_SQUARE + 1)]
     words = ["squared", "is"] + nums + [s for s in squares if s not in nums]
@@ -260,18 +262,44 @@ def square(seed=0):
         variables[f"logit:{n * n}"] = {"kind": "logit", "token": str(n * n), "description": f"the output {n * n}"}
     for j in range(N_SQUARE):
         variables[f"knot:{j}"] = feature_var(0, "number", b.dir("y"), f"x > {j}: the unit relu(x − {j}.5) of y = x² (layer 0 MLP)", [knots[j]])
+    for n in range(1, N_SQUARE + 1):
+        # Units and direction are filled in by square_readout; the direction is allocated here.
+        variables[f"square:{n * n}"] = feature_var(1, "last", b.dir(f"square:{n * n}"), f"y decodes to {n * n} (layer 1 MLP, at the last position)", [])
     prompts = []
     for n in range(1, N_SQUARE + 1):
         text = f"{n} squared is"
-        active = {f"emb:{n}": 1, f"logit:{n * n}": 3}
+        active = {f"emb:{n}": 1, f"square:{n * n}": 3, f"logit:{n * n}": 3}
         edges = []
         for j in range(n):
             active[f"knot:{j}"] = 1
             edges.append([f"emb:{n}", f"knot:{j}", "residual"])
-            edges.append([f"knot:{j}", f"logit:{n * n}", "attention layer 1 head 0 (OV)"])
+            edges.append([f"knot:{j}", f"square:{n * n}", "attention layer 1 head 0 (OV)"])
+        edges.append([f"square:{n * n}", f"logit:{n * n}", "residual"])
         prompts.append({"prompt": text, "answer": str(n * n), "positions": {"number": 1, "last": 3}, "active": active, "edges": edges})
-    edges_doc = [["emb:<n>", "knot:<j> for every j < n", "residual"], ["knot:<j>", "logit:<n²>", "attention L1 H0 (OV)"]]
+    edges_doc = [["emb:<n>", "knot:<j> for every j < n", "residual"], ["knot:<j>", "square:<n²>", "attention L1 H0 (OV)"],
+                 ["square:<k>", "logit:<k>", "residual"]]
     return b, prompts, variables, edges_doc
+
+
+def square_readout(b, variables, ys):
+    """ys[n]: the value along `yout` at the last position (unnormalised, the units' own scale) for x = n.
+    Sets layer 1's plateau units and the unembedding."""
+    t = np.array([ys[n] for n in range(N_SQUARE + 1)])
+    assert np.all(np.diff(t) > 0), f"x-squared: y is not increasing in x: {t}"
+    gap = float(np.diff(t).min())
+    eps = 0.2 * gap
+    sharp = 12.0 * 0.5 / (0.5 * eps)  # the gate stays sharp at margins of eps/2
+    for n in range(1, N_SQUARE + 1):
+        k = n * n
+        lo = (t[n - 1] + t[n]) / 2
+        hi = (t[n] + t[n + 1]) / 2 if n < N_SQUARE else t[n] + gap
+        d = f"square:{k}"
+        units = [b.neuron(1, [("yout", 1.0)], lo, [(d, 0.5 / eps)], sharp=sharp),
+                 b.neuron(1, [("yout", 1.0)], lo + eps, [(d, -0.5 / eps)], sharp=sharp),
+                 b.neuron(1, [("yout", 1.0)], hi - eps, [(d, -0.5 / eps)], sharp=sharp),
+                 b.neuron(1, [("yout", 1.0)], hi, [(d, 0.5 / eps)], sharp=sharp)]
+        variables[d]["neurons"] = units
+        b.unembed(str(k), [(d, BETA)])
 
 
 def _distractors(b, rng, layers, n):

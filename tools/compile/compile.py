@@ -73,44 +73,35 @@ def build(name, folder):
     b.save(folder, sd, d_mlp)
     model, _ = common.load_model(folder)
     if name == "x-squared":
-        calibrate_square(b, model, prompts, folder, d_mlp)
+        calibrate_square(b, model, variables, folder)
         model, _ = common.load_model(folder)
     return b, model, prompts, variables, edges_doc
 
 
-def calibrate_square(b, model, prompts, folder, d_mlp):
-    """Reads y at the last position before the final norm, as a ratio to the constant direction (so the
-    norm cancels): t_n for every n; answer n²'s unembedding row scores 2·t_n·y − t_n² (times a gain set so
-    the runner-up is at least 12 nats behind), every other token scores a large negative constant."""
+def calibrate_square(b, model, variables, folder):
+    """The values y takes at the last position, in the units layer 1's MLP reads them (the component along
+    `yout` over the component along `one`, times A: the norm cancels), then the plateaus set on them."""
     yout, one = b.dir("yout"), b.dir("one")
-    ts = {}
+    ys = {}
     for n in range(0, circuits.N_SQUARE + 1):
-        ids = encode(b, f"{n} squared is")
-        _, cache = run(model, ids)
-        x = cache[f"blocks.{b.L - 1}.hook_resid_post"][-1].double().numpy()
-        ts[n] = float(x @ yout) / float(x @ one) * b.A
-    t = np.array([ts[n] for n in range(circuits.N_SQUARE + 1)])
-    assert np.all(np.diff(t) > 0), f"x-squared: y is not increasing in x: {t}"
-    # logit_n = (beta/rms)(2 t_n r - t_n²) at r = t_m: the margin to the nearest other n is (t_m - t_n)².
-    gaps = np.diff(t) ** 2
-    rms_last = 1.0  # the last position's rms is ~ A/sqrt(d) < 1, so this gain is a lower bound
-    beta = 12.0 / (gaps.min() / rms_last) * (b.A / np.sqrt(b.d))
-    b.lm_head[:] = 0.0
-    for w in b.vocab:
-        b.lm_head[b.tok(w)] = -beta * (t.max() ** 2 + 1.0) * one / b.A
-    for n in range(circuits.N_SQUARE + 1):
-        b.unembed(str(n * n), [(yout, 2 * beta * t[n]), (one, -beta * t[n] ** 2 / b.A)])
-    sd, _ = b.state_dict()
+        _, cache = run(model, encode(b, f"{n} squared is"))
+        x = cache["blocks.1.ln2.hook_normalized"][-1].double().numpy()
+        ys[n] = float(x @ yout) / float(x @ one) * b.A
+    circuits.square_readout(b, variables, ys)
+    sd, d_mlp = b.state_dict()
     b.save(folder, sd, d_mlp)
 
 
 def check(b, model, prompts, variables, off_max=0.1):
-    """Every prompt answered (top-1) and every feature variable on (one of its units active ≥ 0.5, about a
-    margin of 0.15 past its threshold; off means every unit ≤ 0.1) exactly where circuit.json says, at its
-    role's position."""
+    """Every prompt answered (top-1) and every feature variable on exactly where circuit.json says, at its
+    role's position: on = the MLP writes ≥ 0.5 along its direction (or, for units that share a direction
+    or in superposition, one of its own units is active ≥ 0.5, a margin of ~0.15 past its threshold);
+    off = ≤ 0.1."""
     # off_max: the noisy model's interference leaves weak spurious activity (≤ 0.3) in some off units.
     failures, margins = [], []
     feats = {k: v for k, v in variables.items() if v["kind"] == "feature"}
+    dirs = [v["direction"] for v in feats.values()]
+    shared = [d for d in dirs if dirs.count(d) > 1]
     for p in prompts:
         ids = encode(b, p["prompt"])
         assert tokenizer_io.UNK not in ids, p["prompt"]
@@ -124,8 +115,11 @@ def check(b, model, prompts, variables, off_max=0.1):
             failures.append(f"{p['prompt']!r} → {b.inv[top]} (want {p['answer']})")
         for vid, v in feats.items():
             pos = p["positions"][v["role"]]
-            # The variable's own units (x²'s knots share a direction; superposed directions overlap).
-            act = max(neuron_activation(model, cache, v["layer"], pos, j) for j in v["neurons"])
+            if v["direction"] in shared or b.superpose:
+                # The variable's own units (x²'s knots share a direction; superposed directions overlap).
+                act = max(neuron_activation(model, cache, v["layer"], pos, j) for j in v["neurons"])
+            else:  # what the MLP writes along the variable's direction
+                act = float(cache[f"blocks.{v['layer']}.hook_mlp_out"][pos].double().numpy() @ np.array(v["direction"]))
             want = vid in p["active"]
             if want and act < 0.5 or not want and act > off_max:
                 failures.append(f"{p['prompt']!r}: {vid} unit activation {act:.2f} at {pos} (want {'on' if want else 'off'})")
@@ -218,10 +212,29 @@ def train_dicts(name, b, model, prompts, variables, folder, quick=False):
         write_labels(b, model, prompts, variables, encs, os.path.join(folder, kind, "features"))
 
 
+def relabel(b, model, prompts, variables, folder):
+    """Labels for dictionaries already on disk (transcoders/layer_i, clt/W_enc_i)."""
+    import dictionaries as D
+    import st_io
+    t = lambda a: torch.from_numpy(a)  # noqa: E731
+    for kind in ("transcoders", "clt"):
+        encs = []
+        for l in range(b.L):
+            if kind == "transcoders":
+                w = st_io.load(os.path.join(folder, kind, f"layer_{l}.safetensors"))
+                L = {"W_enc": t(w["W_enc"]), "b_enc": t(w["b_enc"]), "threshold": t(w["activation_function.threshold"])}
+            else:
+                w = st_io.load(os.path.join(folder, kind, f"W_enc_{l}.safetensors"))
+                L = {"W_enc": t(w[f"W_enc_{l}"]), "b_enc": t(w[f"b_enc_{l}"]), "threshold": t(w[f"threshold_{l}"])}
+            encs.append(lambda x, L=L: D.encode({"layers": [L]}, 0, x))
+        write_labels(b, model, prompts, variables, encs, os.path.join(folder, kind, "features"))
+
+
 @torch.no_grad()
 def write_labels(b, model, prompts, variables, encs, out):
     """Each feature's label: the ground-truth feature variable of its layer with the best F1 (feature active
-    at the variable's role position vs the variable active), over the task's prompts."""
+    at the variable's role position vs the variable active), over the task's prompts, with its precision
+    and recall (the extension shows a label under its minimum F1 as a best guess)."""
     os.makedirs(out, exist_ok=True)
     caches = [(p, run(model, encode(b, p["prompt"]))[1]) for p in prompts]
     for l in range(b.L):
@@ -233,7 +246,7 @@ def write_labels(b, model, prompts, variables, encs, out):
         F = encs[l](caches[0][1][f"blocks.{l}.ln2.hook_normalized"][:1]).shape[1]
         feats = []
         for f in range(F):
-            best, score = None, 0.0
+            best, score, prec, rec = None, 0.0, 0.0, 0.0
             for vid, v in vs.items():
                 on = acts[v["role"]][:, f]
                 truth = torch.tensor([vid in p["active"] for p in prompts])
@@ -242,9 +255,11 @@ def write_labels(b, model, prompts, variables, encs, out):
                     continue
                 f1 = 2 * tp / (int(on.sum()) + int(truth.sum()))
                 if f1 > score:
-                    best, score = vid, f1
-            entry = {"layer": l, "index": f, "label_score": round(score, 3), "latent": best if score >= 0.5 else None,
-                     "explanations": [{"description": (variables[best]["description"].split(" (")[0] if score >= 0.5 else "")}]}
+                    best, score, prec, rec = vid, f1, tp / int(on.sum()), tp / int(truth.sum())
+            entry = {"layer": l, "index": f, "label_f1": round(score, 3), "label_score": round(score, 3),
+                     "label_precision": round(prec, 3), "label_recall": round(rec, 3), "latent": best,
+                     "label_scored_against": f"the {len(prompts)} prompts of circuit.json, at the variable's position",
+                     "explanations": [{"description": variables[best]["description"].split(" (")[0] if best else ""}]}
             feats.append(entry)
         with open(os.path.join(out, f"layer_{l}.json"), "w") as fh:
             json.dump(feats, fh, separators=(",", ":"))
@@ -256,6 +271,7 @@ def main():
     ap.add_argument("--only", help="comma-separated circuit names (default: all)")
     ap.add_argument("--dicts", action="store_true", help="also train transcoders and a CLT on each model")
     ap.add_argument("--quick", action="store_true", help="tiny dictionary training (smoke tests)")
+    ap.add_argument("--relabel", action="store_true", help="only rewrite the feature labels of the saved dictionaries")
     args = ap.parse_args()
     names = args.only.split(",") if args.only else list(circuits.CIRCUITS)
     torch.set_num_threads(1)
@@ -282,7 +298,9 @@ def main():
             json.dump(circuit, f, indent=1)
         log(f"{name}: {len(prompts)} prompts, {len(failures)} failures, min margin {min(margins):.2f} nats, "
             f"d_model {b.d}, {len(b.dirs)} directions")
-        if args.dicts and not failures:
+        if args.relabel:
+            relabel(b, model, prompts, variables, folder)
+        elif args.dicts and not failures:
             train_dicts(name, b, model, prompts, variables, folder, quick=args.quick)
     sys.exit(1 if bad else 0)
 

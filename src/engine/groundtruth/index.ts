@@ -44,13 +44,13 @@ const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '–');
 /** The scoreboard as a Markdown table: one row per model × dictionary × threshold setting. */
 export function formatScoreboard(boards: Scoreboard[]): string {
   const lines = [
-    '| model | dictionary | variables found (F1 ≥ 0.5) | mean F1 | node / edge threshold | edges recovered | recall | precision | lost: dictionary / attribution / pruning | found variables kept | AUROC | replacement | completeness |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| model | dictionary | variables found (F1 ≥ 0.5) | mean F1 | node / edge threshold | edges recovered | recall | recall, edges on a path to the answer | precision | lost: dictionary / attribution / pruning | found variables kept | AUROC | replacement | completeness |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const b of boards) {
     b.rows.forEach((r, i) => {
       const mark = i === DEFAULT_SETTING_INDEX ? ' (default)' : '';
-      lines.push(`| ${b.model} | ${b.dictionary} | ${b.variablesFound}/${b.variables.length} | ${f3(b.meanF1)} | ${r.thresholds.node} / ${r.thresholds.edge}${mark} | ${r.recovered}/${b.edges}${b.qkEdges ? ` (+${b.qkEdges} qk)` : ''} | ${pct(r.recall)} | ${pct(r.precision)} | ${r.lost.dictionary} / ${r.lost.attribution} / ${r.lost.pruning} | ${pct(r.variablesSurvive)} | ${f3(b.auroc)} | ${f3(b.replacement)} | ${f3(b.completeness)} |`);
+      lines.push(`| ${b.model} | ${b.dictionary} | ${b.variablesFound}/${b.variables.length} | ${f3(b.meanF1)} | ${r.thresholds.node} / ${r.thresholds.edge}${mark} | ${r.recovered}/${b.edges}${b.qkEdges ? ` (+${b.qkEdges} qk)` : ''} | ${pct(r.recall)} | ${pct(r.recallOnPath)} (${r.recoveredOnPath}/${b.edgesOnPath}) | ${pct(r.precision)} | ${r.lost.dictionary} / ${r.lost.attribution} / ${r.lost.pruning} | ${pct(r.variablesSurvive)} | ${f3(b.auroc)} | ${f3(b.replacement)} | ${f3(b.completeness)} |`);
     });
   }
   return lines.join('\n');

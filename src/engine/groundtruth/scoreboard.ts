@@ -71,6 +71,9 @@ export interface ThresholdRow {
   thresholds: ThresholdSetting;
   recovered: number;
   recall: number;
+  /** Recovered edges among those on a ground-truth path to the answer's logit (see Scoreboard.edgesOnPath). */
+  recoveredOnPath: number;
+  recallOnPath: number;
   precision: number;
   lost: EdgeLosses;
   /** Mean over found variables of `survives` at this setting. */
@@ -102,6 +105,13 @@ export interface Scoreboard {
   edges: number;
   /** Edges through attention patterns (not representable in attribution graphs). */
   qkEdges: number;
+  /**
+   * Of `edges`, those whose target reaches the answer's logit through ground-truth edges other than qk
+   * ones. The rest feed variables that act only through an attention pattern (induction's "previous token
+   * was A"): such a variable has no influence on the logits in any attribution graph, so influence
+   * pruning removes it by design.
+   */
+  edgesOnPath: number;
   auroc: number;
   replacement: number;
   completeness: number;
@@ -291,7 +301,8 @@ export async function scoreCircuit(bundle: ModelBundle, dictionary: Dictionary, 
   // Edges.
   let nEdges = 0, qk = 0;
   const posScores: number[] = [], negScores: number[] = [];
-  const rows: ThresholdRow[] = settings.map((t) => ({ thresholds: t, recovered: 0, recall: 0, precision: 0, lost: { dictionary: 0, attribution: 0, pruning: 0 }, variablesSurvive: 0, meanEdges: 0 }));
+  let nOnPath = 0;
+  const rows: ThresholdRow[] = settings.map((t) => ({ thresholds: t, recovered: 0, recall: 0, recoveredOnPath: 0, recallOnPath: 0, precision: 0, lost: { dictionary: 0, attribution: 0, pruning: 0 }, variablesSurvive: 0, meanEdges: 0 }));
   const tp = settings.map(() => 0), predicted = settings.map(() => 0);
   const lostAtDefault: LostEdge[] = [];
   const def = Math.min(DEFAULT_SETTING_INDEX, settings.length - 1);
@@ -301,12 +312,25 @@ export async function scoreCircuit(bundle: ModelBundle, dictionary: Dictionary, 
     const errStart = raw.layout.nFeatures, tokStart = errStart + raw.layout.nErrors;
     const isError = (i: number) => i >= errStart && i < tokStart;
     const gtEntries = new Set<number>();
+    // Variables with a ground-truth path (no qk edges) to a logit variable.
+    const reaches = new Set([...g.p.active.keys()].filter((id) => circuit.variables.get(id)!.kind === 'logit'));
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const e of g.p.edges) {
+        if (e.via !== 'qk' && reaches.has(e.target) && !reaches.has(e.source)) {
+          reaches.add(e.source);
+          changed = true;
+        }
+      }
+    }
     for (const e of g.p.edges) {
       if (e.via === 'qk') {
         qk++;
         continue;
       }
       nEdges++;
+      const onPath = reaches.has(e.target);
+      if (onPath) nOnPath++;
       const S = g.nodes.get(e.source) ?? [], Tn = g.nodes.get(e.target) ?? [];
       const lose = (step: keyof EdgeLosses, why: string, s: number) => {
         rows[s].lost[step]++;
@@ -346,7 +370,10 @@ export async function scoreCircuit(bundle: ModelBundle, dictionary: Dictionary, 
           return lo;
         };
         const kept = entries.some((p) => pr.edgeMask[p] && pr.nodeMask[a.col[p]] && pr.nodeMask[rowOf(p)]);
-        if (kept) rows[s].recovered++;
+        if (kept) {
+          rows[s].recovered++;
+          if (onPath) rows[s].recoveredOnPath++;
+        }
         else lose('pruning', `pruning: ${entries.length} raw edge(s), none kept (source node kept: ${S.some((x) => pr.nodeMask[x])}, target node kept: ${Tn.some((x) => pr.nodeMask[x])})`, s);
       });
     }
@@ -369,6 +396,7 @@ export async function scoreCircuit(bundle: ModelBundle, dictionary: Dictionary, 
   }
   rows.forEach((row, s) => {
     row.recall = nEdges ? row.recovered / nEdges : 0;
+    row.recallOnPath = nOnPath ? row.recoveredOnPath / nOnPath : 0;
     row.precision = predicted[s] ? tp[s] / predicted[s] : 0;
     row.meanEdges = predicted[s] / graphs.length;
     const found = variables.filter((v) => v.f1 >= FOUND_F1);
@@ -386,6 +414,7 @@ export async function scoreCircuit(bundle: ModelBundle, dictionary: Dictionary, 
     meanF1: variables.length ? variables.reduce((x, v) => x + v.f1, 0) / variables.length : 0,
     edges: nEdges,
     qkEdges: qk,
+    edgesOnPath: nOnPath,
     auroc: auroc(posScores, negScores),
     replacement: replacement / graphs.length,
     completeness: completeness / graphs.length,
