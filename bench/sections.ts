@@ -7,9 +7,11 @@ import { benchBigWeights } from './big-weights';
 import { benchAttribution } from './attribution';
 import { benchEditor } from './editor';
 import { benchGroundTruth } from './groundtruth';
+import { benchAttention } from './attention';
 
 export const extraSections: Record<string, Section> = {
   attribution: benchAttribution,
+  attention: benchAttention,
   bigweights: benchBigWeights,
   editor: benchEditor,
   groundtruth: benchGroundTruth,

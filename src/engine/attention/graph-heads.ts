@@ -14,6 +14,28 @@ import { headLoadings, type HeadLoadingEdge, type HeadTarget } from './head-load
 /** Heads kept per edge. The rest of the edge (edge − Σ kept heads) is the other heads together. */
 export const HEADS_PER_EDGE = 4;
 
+/**
+ * Host float64 work (multiply-adds × 2) that `auto` head loadings allow: about a quarter of a second
+ * in plain JavaScript. The embedded model's graphs need ~10⁸; a 2B-parameter model's need ~10⁹ per
+ * target node, so there they run only when asked for (`headLoadings: true`).
+ */
+export const HEAD_LOADING_AUTO_FLOPS = 4e8;
+
+/** FLOPs of the host backward passes head loadings need: one per target row, from its layer down. */
+export function headLoadingFlops(spec: ModelSpec, r: Replacement, targets: { layer: number; position: number }[]): number {
+  const d = spec.dModel;
+  let f = 0;
+  for (const t of targets) {
+    const P = t.position + 1;
+    for (let l = 0; l <= Math.min(t.layer, spec.nLayers - 1); l++) {
+      const a = spec.blocks[l].attn;
+      f += 2 * P * d * a.nHeads * a.headDim + a.nHeads * P * P * a.headDim + 2 * P * a.nKvHeads * a.headDim * d;
+      if (r.layers[l].wSkip && l < t.layer) f += 2 * P * d * d;
+    }
+  }
+  return f;
+}
+
 /** Per-edge heads in CSR form over the graph's edge list: edge e owns entries offsets[e] … offsets[e + 1]. */
 export interface EdgeHeads {
   offsets: Int32Array;
@@ -69,6 +91,14 @@ export function linearModelOf(spec: ModelSpec, r: Replacement, raw: RawAttributi
  * Head loadings of `kept` edges (in the order given; EdgeHeads' edge e is kept[e]). Edges at one
  * position get no entries.
  */
+/** The target rows of kept cross-position edges (what head loadings would cost). */
+export function headLoadingTargets(spec: ModelSpec, raw: RawAttribution, kept: KeptEdge[]): { layer: number; position: number }[] {
+  const rows = new Set<number>();
+  for (const e of kept) if (positionOfNode(raw, e.row) !== positionOfNode(raw, e.col)) rows.add(e.row);
+  const logitStart = raw.adjacency.nNodes - raw.layout.nLogits;
+  return [...rows].filter((r) => r < raw.layout.nFeatures || r >= logitStart).map((r) => ({ layer: r < raw.layout.nFeatures ? raw.features.layer[raw.selected[r]] : spec.nLayers, position: positionOfNode(raw, r) }));
+}
+
 export function edgeHeadsOf(spec: ModelSpec, r: Replacement, raw: RawAttribution, kept: KeptEdge[], perEdge = HEADS_PER_EDGE): EdgeHeads {
   const m = linearModelOf(spec, r, raw, false);
   const targets: HeadTarget[] = [];

@@ -154,11 +154,10 @@ export function headLoadings(m: FrozenLinearModel, targets: HeadTarget[], edges:
     if (!cross.length) continue;
     const goff: Float64Array[][] = new Array(m.L);
     const grads = m.backward(seed.g, seed.layer, seed.at, seed.position, (l, off) => (goff[l] = off));
-    const values = m.sourceValues(grads);
     const lastLayer = seed.at === 'mid' ? seed.layer : m.L - 1;
     for (const i of cross) {
       const col = edges[i].source;
-      total[i] = values[col];
+      total[i] = m.sourceValue(grads, col);
       const key = `${col}:${lastLayer}`;
       let v = local.get(key);
       if (!v) local.set(key, (v = localValues(m, col, lastLayer)));

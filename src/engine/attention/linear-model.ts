@@ -105,6 +105,9 @@ export class FrozenLinearModel {
     const tmp = new Float64Array(d);
     for (let t = 0; t <= upTo; t++) {
       const o = t * d;
+      let any = false;
+      for (let c = 0; c < d && !any; c++) any = g[o + c] !== 0;
+      if (!any) continue;
       for (let c = 0; c < d; c++) {
         let s = 0;
         const r = c * d;
@@ -130,10 +133,17 @@ export class FrozenLinearModel {
     const gA = g.slice(0, (upTo + 1) * d);
     if (blk.ln1Post) for (let t = 0; t <= upTo; t++) normLinearT(blk.ln1Post, frozen.ln1Post[l][t], gA, t * d, d);
     // gz[h][q] = W_O^h g_A[q]   (wo is [H·hd, d])
+    // Positions whose gradient is zero (above the seed, or never reached) are skipped throughout.
+    const live = new Uint8Array(upTo + 1);
+    for (let q = 0; q <= upTo; q++) for (let c = 0; c < d; c++) if (gA[q * d + c] !== 0) {
+      live[q] = 1;
+      break;
+    }
     const gz: Float64Array[] = [];
     for (let h = 0; h < H; h++) {
       const z = new Float64Array((upTo + 1) * hd);
       for (let q = 0; q <= upTo; q++) {
+        if (!live[q]) continue;
         for (let j = 0; j < hd; j++) {
           let s = 0;
           const r = (h * hd + j) * d, o = q * d;
@@ -150,6 +160,7 @@ export class FrozenLinearModel {
       const kv = Math.floor(h / rep);
       const o = offDiag ? new Float64Array(T * hd) : undefined;
       for (let q = 0; q <= upTo; q++) {
+        if (!live[q]) continue;
         const row = (h * T + q) * T;
         for (let k = 0; k <= q; k++) {
           const p = P[row + k];
@@ -165,7 +176,10 @@ export class FrozenLinearModel {
     // g_pre += ln1ᵀ (W_V gv)   (wv is [d, Hkv·hd])
     const u = new Float64Array(d);
     const kvW = Hkv * hd;
+    const reached = new Uint8Array(upTo + 1);
+    for (let q = 0; q <= upTo; q++) if (live[q]) for (let k = 0; k <= q; k++) reached[k] = 1;
     for (let k = 0; k <= upTo; k++) {
+      if (!reached[k]) continue;
       for (let c = 0; c < d; c++) {
         let s = 0;
         const r = c * kvW;
@@ -215,6 +229,32 @@ export class FrozenLinearModel {
     const d = this.d;
     const off = f.index[k] * decodeSpan(r, i) * d + (j - i) * d;
     return r.layers[i].wDec.data.subarray(off, off + d);
+  }
+
+  /** One source's direct effect on the seed (its column of sourceValues). */
+  sourceValue(grads: SourceGradients, col: number): number {
+    const { features: f, frozen } = this.parts;
+    const d = this.d, L = this.L, T = this.T, nF = f.act.length;
+    const dot = (a: ArrayLike<number>, ao: number, b: Float64Array, bo: number) => {
+      let s = 0;
+      for (let c = 0; c < d; c++) s += a[ao + c] * b[bo + c];
+      return s;
+    };
+    if (col < nF) {
+      let s = 0;
+      for (let j = f.layer[col]; j < L; j++) {
+        const g = grads.post[j], w = g && this.decoderInto(col, j);
+        if (g && w) s += dot(w, 0, g, f.pos[col] * d);
+      }
+      return f.act[col] * s;
+    }
+    if (col < nF + L * T) {
+      const l = Math.floor((col - nF) / T), t = (col - nF) % T;
+      const g = grads.post[l];
+      return g ? dot(f.errors, (l * T + t) * d, g, t * d) : 0;
+    }
+    const t = col - nF - L * T;
+    return dot(frozen.embeddings, t * d, grads.embed, t * d);
   }
 
   /** Every source's direct effect on the seed (source value · gradient), in the sweep's column order. */

@@ -24,7 +24,7 @@ import { pruneCsr, type NodeLayout } from './prune';
 import { scoresOnCsr } from './scores';
 import { RowStore, type Csr } from './sparse';
 import { buildTargets, type CustomTarget, type Target } from './targets';
-import { edgeHeadsOf, type KeptEdge } from '../attention/graph-heads';
+import { edgeHeadsOf, HEAD_LOADING_AUTO_FLOPS, headLoadingFlops, headLoadingTargets, type KeptEdge } from '../attention/graph-heads';
 
 export type AttributionStage = 'tokenize' | 'forward' | 'encode' | 'attribute' | 'prune';
 
@@ -67,9 +67,10 @@ export interface AttributeOptions {
   deviceResidentConstants?: boolean;
   /**
    * Split every kept edge between positions into the attention heads that carry it (attention/
-   * head-loadings.ts) and keep the largest in `edgeHeads`. Default true.
+   * head-loadings.ts) and keep the largest in `edgeHeads`. 'auto' (default): when the host work is
+   * small (HEAD_LOADING_AUTO_FLOPS: the embedded model and models of its size); true: always.
    */
-  headLoadings?: boolean;
+  headLoadings?: boolean | 'auto';
 }
 
 export interface AttributeContext {
@@ -334,7 +335,9 @@ export function toAttributionGraph(engine: AttributionEngine, dictionary: Dictio
       weight[e++] = a.val[p];
     }
   }
-  const edgeHeads = options.headLoadings === false ? undefined : edgeHeadsOf(spec, engine.replacement, raw, kept);
+  const hl = options.headLoadings ?? 'auto';
+  const wantHeads = hl === true || (hl === 'auto' && headLoadingFlops(spec, engine.replacement, headLoadingTargets(spec, raw, kept)) <= HEAD_LOADING_AUTO_FLOPS);
+  const edgeHeads = wantHeads ? edgeHeadsOf(spec, engine.replacement, raw, kept) : undefined;
   ctx.onProgress?.('prune', 1);
   return {
     prompt: promptText ?? bundle.tokenizer.decode(frozen.ids),
