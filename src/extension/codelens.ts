@@ -37,6 +37,16 @@ export class PromptCodeLensProvider implements vscode.CodeLensProvider {
           arguments: [doc.uri, b.start, b.end],
         }),
       );
+      if (b.counterfactual) {
+        lenses.push(
+          new vscode.CodeLens(range, {
+            title: '$(diff) Compare with counterfactual',
+            tooltip: `Compare this prompt's graph with the graph of "${b.counterfactual.prompt}"`,
+            command: 'circuitInspector.compareCounterfactual',
+            arguments: [doc.uri, b.start],
+          }),
+        );
+      }
       if (analysed && analysed.promptStart === b.start && analysed.graph) {
         lenses.push(new vscode.CodeLens(range, { title: 'Show Graph', command: 'circuitInspector.showGraph', arguments: [doc.uri] }));
       }

@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import { join } from 'node:path';
 import { CODELENS_SELECTOR, PromptCodeLensProvider } from './codelens';
 import { compareGraphFiles } from './compare/compare-panel';
+import { compareWith, compareWithCounterfactual } from './compare/compare-prompts';
 import { EngineHost } from './engine-host';
 import { GRAPH_EDITOR_ID, GraphEditorProvider } from './graph-editor';
 import { GRAPH_VIEW_ID } from './graph-view';
@@ -44,6 +45,9 @@ export function activate(context: vscode.ExtensionContext): { inspector: Inspect
     const doc = await vscode.workspace.openTextDocument({ language: 'circuit-prompt', content: 'The capital of Texas is' });
     await vscode.window.showTextDocument(doc);
   });
+  const at = (uri: unknown, offset: unknown) => [uri instanceof vscode.Uri ? uri : undefined, typeof offset === 'number' ? offset : undefined] as const;
+  command('circuitInspector.compareCounterfactual', (uri, offset) => compareWithCounterfactual(context.extensionUri, inspector, ...at(uri, offset)));
+  command('circuitInspector.compareWith', (uri, offset) => compareWith(context.extensionUri, inspector, ...at(uri, offset)));
   command('circuitInspector.compareGraphs', (uri, uris) => compareGraphFiles(context.extensionUri, uri instanceof vscode.Uri ? uri : undefined, Array.isArray(uris) ? uris : undefined));
   command('circuitInspector.openGraphAsText', (uri) => uri instanceof vscode.Uri && vscode.commands.executeCommand('vscode.openWith', uri, 'default'));
 

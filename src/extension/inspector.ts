@@ -207,6 +207,14 @@ export class Inspector extends Disposable {
     }
   }
 
+  /** The graph of a prompt text with the current model and settings (the compare commands use it). */
+  async graphOf(text: string, signal: AbortSignal, onProgress: (p: Progress) => void): Promise<GraphFile> {
+    await this.ensureModel(signal, onProgress);
+    const settings = analysisSettings((k) => vscode.workspace.getConfiguration(SECTION).get(k));
+    const slug = text.slice(0, 40).replace(/\W+/g, '-').toLowerCase();
+    return (await this.engine.call('analyze', { text, ...settings, slug }, { signal, onProgress })).graph;
+  }
+
   private payloadOf(a: Analysis, title: string): GraphPayload {
     return { graph: a.graph!, title, canIntervene: true, source: 'analysis', labelMinF1: labelMinF1Setting((k) => vscode.workspace.getConfiguration(SECTION).get(k)) };
   }

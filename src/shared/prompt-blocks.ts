@@ -11,6 +11,9 @@
  * follow a block's prompt belong to the block, not to its text: in a `*.prompt` block, from the first
  * such line to the block's end; in markdown, the lines right after the closing fence (blank lines
  * allowed between them). src/engine/circuit-tests/ parses them.
+ *
+ * Counterfactuals: a `counterfactual: OTHER PROMPT` line in the same place names the prompt the block
+ * is compared with (**Compare with Counterfactual**); like test lines, it is not part of the prompt.
  */
 
 export interface PromptBlock {
@@ -20,6 +23,8 @@ export interface PromptBlock {
   text: string;
   /** The block's circuit-test lines (see the module comment), in document order. */
   expectations?: ExpectationLine[];
+  /** The block's `counterfactual:` line: the prompt it is compared with (the first such line wins). */
+  counterfactual?: ExpectationLine & { prompt: string };
 }
 
 export interface ExpectationLine {
@@ -34,6 +39,26 @@ export interface ExpectationLine {
 /** Whether a line is a circuit-test line (an expectation or a group definition). */
 export function isExpectationLine(text: string): boolean {
   return /^\s*(expect\s|group\s+[^=]+=)/.test(text);
+}
+
+const COUNTERFACTUAL = /^\s*counterfactual:\s*(.*?)\s*$/;
+
+/** Whether a line belongs to a block without being part of its prompt (test lines, a counterfactual). */
+function isBlockLine(text: string): boolean {
+  return isExpectationLine(text) || COUNTERFACTUAL.test(text);
+}
+
+/** Sorts a block's trailing lines into its circuit-test lines and its counterfactual. */
+function attachBlockLines(block: PromptBlock, ls: Line[]): void {
+  const exp: ExpectationLine[] = [];
+  for (const l of ls) {
+    if (!l.text.trim()) continue;
+    const cf = COUNTERFACTUAL.exec(l.text);
+    if (cf) {
+      if (!block.counterfactual && cf[1]) block.counterfactual = { ...expectationOf(l), prompt: cf[1] };
+    } else exp.push(expectationOf(l));
+  }
+  if (exp.length) block.expectations = exp;
 }
 
 export type PromptDialect = 'markdown' | 'prompt' | 'plain';
@@ -96,15 +121,14 @@ function markdownBlocks(doc: string): PromptBlock[] {
       const end = body[body.length - 1].end;
       if (doc.slice(start, end).trim()) {
         const block: PromptBlock = { start, end, text: doc.slice(start, end) };
-        // Circuit-test lines right after the closing fence.
-        const exp: ExpectationLine[] = [];
-        let k = j + 1;
-        for (; k < ls.length; k++) {
+        // Circuit-test and counterfactual lines right after the closing fence.
+        const after: Line[] = [];
+        for (let k = j + 1; k < ls.length; k++) {
           if (!ls[k].text.trim()) continue;
-          if (!isExpectationLine(ls[k].text)) break;
-          exp.push(expectationOf(ls[k]));
+          if (!isBlockLine(ls[k].text)) break;
+          after.push(ls[k]);
         }
-        if (exp.length) block.expectations = exp;
+        attachBlockLines(block, after);
         out.push(block);
       }
     }
@@ -117,13 +141,13 @@ function expectationOf(l: Line): ExpectationLine {
   return { line: l.n, start: l.start, end: l.end, text: l.text };
 }
 
-/** A `*.prompt` block: its prompt lines, then (from the first expect/group line) its test lines. */
+/** A `*.prompt` block: its prompt lines, then (from the first expect/group/counterfactual line) its block lines. */
 function promptFileBlock(doc: string, ls: Line[]): PromptBlock | undefined {
-  const first = ls.findIndex((l) => isExpectationLine(l.text));
+  const first = ls.findIndex((l) => isBlockLine(l.text));
   if (first < 0) return blockOf(doc, ls);
   const b = blockOf(doc, ls.slice(0, first));
   if (!b) return undefined;
-  b.expectations = ls.slice(first).filter((l) => l.text.trim()).map(expectationOf);
+  attachBlockLines(b, ls.slice(first));
   return b;
 }
 

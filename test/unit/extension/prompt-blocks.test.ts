@@ -77,3 +77,20 @@ test('expect and group lines after a prompt belong to the block, never to its te
   assert.equal(m.text, 'Dallas is in');
   assert.deepEqual(m.expectations!.map((e) => e.line), [4, 6], 'only the lines right after the fence');
 });
+
+test('a counterfactual line names the prompt a block is compared with, and is never prompt text', () => {
+  const doc = 'Dallas is in the state whose capital is\ncounterfactual: Boston is in the state whose capital is\nexpect top1 Austin\n---\ncounterfactual:\n';
+  const blocks = findPromptBlocks(doc, 'prompt');
+  checkSlices(doc, blocks);
+  const [a] = blocks;
+  assert.equal(a.text, 'Dallas is in the state whose capital is');
+  assert.equal(a.counterfactual?.prompt, 'Boston is in the state whose capital is');
+  assert.equal(a.counterfactual?.line, 1);
+  assert.deepEqual(a.expectations!.map((e) => e.text), ['expect top1 Austin'], 'the counterfactual is not a test line');
+  assert.equal(blocks.length, 1, 'a block holding only an empty counterfactual line has no prompt');
+  const md = '```prompt\nthe purple one is a\n```\n\ncounterfactual: the red one is a\n\nSome prose.\n';
+  const [m] = findPromptBlocks(md, 'markdown');
+  assert.equal(m.text, 'the purple one is a');
+  assert.equal(m.counterfactual?.prompt, 'the red one is a');
+  assert.equal(md.slice(m.counterfactual!.start, m.counterfactual!.end), 'counterfactual: the red one is a');
+});
