@@ -121,6 +121,9 @@ function influenceShares(g: AttributionGraph): Float64Array {
   return out;
 }
 
+/** A dictionary's folder as a reader knows it: its last two path parts, not the whole local path. */
+const shortPath = (p: string) => p.split(/[\\/]/).filter(Boolean).slice(-2).join('/');
+
 function sameDictionary(a: AttributionGraph, b: AttributionGraph): { same: boolean; why: string } {
   const da = a.source?.dictionary;
   const db = b.source?.dictionary;
@@ -131,8 +134,8 @@ function sameDictionary(a: AttributionGraph, b: AttributionGraph): { same: boole
       : { same: false, why: 'only one graph names its dictionary: matched by label' };
   }
   return da === db
-    ? { same: true, why: `same dictionary (${da}): matched by (layer, position, feature index)` }
-    : { same: false, why: `different dictionaries (${da} vs ${db}): matched by (layer, position, label)` };
+    ? { same: true, why: `same dictionary (${shortPath(da)}): matched by (layer, position, feature index)` }
+    : { same: false, why: `different dictionaries (${shortPath(da)} vs ${shortPath(db)}): matched by (layer, position, label)` };
 }
 
 interface Keyed {

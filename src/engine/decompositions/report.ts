@@ -132,7 +132,7 @@ export function formatReport(r: DecompositionReport): string {
   const lines: string[] = [];
   lines.push(`Model ${r.model}, ${r.prompts.length} prompt${r.prompts.length === 1 ? '' : 's'}.`);
   lines.push('');
-  lines.push('| dictionary | kind | L0 | FVU | CE clean | CE spliced | KL spliced | replacement | completeness | features for 80 % | no effect (|Δ| < ε) |');
+  lines.push('| dictionary | kind | L0 | FVU | CE clean | CE spliced | KL spliced | replacement | completeness | features for 80 % | no effect (\\|Δ\\| < ε) |');
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const d of r.dictionaries) {
     lines.push(`| ${d.name} | ${d.kind} | ${d.l0.toFixed(1)} | ${f3(d.fvu)} | ${f3(d.ceClean)} | ${f3(d.ceSpliced)} | ${f3(d.klSpliced)} | ${f3(d.graph?.replacement)} | ${f3(d.graph?.completeness)} | ${d.graph ? d.graph.featuresFor80.toFixed(1) : '—'} | ${pct(d.ablation.unusedShare)} of ${d.ablation.measured} (ε ${d.ablation.epsilon}) |`);
