@@ -4,8 +4,8 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadModelBundle } from '../bundle/index';
-import { loadDictionary } from '../dictionaries/index';
+import type { EngineOptions } from '../attribution/engine';
+import { ModelSession } from '../session';
 import { loadCircuit } from './circuit';
 import { DEFAULT_SETTING_INDEX, scoreCircuit, type Scoreboard, type ScoreOptions } from './scoreboard';
 
@@ -31,11 +31,14 @@ export function findCompiledModels(root: string): CompiledModel[] {
     .map((m) => ({ ...m, dictionaries: GROUND_TRUTH_DICTIONARIES.filter((d) => existsSync(join(m.dir, d, 'config.yaml'))).map((d) => ({ name: d, dir: join(m.dir, d) })) }));
 }
 
-/** Scores one compiled model with one of its dictionaries. */
-export async function scoreCompiled(modelDir: string, dictDir: string, label: string, o: ScoreOptions = {}): Promise<Scoreboard> {
-  const bundle = await loadModelBundle(modelDir);
-  const dictionary = await loadDictionary(dictDir, { dModel: bundle.spec.dModel, nLayers: bundle.spec.nLayers, name: bundle.spec.name });
-  return scoreCircuit(bundle, dictionary, loadCircuit(modelDir), { ...o, dictionaryLabel: label });
+/** Scores one compiled model with one of its dictionaries (a session opened and closed for it). */
+export async function scoreCompiled(modelDir: string, dictDir: string, label: string, o: ScoreOptions & { runtime?: EngineOptions } = {}): Promise<Scoreboard> {
+  const session = await ModelSession.open({ model: modelDir, dictionaries: [dictDir], runtime: o.runtime });
+  try {
+    return await scoreCircuit(session, loadCircuit(modelDir), { ...o, dictionaryLabel: label });
+  } finally {
+    await session.dispose();
+  }
 }
 
 const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)} %` : '–');

@@ -2,8 +2,9 @@
  * The ground-truth scoreboard: how much of a compiled model's known circuit (circuit.json) the attribution
  * graphs built on a dictionary recover.
  *
- * For each prompt of the circuit, one unpruned attribution (computeAttribution), pruned afterwards at each
- * threshold setting by the same pure function the product uses (pruneCsr). Then:
+ * For each prompt of the circuit, one run and one unpruned attribution through the engine session (as the
+ * product makes them), pruned afterwards at each threshold setting by the same pure function the
+ * product's pruning uses (pruneCsr, on the raw node order). Then:
  *
  * - Variable recovery: for each feature variable, the dictionary feature with the best F1 between "active
  *   at the variable's layer and role position" and "the variable is active", over the circuit's prompts
@@ -22,14 +23,13 @@
  * - Replacement and completeness scores (circuit-tracer's definitions), averaged over prompts.
  * Edges through an attention pattern ("qk") are not edges of any attribution graph; they are counted apart.
  */
-import type { ModelBundle } from '../api';
-import { computeAttribution, type RawAttribution } from '../attribution/attribute';
-import { attributionEngine, type AttributionEngine, type EngineOptions } from '../attribution/engine';
+import type { RawAttribution } from '../attribution/attribute';
+import type { AttributionEngine } from '../attribution/engine';
 import { pruneCsr, type PruneResult } from '../attribution/prune';
 import { decodeSpan } from '../attribution/replacement';
 import { scoresOnCsr } from '../attribution/scores';
-import type { Dictionary } from '../dictionaries/types';
 import { EngineError } from '../errors';
+import type { ModelSession } from '../session';
 import type { Circuit, GroundTruthPrompt, GroundTruthVariable } from './circuit';
 
 export interface ThresholdSetting {
@@ -122,7 +122,6 @@ export interface Scoreboard {
 
 export interface ScoreOptions {
   settings?: ThresholdSetting[];
-  runtime?: EngineOptions;
   /** Label for the dictionary in the table (default: its name). */
   dictionaryLabel?: string;
   onPrompt?(i: number, n: number): void;
@@ -186,13 +185,16 @@ export function auroc(pos: number[], neg: number[]): number {
   return (rankSumPos - (pos.length * (pos.length + 1)) / 2) / (pos.length * neg.length);
 }
 
-export async function scoreCircuit(bundle: ModelBundle, dictionary: Dictionary, circuit: Circuit, o: ScoreOptions = {}): Promise<Scoreboard> {
+/** Scores the session's primary dictionary on its model against `circuit`. */
+export async function scoreCircuit(session: ModelSession, circuit: Circuit, o: ScoreOptions = {}): Promise<Scoreboard> {
+  const { bundle } = session;
+  const dictionary = session.requireDictionary('The ground-truth scoreboard');
   const spec = bundle.spec;
   if (circuit.dModel !== spec.dModel || circuit.nLayers !== spec.nLayers) {
     throw new EngineError('DICTIONARY_MISMATCH', `circuit.json describes d_model ${circuit.dModel}, ${circuit.nLayers} layers; the model has ${spec.dModel}, ${spec.nLayers}.`, 'Use the circuit.json that came with this model.');
   }
   const settings = o.settings ?? THRESHOLD_SETTINGS;
-  const engine = await attributionEngine(bundle, dictionary, o.runtime);
+  const engine = await session.engineFor(dictionary);
   const isClt = engine.replacement.kind === 'clt';
   const vocab = (t: string): number => {
     const toks = bundle.tokenizer.encode(t).filter((x) => !x.special);
@@ -206,7 +208,7 @@ export async function scoreCircuit(bundle: ModelBundle, dictionary: Dictionary, 
   let replacement = 0, completeness = 0;
   for (const [i, p] of circuit.prompts.entries()) {
     o.onPrompt?.(i, circuit.prompts.length);
-    const raw = await computeAttribution(engine, p.prompt, {});
+    const raw = await session.attribute(await session.run(p.prompt));
     if (raw.tokens.length - 1 < Math.max(...Object.values(p.positions))) {
       throw new EngineError('CONFIG_INVALID', `circuit.json prompt ${JSON.stringify(p.prompt)} has positions past its ${raw.tokens.length} tokens.`);
     }
