@@ -30,7 +30,7 @@ export async function benchGroundTruth(ctx: SectionContext): Promise<BenchRow[]>
         });
       });
       rows.push({ section: 'groundtruth', name: `${what}: variables found (best feature F1 ≥ 0.5)`, value: b.variablesFound, unit: `of ${b.variables.length}`, note: `mean best F1 ${b.meanF1.toFixed(3)}` });
-      rows.push({ section: 'groundtruth', name: `${what}: AUROC of |edge weight| for ground-truth edges`, value: b.auroc, unit: '', note: `replacement ${b.replacement.toFixed(3)}, completeness ${b.completeness.toFixed(3)}; ${b.prompts} prompts scored in ${secs.toFixed(1)} s` });
+      rows.push({ section: 'groundtruth', name: `${what}: AUROC of absolute edge weight for ground-truth edges`, value: b.auroc, unit: '', note: `replacement ${b.replacement.toFixed(3)}, completeness ${b.completeness.toFixed(3)}; ${b.prompts} prompts scored in ${secs.toFixed(1)} s` });
     }
   }
   return rows;
