@@ -8,6 +8,7 @@ import { benchAttribution } from './attribution';
 import { benchEditor } from './editor';
 import { benchGroundTruth } from './groundtruth';
 import { benchAttention } from './attention';
+import { benchSession } from './session';
 
 export const extraSections: Record<string, Section> = {
   attribution: benchAttribution,
@@ -15,4 +16,5 @@ export const extraSections: Record<string, Section> = {
   bigweights: benchBigWeights,
   editor: benchEditor,
   groundtruth: benchGroundTruth,
+  session: benchSession,
 };

@@ -65,7 +65,7 @@ class Viewer {
           if (first) this.select(first);
         }
       },
-      threshold: (t, final) => (final ? this.update((s) => vs.setThreshold(s, t)) : this.toolbar.showThreshold(t)),
+      threshold: (t, final) => (final ? this.setThreshold(t) : this.toolbar.showThreshold(t)),
       pin: () => this.update((s) => vs.togglePins(s)),
       pinnedOnly: (on) => this.update((s) => vs.setPinnedOnly(s, on)),
       group: (label) => this.update((s) => vs.group(s, vs.selectedMembers(s), label)),
@@ -121,7 +121,29 @@ class Viewer {
     if (!this.shown) $('empty').hidden = false;
   }
 
-  show(payload: GraphPayload): void {
+  /**
+   * The threshold control: a live analysis is re-pruned by the host from its kept attribution (looser or
+   * tighter, nothing recomputed); any other graph only hides nodes above the threshold.
+   */
+  private setThreshold(t: number): void {
+    const sh = this.shown;
+    if (!sh?.payload.canPrune) {
+      this.update((s) => vs.setThreshold(s, t));
+      return;
+    }
+    const carried = { ...sh.state, threshold: t };
+    void this.host.request<Extract<ToWebview, { type: 'pruned' }>>({ type: 'prune', nodeThreshold: t }).then((r) => {
+      if (this.shown !== sh) return; // another graph arrived meanwhile
+      if (r.graph) this.show({ ...sh.payload, graph: r.graph }, carried);
+      else {
+        this.showMessage(r.error ?? 'The graph could not be pruned again.');
+        this.update((s) => vs.setThreshold(s, t));
+      }
+    });
+  }
+
+  /** Shows a graph; `carry` keeps the view (pins, groups, selection, viewport) of the graph it replaces. */
+  show(payload: GraphPayload, carry?: vs.ViewState): void {
     let graph: ViewGraph;
     try {
       graph = normalizeGraph(payload.graph, { labelMinF1: payload.labelMinF1 });
@@ -130,7 +152,10 @@ class Viewer {
       return;
     }
     const t0 = performance.now();
-    const state = vs.recallState(graph, this.host.api.getState()) ?? vs.initialState(graph);
+    // A re-prunable analysis starts its control at the threshold it was pruned at (the setting).
+    const pruned = payload.canPrune ? payload.graph.metadata.node_threshold : undefined;
+    const state =
+      (carry && vs.restoreState(graph, { ...carry, key: vs.graphKey(graph) })) ?? vs.recallState(graph, this.host.api.getState()) ?? vs.initialState(graph, pruned ?? 1);
     const layout = layeredLayout(graph.nodes, graph.nLayers, graph.promptTokens.length);
     this.cards.clear();
     this.sentView = '';

@@ -88,6 +88,7 @@ export class Toolbar {
     sum.textContent = `${d.shownNodes}/${d.totalNodes} nodes · ${d.shownLinks}/${d.totalLinks} links`;
     for (const [k, v] of Object.entries(d.byKind)) sum.dataset[k] = String(v);
     sum.dataset.nodes = String(d.shownNodes);
+    sum.dataset.total = String(d.totalNodes);
     sum.dataset.links = String(d.shownLinks);
   }
 

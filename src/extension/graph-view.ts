@@ -55,6 +55,11 @@ export class GraphViewProvider extends Disposable implements vscode.WebviewViewP
     await this.reveal();
   }
 
+  /** The shown graph was replaced in the viewer itself (re-pruned): remember it for a reloaded webview. */
+  replaceGraph(graph: GraphPayload['graph']): void {
+    if (this.payload) this.payload = { ...this.payload, graph };
+  }
+
   /** Shows the view without taking the focus from the editor (the user goes on hovering the prompt). */
   async reveal(): Promise<void> {
     if (this.view) {

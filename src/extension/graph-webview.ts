@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { randomBytes } from 'node:crypto';
-import { parseFromWebview, type ExportFormat, type FeatureCard, type FeatureRef, type FromWebview, type InterventionOutcome, type InterventionSpec, type ToWebview, type ViewerInitState } from '../shared/protocol';
+import { parseFromWebview, type ExportFormat, type FeatureCard, type FeatureRef, type FromWebview, type GraphFile, type InterventionOutcome, type InterventionSpec, type ToWebview, type ViewerInitState } from '../shared/protocol';
 import { Disposable } from './disposable';
 import { notificationText } from './errors';
 import { viewerHtml } from '../shared/viewer-html';
@@ -20,6 +20,8 @@ export interface ViewerDelegate {
   ready?(): void;
   /** Pins and supernodes as the viewer has them now (Neuronpedia qParams form). */
   viewState?(pinnedIds: string[], supernodes: string[][]): void;
+  /** The shown analysis pruned again at a node threshold (absent: this viewer's graph cannot be). */
+  prune?(nodeThreshold: number): Promise<GraphFile>;
   /** Folder and base name offered by the export save dialog. */
   exportTarget(): { dir?: vscode.Uri; base: string };
 }
@@ -102,6 +104,14 @@ export class GraphWebview extends Disposable {
           this.reply({ type: 'interventionResult', inReplyTo: m.requestId, outcome: await this.delegate.intervene(m.interventions) });
         } catch (e) {
           this.reply({ type: 'interventionResult', inReplyTo: m.requestId, error: notificationText(e).text });
+        }
+        return;
+      case 'prune':
+        try {
+          if (!this.delegate.prune) throw new Error('This graph cannot be pruned again: it holds only the edges it was saved with.');
+          this.reply({ type: 'pruned', inReplyTo: m.requestId, graph: await this.delegate.prune(m.nodeThreshold) });
+        } catch (e) {
+          this.reply({ type: 'pruned', inReplyTo: m.requestId, error: notificationText(e).text });
         }
         return;
       case 'focusFeature':

@@ -33,6 +33,8 @@ export class Inspector extends Disposable {
   readonly status = this._register(new ModelStatusBar());
   readonly view: GraphViewProvider;
   private panelSource?: PanelSource;
+  /** The analysis whose unpruned attribution the worker keeps (its last `analyze`). */
+  private attributed?: Analysis;
   private running?: AbortController;
 
   constructor(
@@ -53,6 +55,7 @@ export class Inspector extends Disposable {
             const a = this.panelSource && this.store.get(this.panelSource.uri);
             if (a?.graph && a.text === this.panelSource!.text) a.graph = { ...a.graph, qParams: { ...(a.graph.qParams ?? {}), pinnedIds, supernodes } };
           },
+          prune: (t) => this.pruneOnPanel(t),
           exportTarget: () => this.exportTarget(),
         },
         log,
@@ -184,6 +187,7 @@ export class Inspector extends Disposable {
             { signal: ac.signal, onProgress },
           );
           analysis.graph = result.graph;
+          this.attributed = analysis;
           // An edit inside the prompt while attribution ran dropped the analysis: hovers must not come back
           // for text that changed (the panel still shows the graph of what was analysed).
           if (this.store.get(doc.uri) === analysis) this.store.set(analysis);
@@ -216,7 +220,7 @@ export class Inspector extends Disposable {
   }
 
   private payloadOf(a: Analysis, title: string): GraphPayload {
-    return { graph: a.graph!, title, canIntervene: true, source: 'analysis', labelMinF1: labelMinF1Setting((k) => vscode.workspace.getConfiguration(SECTION).get(k)) };
+    return { graph: a.graph!, title, canIntervene: true, source: 'analysis', canPrune: a === this.attributed, labelMinF1: labelMinF1Setting((k) => vscode.workspace.getConfiguration(SECTION).get(k)) };
   }
 
   async showGraph(uri?: vscode.Uri): Promise<void> {
@@ -286,6 +290,20 @@ export class Inspector extends Disposable {
   async featureCard(ref: FeatureRef): Promise<FeatureCard> {
     await this.ensureModel();
     return this.engine.call('featureCard', ref);
+  }
+
+  /** Re-prunes the panel's analysis from the worker's kept attribution; Save Graph then writes this graph. */
+  private async pruneOnPanel(nodeThreshold: number): Promise<GraphFile> {
+    const a = this.attributed;
+    if (!a?.graph || !this.panelSource || a.uri.toString() !== this.panelSource.uri.toString() || a.text !== this.panelSource.text) {
+      throw new EngineError('PROMPT_EMPTY', 'This graph is no longer the latest analysis.', 'Run Analyze Prompt again to change its pruning.');
+    }
+    const settings = analysisSettings((k) => vscode.workspace.getConfiguration(SECTION).get(k));
+    const r = await this.engine.call('prune', { nodeThreshold, edgeThreshold: settings.edgeThreshold, slug: a.graph.metadata.slug });
+    // Pins and supernodes stay the user's, whatever the threshold.
+    a.graph = { ...r.graph, qParams: { ...r.graph.qParams, pinnedIds: a.graph.qParams.pinnedIds, supernodes: a.graph.qParams.supernodes } };
+    this.view.replaceGraph(a.graph);
+    return a.graph;
   }
 
   private async interveneOnPanel(specs: InterventionSpec[]): Promise<InterventionOutcome> {

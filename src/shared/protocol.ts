@@ -102,6 +102,11 @@ export interface GraphPayload {
   promptLink?: string;
   /** Feature labels scoring below this F1 read "unlabelled (best guess: …)" (setting labels.minF1). */
   labelMinF1?: number;
+  /**
+   * The worker keeps this analysis' unpruned attribution: the threshold control re-prunes it (looser or
+   * tighter) through a `prune` request instead of only hiding nodes.
+   */
+  canPrune?: boolean;
 }
 
 export interface ViewerInitState {
@@ -123,7 +128,8 @@ export type ToWebview =
   | { type: 'busy'; busy: boolean; label?: string }
   | { type: 'featureCard'; inReplyTo: number; card?: FeatureCard; error?: string }
   | { type: 'interventionResult'; inReplyTo: number; outcome?: InterventionOutcome; error?: string }
-  | { type: 'exportDone'; inReplyTo: number; path?: string; error?: string };
+  | { type: 'exportDone'; inReplyTo: number; path?: string; error?: string }
+  | { type: 'pruned'; inReplyTo: number; graph?: GraphFile; error?: string };
 
 export type FromWebview =
   | { type: 'ready'; requestId: number }
@@ -131,6 +137,8 @@ export type FromWebview =
   | { type: 'requestFeatureCard'; requestId: number; feature: FeatureRef }
   | { type: 'intervene'; requestId: number; interventions: InterventionSpec[] }
   | { type: 'export'; requestId: number; format: ExportFormat; data: string }
+  /** Re-prune the shown analysis at this node threshold (cumulative influence, in (0, 1]). */
+  | { type: 'prune'; requestId: number; nodeThreshold: number }
   | { type: 'openPrompt' }
   /** The empty panel's Analyze button: run Analyze Prompt on the active editor. */
   | { type: 'analyze' }
@@ -198,6 +206,10 @@ export function parseFromWebview(raw: unknown): FromWebview | undefined {
         ? { type: 'viewState', pinnedIds: [...(m.pinnedIds as string[])], supernodes: (m.supernodes as string[][]).map((g) => [...g]) }
         : undefined;
     }
+    case 'prune':
+      return isInt(m.requestId) && typeof m.nodeThreshold === 'number' && m.nodeThreshold > 0 && m.nodeThreshold <= 1
+        ? { type: 'prune', requestId: m.requestId, nodeThreshold: m.nodeThreshold }
+        : undefined;
     case 'log':
       return (m.level === 'info' || m.level === 'error') && typeof m.message === 'string'
         ? { type: 'log', level: m.level, message: m.message.slice(0, 4000) }

@@ -156,3 +156,36 @@ test('Clear Decorations removes the painted activation', async () => {
   });
   assert.equal(await vs.extensionDecorations().count(), 0);
 });
+
+test('the threshold control re-prunes the analysis looser and tighter from the kept attribution', async () => {
+  const frame = vs.webview('view');
+  const slider = frame.locator('[data-testid="graph-threshold"]');
+  const total = async () => Number(await frame.locator('[data-testid="graph-summary"][data-total]').getAttribute('data-total'));
+  const setTo = (t: number) => slider.evaluate((e, v) => {
+    (e as HTMLInputElement).value = String(v);
+    e.dispatchEvent(new Event('change'));
+  }, t);
+  const until = async (ok: (n: number) => boolean, what: string) => {
+    const t0 = Date.now();
+    let n = await total();
+    while (!ok(n) && Date.now() - t0 < 60_000) {
+      await vs.page.waitForTimeout(200);
+      n = await total();
+    }
+    assert.ok(ok(n), `${what}: ${n} nodes`);
+    return n;
+  };
+  // The control starts where the analysis was pruned: the nodeThreshold setting (0.8 by default).
+  assert.equal(Number(await slider.inputValue()), 0.8);
+  const start = await total();
+  const counts = await vs.step('re-prune', async () => {
+    await setTo(0.99);
+    const looser = await until((n) => n > start, 'a looser threshold did not add nodes');
+    await setTo(0.3);
+    const tighter = await until((n) => n < start, 'a tighter threshold did not remove nodes');
+    await setTo(0.8);
+    const back = await until((n) => n === start, 'the setting did not give the first graph back');
+    return { looser, tighter, back };
+  });
+  console.log(`[measure] re-prune: ${start} nodes at 0.8, ${counts.looser} at 0.99, ${counts.tighter} at 0.3`);
+});

@@ -14,6 +14,7 @@ test('well-formed messages pass, with only the known fields', () => {
   assert.deepEqual(parseFromWebview({ type: 'viewState', pinnedIds: ['a'], supernodes: [['Texas', 'a', 'b']] }), { type: 'viewState', pinnedIds: ['a'], supernodes: [['Texas', 'a', 'b']] });
   const iv = parseFromWebview({ type: 'intervene', requestId: 3, interventions: [{ layer: 0, feature: 1, mode: 'scale', value: 2, positions: [4] }] });
   assert.equal(iv?.type, 'intervene');
+  assert.deepEqual(parseFromWebview({ type: 'prune', requestId: 4, nodeThreshold: 0.5, edgeThreshold: 0 }), { type: 'prune', requestId: 4, nodeThreshold: 0.5 });
 });
 
 test('malformed messages are rejected', () => {
@@ -36,6 +37,10 @@ test('malformed messages are rejected', () => {
     { type: 'viewState', pinnedIds: [1], supernodes: [] },
     { type: 'viewState', pinnedIds: [], supernodes: [[]] },
     { type: 'viewState', pinnedIds: [], supernodes: 'x' },
+    { type: 'prune', requestId: 1, nodeThreshold: 0 },
+    { type: 'prune', requestId: 1, nodeThreshold: 1.5 },
+    { type: 'prune', requestId: 1, nodeThreshold: '0.5' },
+    { type: 'prune', nodeThreshold: 0.5 },
   ];
   for (const b of bad) assert.equal(parseFromWebview(b), undefined, JSON.stringify(b));
 });
