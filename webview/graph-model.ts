@@ -4,7 +4,7 @@
  * links to unknown nodes are dropped. Nothing here touches the DOM; labels stay plain strings that the
  * view only ever sets as text.
  */
-import { kindOfFeatureType, parseEmbeddingClerp, parseFeatureNodeId, parseLogitClerp, tokenLabel, type GraphFile, type NodeKind } from '../src/shared/graph-schema';
+import { GRAPH_LIMITS, kindOfFeatureType, parseEmbeddingClerp, parseFeatureNodeId, parseLogitClerp, tokenLabel, type GraphFile, type NodeKind } from '../src/shared/graph-schema';
 import { DEFAULT_LABEL_MIN_F1, labelLine, labelView, type LabelScore } from '../src/shared/label-text';
 
 export { tokenLabel, type NodeKind };
@@ -54,7 +54,7 @@ export interface ViewGraph {
 
 export class GraphFormatError extends Error {}
 
-export const LIMITS = { nodes: 100_000, links: 1_000_000, label: 300, tokens: 100_000 };
+export const LIMITS = { nodes: GRAPH_LIMITS.nodes, links: GRAPH_LIMITS.links, label: 300, tokens: 100_000 };
 
 function str(x: unknown, max = LIMITS.label): string {
   if (typeof x === 'string') return x.length > max ? x.slice(0, max) + '…' : x;

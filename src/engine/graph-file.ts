@@ -22,6 +22,7 @@ import {
   FEATURE_TYPE,
   GRAPH_SCHEMA_VERSION,
   displayToken,
+  GRAPH_LIMITS,
   jsNodeIdOf,
   kindOfFeatureType,
   logitClerp,
@@ -58,8 +59,8 @@ export interface GraphFileLimits {
 
 export const DEFAULT_GRAPH_FILE_LIMITS: GraphFileLimits = {
   maxBytes: 512 * 1024 * 1024,
-  maxNodes: 500_000,
-  maxLinks: 10_000_000,
+  maxNodes: GRAPH_LIMITS.nodes,
+  maxLinks: GRAPH_LIMITS.links,
   maxTokens: 200_000,
   maxStringChars: 65_536,
 };

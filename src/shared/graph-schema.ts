@@ -17,6 +17,16 @@
  */
 
 // ---------------------------------------------------------------------------------------------------
+// Size limits
+
+/**
+ * The largest graph any part of Circuit Inspector reads: the engine's graph-file reader and the panel
+ * stop at the same numbers, so a file the CLI accepts is one the panel can show (it stays responsive up
+ * to here: links beyond each node's strongest are drawn on demand, see webview/scene.ts).
+ */
+export const GRAPH_LIMITS = { nodes: 100_000, links: 1_000_000 } as const;
+
+// ---------------------------------------------------------------------------------------------------
 // Node kinds
 
 export type NodeKind = 'embedding' | 'feature' | 'error' | 'logit';

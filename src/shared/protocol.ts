@@ -14,7 +14,7 @@
 // ---------------------------------------------------------------------------------------------------
 // Graph data: the validated graph file (src/shared/graph-schema.ts), the one graph type on the wire
 
-import type { GraphFile } from './graph-schema';
+import { GRAPH_LIMITS, type GraphFile } from './graph-schema';
 export type { GraphFile };
 
 // ---------------------------------------------------------------------------------------------------
@@ -201,7 +201,7 @@ export function parseFromWebview(raw: unknown): FromWebview | undefined {
     case 'analyze':
       return { type: 'analyze' };
     case 'viewState': {
-      const ids = (x: unknown) => Array.isArray(x) && x.length <= 100_000 && x.every((v) => typeof v === 'string' && v.length <= 300);
+      const ids = (x: unknown) => Array.isArray(x) && x.length <= GRAPH_LIMITS.nodes && x.every((v) => typeof v === 'string' && v.length <= 300);
       return ids(m.pinnedIds) && Array.isArray(m.supernodes) && m.supernodes.length <= 10_000 && m.supernodes.every((g) => ids(g) && (g as string[]).length >= 1)
         ? { type: 'viewState', pinnedIds: [...(m.pinnedIds as string[])], supernodes: (m.supernodes as string[][]).map((g) => [...g]) }
         : undefined;

@@ -174,7 +174,7 @@ test('a file claiming 10⁷ nodes is refused by its count, and oversized files b
   const o = sampleObject();
   const head = JSON.stringify({ metadata: o.metadata, qParams: o.qParams }).slice(0, -1);
   const huge = `${head},"nodes":[${'0,'.repeat(1e7 - 1)}0],"links":[]}`;
-  assert.throws(() => parseGraphFile(huge), graphFileInvalid(/nodes has 10000000 nodes; the limit is 500000/));
+  assert.throws(() => parseGraphFile(huge), graphFileInvalid(/nodes has 10000000 nodes; the limit is 100000/));
   assert.throws(() => parseGraphFile(readFileSync(SAMPLE, 'utf8'), { maxBytes: 1000 }), graphFileInvalid(/the limit is 1000/));
   assert.throws(() => parseGraphFile(readFileSync(SAMPLE), { maxBytes: 1000 }), graphFileInvalid(/bytes long; the limit is 1000/));
   assert.throws(() => parseGraphFile(mutate((x) => { x.links = []; }), { maxNodes: 3 }), graphFileInvalid(/^Invalid graph file: nodes has 9 nodes; the limit is 3/));
