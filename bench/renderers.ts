@@ -27,7 +27,7 @@ async function viewerFigures(browser: Browser, graph: unknown): Promise<Figures>
   const server = await serveViewer(graph);
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   try {
-    await page.goto(server.url('dark'));
+    await page.goto(server.url('dark'), { timeout: 300_000 });
     const el = page.locator('[data-testid="graph-summary"][data-render-ms]');
     await el.waitFor({ state: 'attached', timeout: 300_000 });
     const firstMs = Number(await el.getAttribute('data-render-ms'));

@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Frame, FrameLocator } from 'playwright-core';
 import { launchVsCode, resultsDir, type VsCode } from './harness';
-import { graphSummary } from './circuit';
+import { graphSummary, waitForActivation } from './circuit';
 import { sampleGraph } from '../unit/webview/sample-graph';
 import { denseScores } from '../unit/webview/scores-reference';
 import { escapeXml } from '../../webview/escape';
@@ -46,9 +46,12 @@ async function click(id: string, additive: boolean): Promise<void> {
 
 before(async () => {
   vs = await launchVsCode({ name: 'graph-view', files: { [FILE]: JSON.stringify(graph) }, viewport: { width: 1400, height: 900 } });
-  await vs.openFromExplorer(FILE);
+  await waitForActivation(vs);
   view = vs.webview('editor');
-  await graphSummary(view);
+  await vs.step('open', async () => {
+    await vs.openFromExplorer(FILE);
+    await graphSummary(view, 180_000);
+  });
   frame = await vs.webviewFrame('editor');
 });
 after(async () => {
