@@ -99,8 +99,10 @@ export function drawScene(d: DrawInput): Prim[] {
 
   // Bands: a line between layers, the label in the gutter.
   out.push({ t: 'clip', x: f.gutter, y: 0, w: plotR - f.gutter, h: plotB });
-  for (const b of layout.bands) {
-    for (const y of [sy(b.top), sy(b.bottom)]) if (y >= 0 && y <= plotB) out.push({ t: 'line', x1: f.gutter, y1: y, x2: plotR, y2: y, color: t.border, width: 1 });
+  // Lines between bands only: an outer line would frame an empty strip that reads as one more layer.
+  for (const b of layout.bands.slice(1)) {
+    const y = sy(b.top);
+    if (y >= 0 && y <= plotB) out.push({ t: 'line', x1: f.gutter, y1: y, x2: plotR, y2: y, color: t.border, width: 1 });
   }
 
   // Edges: what a hover or a selection focuses on is drawn in full and bright; the rest quietly.

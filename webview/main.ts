@@ -9,7 +9,6 @@ import '@vscode-elements/elements/dist/vscode-toolbar-button/index.js';
 import '@vscode-elements/elements/dist/vscode-toolbar-container/index.js';
 import '@vscode-elements/elements/dist/vscode-icon/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
-import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
 import type { FeatureCard, FeatureRef, GraphPayload, ToWebview } from '../src/shared/protocol';
 import { renderCard } from './card';
 import { GraphCanvas, type HoverTarget } from './canvas';

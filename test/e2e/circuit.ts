@@ -76,14 +76,11 @@ async function waitForGraph(vs: VsCode, timeout: number): Promise<GraphSummary> 
   return graphSummary(vs.webview('view'));
 }
 
-/** Expands the panel's "Nodes" list (a collapsed <vscode-collapsible>) so its rows can be clicked. */
+/** Expands the panel's "Nodes" list (a folded <details>) so its rows can be clicked. */
 export async function openNodeList(frame: FrameLocator): Promise<void> {
   const section = frame.locator('[data-testid="node-list-section"]');
   await section.waitFor();
-  if ((await section.getAttribute('open')) === null) {
-    // The header sits in the element's open shadow root, which locators pierce.
-    await section.locator('.collapsible-header').click();
-  }
+  if ((await section.getAttribute('open')) === null) await section.locator('summary').click();
   await frame.locator('[data-testid="node-list"]').waitFor({ state: 'visible' });
 }
 

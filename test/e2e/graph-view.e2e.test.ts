@@ -173,15 +173,18 @@ test('PNG and SVG exports contain the axis and every supernode label', async () 
   assert.deepEqual([w, h], [Math.round(Number(m[1])) * 2, Math.round(Number(m[2])) * 2]);
 });
 
-/** The theme picker, as a user does it: Preferences: Color Theme, type the name, Enter. */
+/** The theme picker, as a user does it: Preferences: Color Theme, type the name, click its row. */
 async function setTheme(name: string): Promise<void> {
   await vs.runCommand('Preferences: Color Theme');
   const input = vs.page.locator('.quick-input-widget .quick-input-box input');
   await input.waitFor({ state: 'visible' });
-  await input.fill(name);
-  await vs.page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor();
-  await input.press('Enter');
+  await vs.page.waitForTimeout(500);
+  await input.pressSequentially(name, { delay: 20 });
+  const row = vs.page.locator('.quick-input-list .monaco-list-row', { has: vs.page.locator('.label-name', { hasText: new RegExp(`^\\s*${name}\\s*$`) }) });
+  await row.first().waitFor({ state: 'visible' });
+  await row.first().click();
   await input.waitFor({ state: 'hidden' });
+  await vs.page.locator(`.monaco-workbench`).waitFor();
 }
 
 for (const theme of ['Light Modern', 'Dark Modern', 'Light High Contrast', 'Dark High Contrast']) {

@@ -3,6 +3,8 @@ import { el } from '../dom';
 import type { DetailsSection } from './section';
 
 const ROWS = 300;
+/** Whether the user left the list open (kept while the list is rebuilt). */
+let openAtStart = false;
 
 export const nodeListSection: DetailsSection = {
   id: 'node-list',
@@ -12,8 +14,10 @@ export const nodeListSection: DetailsSection = {
       .filter((n) => n.kind === 'feature' || n.kind === 'logit' || n.kind === 'supernode')
       .sort((a, b) => a.rank - b.rank)
       .slice(0, ROWS);
-    const section = el('vscode-collapsible' as 'div', { title: 'Nodes', 'data-testid': 'node-list-section' });
-    section.append(el('span', { slot: 'decorations', class: 'muted', id: 'node-count' }, String(rows.length)));
+    // A native <details> (folded at first): its header takes the theme's own text colours.
+    const section = el('details', { class: 'card-fold', 'data-testid': 'node-list-section' }, el('summary', { class: 'card-section' }, `Nodes (${rows.length})`));
+    if (openAtStart) section.open = true;
+    section.addEventListener('toggle', () => (openAtStart = section.open));
     const list = el('div', { class: 'node-list', 'data-testid': 'node-list' });
     for (const n of rows) {
       const v = n.node;
