@@ -138,6 +138,7 @@ export function drawScene(d: DrawInput): Prim[] {
   // Nodes.
   const selected = new Set(d.selected);
   const onScreen: SceneNode[] = [];
+  const shapes: Extract<Prim, { t: 'shape' }>[] = [];
   for (const n of scene.nodes) {
     const x = sx(n.x), y = sy(n.y);
     if (x < f.gutter - 20 || x > plotR + 20 || y < -20 || y > plotB + 20) continue;
@@ -145,7 +146,7 @@ export function drawScene(d: DrawInput): Prim[] {
     const [w, h] = NODE_SIZE[n.kind];
     const sel = selected.has(n.id);
     const ring = sel ? t.focus : n.pinned && n.kind !== 'supernode' ? t.pinned : n.match ? t.match : t.background;
-    out.push({
+    shapes.push({
       t: 'shape',
       shape: NODE_SHAPE[n.kind],
       x,
@@ -159,6 +160,10 @@ export function drawScene(d: DrawInput): Prim[] {
       ...(n.inGroup ? { dash: true } : {}),
     });
   }
+  // Same-looking nodes next to each other, so the canvas fills each look in one path (20,000 nodes are
+  // a few dozen fills, not 20,000); plain nodes first, rings (selection, pins) on top.
+  const look = (p: Extract<Prim, { t: 'shape' }>) => `${p.strokeWidth > 1 ? 1 : 0}|${p.shape}|${p.fill}|${p.stroke}|${p.alpha}|${p.dash ? 1 : 0}|${p.w}`;
+  out.push(...shapes.map((p) => [look(p), p] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, p]) => p));
 
   // Labels: the important ones first (selected, hovered, pinned, groups, logits, then features by
   // influence); a label that would overlap one already placed is left out (its card says the rest).
@@ -171,7 +176,10 @@ export function drawScene(d: DrawInput): Prim[] {
   }
   // The selection's (or hovered node's) neighbours are labelled next, so a circuit can be read hop by hop.
   const prio = (n: SceneNode) => (selected.has(n.id) || n.id === d.hovered ? -3 : n.pinned || n.match ? -2 : lit?.has(n.id) ? -1 + n.rank / 10 : n.rank);
-  const ordered = onScreen.filter((n) => n.kind !== 'embedding').sort((a, b) => prio(a) - prio(b));
+  // Only nodes that could get a label are sorted (zoomed out, that is the few forced ones).
+  const ordered = onScreen
+    .filter((n) => n.kind !== 'embedding' && (room >= LABEL_ROOM || (n.kind !== 'feature' && n.kind !== 'error') || prio(n) < 0))
+    .sort((a, b) => prio(a) - prio(b));
   for (const n of ordered) {
     const forced = prio(n) < -1 || n.kind === 'supernode';
     const neighbour = !forced && prio(n) < 0;

@@ -10,10 +10,11 @@ export function fontOf(size: number, bold: boolean | undefined, family: string):
   return `${bold ? '600 ' : ''}${size}px ${family}`;
 }
 
+/** Adds one shape to the current path (as its own closed subpath). */
 function shapePath(ctx: CanvasRenderingContext2D, shape: Shape, x: number, y: number, w: number, h: number): void {
-  ctx.beginPath();
   switch (shape) {
     case 'ellipse':
+      ctx.moveTo(x + w / 2, y);
       ctx.ellipse(x, y, w / 2, h / 2, 0, 0, Math.PI * 2);
       break;
     case 'diamond':
@@ -32,6 +33,7 @@ function shapePath(ctx: CanvasRenderingContext2D, shape: Shape, x: number, y: nu
       ctx.closePath();
       break;
     case 'round-rectangle':
+      ctx.moveTo(x + w / 2, y);
       ctx.roundRect(x - w / 2, y - h / 2, w, h, 4);
       break;
     default:
@@ -39,8 +41,13 @@ function shapePath(ctx: CanvasRenderingContext2D, shape: Shape, x: number, y: nu
   }
 }
 
+function sameLook(a: Extract<Prim, { t: 'shape' }>, b: Prim): boolean {
+  return b.t === 'shape' && b.shape === a.shape && b.fill === a.fill && b.stroke === a.stroke && b.strokeWidth === a.strokeWidth && b.alpha === a.alpha && !!b.dash === !!a.dash;
+}
+
 export function paintCanvas(ctx: CanvasRenderingContext2D, prims: readonly Prim[], fontFamily: string): void {
-  for (const p of prims) {
+  for (let i = 0; i < prims.length; i++) {
+    const p = prims[i];
     switch (p.t) {
       case 'clip':
         ctx.save();
@@ -77,9 +84,16 @@ export function paintCanvas(ctx: CanvasRenderingContext2D, prims: readonly Prim[
         ctx.globalAlpha = 1;
         break;
       }
-      case 'shape':
+      case 'shape': {
+        // Consecutive shapes that look the same are one path: one fill and one stroke for all of them.
+        let j = i + 1;
+        while (j < prims.length && sameLook(p, prims[j])) j++;
         ctx.globalAlpha = p.alpha;
-        shapePath(ctx, p.shape, p.x, p.y, p.w, p.h);
+        ctx.beginPath();
+        for (let k = i; k < j; k++) {
+          const q = prims[k] as typeof p;
+          shapePath(ctx, q.shape, q.x, q.y, q.w, q.h);
+        }
         ctx.fillStyle = p.fill;
         ctx.fill();
         if (p.strokeWidth > 0) {
@@ -90,7 +104,9 @@ export function paintCanvas(ctx: CanvasRenderingContext2D, prims: readonly Prim[
           ctx.setLineDash([]);
         }
         ctx.globalAlpha = 1;
+        i = j - 1;
         break;
+      }
       case 'text':
         ctx.globalAlpha = 1;
         ctx.fillStyle = p.color;
