@@ -173,18 +173,27 @@ test('PNG and SVG exports contain the axis and every supernode label', async () 
   assert.deepEqual([w, h], [Math.round(Number(m[1])) * 2, Math.round(Number(m[2])) * 2]);
 });
 
-/** The theme picker, as a user does it: Preferences: Color Theme, type the name, click its row. */
+/**
+ * The theme picker, as a user does it: Preferences: Color Theme, type the name, click its row. The
+ * picker fills its list after it opens (and clears what was typed then), so typing is retried until
+ * the list shows the theme.
+ */
 async function setTheme(name: string): Promise<void> {
   await vs.runCommand('Preferences: Color Theme');
   const input = vs.page.locator('.quick-input-widget .quick-input-box input');
   await input.waitFor({ state: 'visible' });
-  await vs.page.waitForTimeout(500);
-  await input.pressSequentially(name, { delay: 20 });
   const row = vs.page.locator('.quick-input-list .monaco-list-row', { has: vs.page.locator('.label-name', { hasText: new RegExp(`^\\s*${name}\\s*$`) }) });
-  await row.first().waitFor({ state: 'visible' });
+  for (let attempt = 0; ; attempt++) {
+    await input.fill(name);
+    try {
+      await row.first().waitFor({ state: 'visible', timeout: 3000 });
+      if ((await input.inputValue()) === name) break;
+    } catch (e) {
+      if (attempt >= 10) throw e;
+    }
+  }
   await row.first().click();
   await input.waitFor({ state: 'hidden' });
-  await vs.page.locator(`.monaco-workbench`).waitFor();
 }
 
 for (const theme of ['Light Modern', 'Dark Modern', 'Light High Contrast', 'Dark High Contrast']) {
