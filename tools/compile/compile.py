@@ -207,9 +207,33 @@ def train_dicts(name, b, model, prompts, variables, folder, quick=False):
     D.save_transcoders(tcs, os.path.join(folder, "transcoders"), name)
     clt = uncentre(D.train_dict(xs, ys, [b.L - l for l in range(b.L)], cfg, 200, lambda m: log(f"  clt{m}")), mu)
     D.save_clt(clt, os.path.join(folder, "clt"), name)
+    fold_constants(b, model, prompts, folder)
     for kind, encs in (("transcoders", [lambda x, l=l: D.encode(tcs[l], 0, x) for l in range(b.L)]),
                        ("clt", [lambda x, l=l: D.encode(clt, l, x) for l in range(b.L)])):
         write_labels(b, model, prompts, variables, encs, os.path.join(folder, kind, "features"))
+
+
+def fold_constants(b, model, prompts, folder):
+    """Encoders read no constant direction: the components of each encoder row along `one` and `present`
+    (which every position past BOS carries, so they only bias) move into b_enc at their mean values over
+    the training text. Otherwise every feature gets an edge from BOS's embedding (whose `one` layer 0's
+    bias head copies everywhere) and from its own token's embedding (`present`), which take influence
+    from the circuit's edges though they only set thresholds; the bias of a transcoder is not an edge."""
+    import st_io
+    seqs = corpus(b, prompts, random.Random(5), 300)
+    acts = collect(model, seqs, b.L)
+    C = torch.stack([torch.from_numpy(b.dir(n)).float() for n in ("one", "present")])  # orthonormal rows
+    for kind in ("transcoders", "clt"):
+        for l in range(b.L):
+            mu = acts[f"blocks.{l}.ln2.hook_normalized"].mean(0)
+            path = os.path.join(folder, kind, f"layer_{l}.safetensors" if kind == "transcoders" else f"W_enc_{l}.safetensors")
+            w = {k: torch.from_numpy(v) for k, v in st_io.load(path).items()}
+            kw, kb = ("W_enc", "b_enc") if kind == "transcoders" else (f"W_enc_{l}", f"b_enc_{l}")
+            W = w[kw]
+            WC = W @ C.T  # [F, 2]
+            w[kw] = W - WC @ C
+            w[kb] = w[kb] + WC @ (C @ mu)
+            st_io.save(w, path)
 
 
 def relabel(b, model, prompts, variables, folder):
@@ -272,6 +296,7 @@ def main():
     ap.add_argument("--dicts", action="store_true", help="also train transcoders and a CLT on each model")
     ap.add_argument("--quick", action="store_true", help="tiny dictionary training (smoke tests)")
     ap.add_argument("--relabel", action="store_true", help="only rewrite the feature labels of the saved dictionaries")
+    ap.add_argument("--fold", action="store_true", help="only fold the constant directions of the saved encoders into their biases")
     args = ap.parse_args()
     names = args.only.split(",") if args.only else list(circuits.CIRCUITS)
     torch.set_num_threads(1)
@@ -298,7 +323,9 @@ def main():
             json.dump(circuit, f, indent=1)
         log(f"{name}: {len(prompts)} prompts, {len(failures)} failures, min margin {min(margins):.2f} nats, "
             f"d_model {b.d}, {len(b.dirs)} directions")
-        if args.relabel:
+        if args.fold:
+            fold_constants(b, model, prompts, folder)
+        elif args.relabel:
             relabel(b, model, prompts, variables, folder)
         elif args.dicts and not failures:
             train_dicts(name, b, model, prompts, variables, folder, quick=args.quick)

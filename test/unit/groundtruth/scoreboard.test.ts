@@ -34,13 +34,13 @@ const models = findCompiledModels(COMPILED);
  */
 const FLOORS: Record<string, { recall: number; onPath: number; found: number }> = {
   'two-hop/transcoders': { recall: 1.0, onPath: 1.0, found: 8 },
-  'two-hop/clt': { recall: 0.95, onPath: 0.95, found: 8 },
+  'two-hop/clt': { recall: 1.0, onPath: 1.0, found: 8 },
   'induction/transcoders': { recall: 0.66, onPath: 1.0, found: 19 },
   'induction/clt': { recall: 0.66, onPath: 1.0, found: 19 },
-  'colour-shape/transcoders': { recall: 0.86, onPath: 0.86, found: 15 },
-  'colour-shape/clt': { recall: 0.82, onPath: 0.82, found: 15 },
-  'x-squared/transcoders': { recall: 0.29, onPath: 0.29, found: 16 },
-  'x-squared/clt': { recall: 0.29, onPath: 0.29, found: 17 },
+  'colour-shape/transcoders': { recall: 1.0, onPath: 1.0, found: 15 },
+  'colour-shape/clt': { recall: 1.0, onPath: 1.0, found: 15 },
+  'x-squared/transcoders': { recall: 0.29, onPath: 0.29, found: 15 },
+  'x-squared/clt': { recall: 0.29, onPath: 0.29, found: 16 },
   'two-hop-noisy/transcoders': { recall: 1.0, onPath: 1.0, found: 16 },
   'two-hop-noisy/clt': { recall: 0.99, onPath: 0.99, found: 16 },
 };
