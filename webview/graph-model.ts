@@ -29,10 +29,35 @@ export interface ViewNode {
   labelTrusted?: boolean;
 }
 
+/** One attention head's part of an edge between positions (Circuit Inspector's optional link `heads`). */
+export interface LinkHead {
+  layer: number;
+  head: number;
+  /** In the edge's units; over all heads the parts sum to the edge. */
+  weight: number;
+}
+
 export interface ViewLink {
   source: string;
   target: string;
   weight: number;
+  /** The heads carrying the edge, largest |part| first (edges between positions, when the graph has them). */
+  heads?: LinkHead[];
+}
+
+/** A link's `heads` field, checked: at most 16 [layer, head, part] triples of integers ≥ 0 and a finite part. */
+export function linkHeads(x: unknown): LinkHead[] | undefined {
+  if (!Array.isArray(x) || !x.length || x.length > 16) return undefined;
+  const out: LinkHead[] = [];
+  for (const h of x) {
+    if (!Array.isArray(h) || h.length !== 3) return undefined;
+    const [l, hd, w] = h as unknown[];
+    if (!Number.isInteger(l) || !Number.isInteger(hd) || (l as number) < 0 || (hd as number) < 0 || (l as number) > 10000 || (hd as number) > 100000) return undefined;
+    const v = num(w);
+    if (v === undefined) return undefined;
+    out.push({ layer: l as number, head: hd as number, weight: v });
+  }
+  return out;
 }
 
 export interface Supernode {
@@ -182,7 +207,8 @@ export function normalizeGraph(raw: unknown, opts: NormalizeOptions = {}): ViewG
     const target = str(e.target, 200);
     const weight = num(e.weight);
     if (weight === undefined || !byId.has(source) || !byId.has(target) || source === target) continue;
-    links.push({ source, target, weight });
+    const heads = linkHeads(e.heads);
+    links.push(heads ? { source, target, weight, heads } : { source, target, weight });
   }
 
   const q = isObj(raw.qParams) ? raw.qParams : {};

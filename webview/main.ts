@@ -10,6 +10,7 @@ import '@vscode-elements/elements/dist/vscode-toolbar-container/index.js';
 import '@vscode-elements/elements/dist/vscode-icon/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import type { FeatureCard, FeatureRef, GraphPayload, ToWebview } from '../src/shared/protocol';
+import { headShares, percent } from './heads';
 import { renderCard } from './card';
 import { GraphCanvas, type HoverTarget } from './canvas';
 import { HostChannel } from './channel';
@@ -320,6 +321,15 @@ class Viewer {
       const e = sh.scene.edges[t.index];
       const a = sh.scene.byId.get(e.source), b = sh.scene.byId.get(e.target);
       tip.append(el('div', { class: 'card-title', 'data-testid': 'edge-tooltip' }, `${e.weight >= 0 ? '+' : '−'}${fmt(Math.abs(e.weight), 4)}`), el('div', { class: 'card-meta' }, `${a?.label ?? e.source} → ${b?.label ?? e.target}`));
+      if (e.heads?.length) {
+        // Head loadings: which attention heads move this edge between positions.
+        const { listed, other } = headShares(e.heads, e.weight);
+        const box = el('div', { class: 'edge-heads', 'data-testid': 'edge-heads' }, el('div', { class: 'card-section' }, 'Carried by heads'));
+        for (const h of other ? [...listed, other] : listed) {
+          box.append(el('div', { class: 'edge-head', 'data-testid': 'edge-head', 'data-head': h.name, 'data-weight': String(h.weight) }, el('span', { class: 'conn-weight' }, `${h.weight >= 0 ? '+' : '−'}${fmt(Math.abs(h.weight), 3)}`), el('span', { class: 'conn-share' }, percent(h.share)), el('span', { class: 'conn-label' }, h.name)));
+        }
+        tip.append(box);
+      }
       place();
     } else {
       const tok = sh.graph.promptTokens[t.ctx];

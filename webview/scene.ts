@@ -7,7 +7,7 @@
  * in the scene, but at rest only each node's strongest few are drawn; a hovered or selected node's edges
  * are drawn in full (see `restingEdges`).
  */
-import type { NodeKind, Supernode, ViewGraph, ViewNode } from './graph-model';
+import type { LinkHead, NodeKind, Supernode, ViewGraph, ViewNode } from './graph-model';
 import type { GraphLayout } from './layout';
 import { searchNodes, visibleElements } from './prune';
 import { supernodeKey, type ViewState } from './view-state';
@@ -36,6 +36,22 @@ export interface SceneEdge {
   source: string;
   target: string;
   weight: number;
+  /** The heads carrying it (a merged edge: its members' listed parts summed per head). */
+  heads?: LinkHead[];
+}
+
+/** Parts of several edges summed per (layer, head), largest |part| first. */
+function sumHeads(a: LinkHead[] | undefined, b: LinkHead[] | undefined): LinkHead[] | undefined {
+  if (!a?.length) return b?.length ? b.map((h) => ({ ...h })) : undefined;
+  if (!b?.length) return a;
+  const m = new Map<string, LinkHead>(a.map((h) => [`${h.layer}.${h.head}`, { ...h }]));
+  for (const h of b) {
+    const k = `${h.layer}.${h.head}`;
+    const x = m.get(k);
+    if (x) x.weight += h.weight;
+    else m.set(k, { ...h });
+  }
+  return [...m.values()].sort((x, y) => Math.abs(y.weight) - Math.abs(x.weight));
 }
 
 export interface Scene {
@@ -76,13 +92,16 @@ export function mergeEdges(links: readonly SceneEdge[], rep: ReadonlyMap<string,
     const t = rep.get(l.target) ?? l.target;
     if (s === t) continue;
     if (s === l.source && t === l.target) {
-      out.push({ source: s, target: t, weight: l.weight });
+      out.push(l.heads ? { source: s, target: t, weight: l.weight, heads: l.heads } : { source: s, target: t, weight: l.weight });
       continue;
     }
     const k = `${s}\u0000${t}`;
     const e = sum.get(k);
-    if (e) e.weight += l.weight;
-    else sum.set(k, { source: s, target: t, weight: l.weight });
+    if (e) {
+      e.weight += l.weight;
+      const h = sumHeads(e.heads, l.heads);
+      if (h) e.heads = h;
+    } else sum.set(k, l.heads ? { source: s, target: t, weight: l.weight, heads: l.heads.map((h) => ({ ...h })) } : { source: s, target: t, weight: l.weight });
   }
   return [...out, ...sum.values()];
 }
@@ -188,6 +207,8 @@ export interface Connection {
   weight: number;
   /** |weight| / Σ |weights| on this side of the node. */
   share: number;
+  /** The attention heads carrying the edge (edges between positions). */
+  heads?: LinkHead[];
 }
 
 /**
@@ -199,7 +220,7 @@ export function connections(scene: Scene, id: string): { incoming: Connection[];
     const list = (idx ?? []).map((i) => scene.edges[i]);
     const total = list.reduce((a, e) => a + Math.abs(e.weight), 0);
     return list
-      .map((e) => ({ id: other(e), weight: e.weight, share: total > 0 ? Math.abs(e.weight) / total : 0 }))
+      .map((e) => ({ id: other(e), weight: e.weight, share: total > 0 ? Math.abs(e.weight) / total : 0, ...(e.heads ? { heads: e.heads } : {}) }))
       .sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight) || (a.id < b.id ? -1 : 1));
   };
   return { incoming: side(scene.incoming.get(id), (e) => e.source), outgoing: side(scene.outgoing.get(id), (e) => e.target) };

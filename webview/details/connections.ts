@@ -4,6 +4,7 @@
  * the selection to the node at the other end. A supernode's edges are the sums of its members'.
  */
 import { el, fmt } from '../dom';
+import { headShares, percent } from '../heads';
 import { connections, type Connection } from '../scene';
 import type { DetailsContext, DetailsSection } from './section';
 
@@ -21,6 +22,12 @@ function list(c: DetailsContext, title: string, rows: Connection[], side: 'in' |
       el('span', { class: 'conn-share' }, `${(r.share * 100).toFixed(1)}%`),
       el('span', { class: 'conn-label' }, other?.label ?? r.id),
     );
+    if (r.heads?.length) {
+      // The heads that carry it (an edge between positions): the strongest, with its share of the edge.
+      const { listed } = headShares(r.heads, r.weight);
+      const names = listed.slice(0, 2).map((h) => `${h.name} ${percent(h.share)}`).join(', ');
+      row.append(el('span', { class: 'conn-heads', 'data-testid': 'connection-heads', title: listed.map((h) => `${h.name}: ${fmt(h.weight, 3)} (${percent(h.share)})`).join('\n') }, `via ${names}`));
+    }
     row.addEventListener('click', () => c.actions.select(r.id));
     box.append(row);
   }
