@@ -13,6 +13,7 @@ import { GRAPH_VIEW_ID } from './graph-view';
 import type { FocusArgs } from '../shared/hover-content';
 import { TokenHoverProvider } from './hover';
 import { Inspector } from './inspector';
+import { CircuitTestController } from './circuit-tests/controller';
 
 function isFocusArgs(x: unknown): x is FocusArgs {
   const o = x as Record<string, unknown>;
@@ -66,6 +67,7 @@ export function activate(context: vscode.ExtensionContext): { inspector: Inspect
   );
   sub(vscode.languages.registerHoverProvider('*', new TokenHoverProvider(inspector.store, engine, log)));
   sub(vscode.languages.registerCodeLensProvider(CODELENS_SELECTOR, new PromptCodeLensProvider(inspector.store)));
+  sub(new CircuitTestController((doc, dialect, signal) => inspector.runCircuitTests(doc, dialect, signal), log));
   return { inspector };
 }
 

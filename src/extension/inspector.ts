@@ -18,7 +18,8 @@ import { reportError } from './errors';
 import { GRAPH_EDITOR_ID } from './graph-editor';
 import { GraphViewProvider } from './graph-view';
 import type { FocusArgs } from '../shared/hover-content';
-import { choosePrompt, dialectFor, graphFileName } from '../shared/prompt-blocks';
+import { choosePrompt, dialectFor, graphFileName, type PromptDialect } from '../shared/prompt-blocks';
+import type { BlockResult } from '../shared/circuit-tests';
 import { SECTION, analysisSettings, labelMinF1Setting, providerSetting, resolveTrustedPath, PROVIDERS } from './settings';
 import { ModelStatusBar } from './status-bar';
 
@@ -129,6 +130,12 @@ export class Inspector extends Disposable {
 
   private ensureModel(signal?: AbortSignal, onProgress?: (p: Progress) => void) {
     return this.engine.ensureModel(this.modelConfig().args, { signal, onProgress });
+  }
+
+  /** Runs a prompt document's circuit tests in the engine (the runner `circuit-inspector test` uses). */
+  async runCircuitTests(doc: string, dialect: PromptDialect, signal?: AbortSignal): Promise<BlockResult[]> {
+    await this.ensureModel(signal);
+    return this.engine.call('circuitTests', { doc, dialect }, { signal });
   }
 
   // ---------------------------------------------------------------------------------------- analyze

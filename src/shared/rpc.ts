@@ -6,6 +6,8 @@
  * Calls carry ids; a `cancel` with the same id aborts the worker's AbortSignal for that call; progress
  * events stream back while it runs. This file is imported by both sides and holds no engine code.
  */
+import type { BlockResult } from './circuit-tests';
+import type { PromptDialect } from './prompt-blocks';
 import type { LabelScore } from './label-text';
 import type { TokenInfo } from '../engine/api';
 import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSemanticsView, InterventionSpec, PredictionView } from './protocol';
@@ -115,6 +117,8 @@ export interface EngineMethods {
   prune(args: PruneArgs): PruneResult;
   /** Steer / ablate features and report the changed top predictions at the last position. */
   intervene(args: { text: string; interventions: InterventionSpec[]; k: number; semantics?: Partial<InterventionSemanticsView>; track?: number[] }): InterventionOutcome;
+  /** Runs the circuit tests (expect lines) of a prompt document; one result per block that has tests. */
+  circuitTests(args: { doc: string; dialect: PromptDialect }): BlockResult[];
 }
 
 export type Method = keyof EngineMethods;

@@ -3,6 +3,9 @@
  * (dictionary), the attribution engine's sessions (forward, encode, backward), and the readouts the
  * editor needs. The only worker file that knows the engine's module layout.
  */
+import { runDocument } from '../engine/circuit-tests/runner';
+import type { BlockResult } from '../shared/circuit-tests';
+import type { PromptDialect } from '../shared/prompt-blocks';
 import type { LabelScore } from '../shared/label-text';
 import type { ActivationCache, TokenInfo } from '../engine/api';
 import type { RawAttribution } from '../engine/attribution/attribute';
@@ -88,6 +91,12 @@ class RealEngine implements LoadedEngine {
     const r = await this.session.intervene(run.tokens.map((t) => t.id), interventions, { topK: k, ...opts.semantics, track: opts.track }, { signal });
     const view = (p: { token: string; prob: number; logit: number }) => ({ token: p.token, prob: p.prob, logit: p.logit });
     return { semantics: r.semantics, before: r.before.map(view), after: r.after.map(view), tracked: r.tracked };
+  }
+
+  /** The engine-side circuit-test runner, the same one `circuit-inspector test` uses. */
+  circuitTests(doc: string, dialect: PromptDialect, signal?: AbortSignal): Promise<BlockResult[]> {
+    const { attr, dict } = this.requireDict('Circuit tests');
+    return runDocument({ engine: attr, dictionary: dict }, doc, dialect, { signal });
   }
 
   lens(run: EngineRun, position: number, k: number): LensRow[] {

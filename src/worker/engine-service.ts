@@ -4,6 +4,8 @@
  * per prompt, picking the top features per token, predictions, interventions before/after — is tested
  * with a tiny in-memory engine, and the real one (engine-adapter.ts) only translates calls.
  */
+import type { BlockResult } from '../shared/circuit-tests';
+import type { PromptDialect } from '../shared/prompt-blocks';
 import type { LabelScore } from '../shared/label-text';
 import type { HookTensor, TokenInfo } from '../engine/api';
 import { EngineError, throwIfCancelled } from '../engine/errors';
@@ -59,6 +61,8 @@ export interface LoadedEngine {
   label(ref: FeatureRef): string;
   /** The label's score, when the dictionary's label files carry one. */
   labelEvidence?(ref: FeatureRef): LabelScore | undefined;
+  /** Runs a document's circuit tests (engines without transcoders cannot). */
+  circuitTests?(doc: string, dialect: PromptDialect, signal?: AbortSignal): Promise<BlockResult[]>;
   dispose(): void;
 }
 
@@ -234,6 +238,12 @@ export class EngineService {
     const e = this.require();
     const base = await this.runFor(args.text, ctx.signal);
     return e.intervene(base, args.interventions, args.k, ctx.signal, { semantics: args.semantics, track: args.track });
+  }
+
+  async circuitTests(args: { doc: string; dialect: PromptDialect }, ctx: CallContext): Promise<BlockResult[]> {
+    const e = this.require();
+    if (!e.circuitTests) throw new EngineError('DICTIONARY_INVALID', 'Circuit tests need a transcoder set.', 'Set circuitInspector.transcoderPath to a transcoder folder.');
+    return e.circuitTests(args.doc, args.dialect, ctx.signal);
   }
 
   dispose(): void {

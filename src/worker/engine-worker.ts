@@ -19,6 +19,7 @@ export function handlersFor(service: EngineService): Handlers {
     analyze: (a, c) => service.analyze(a, c),
     prune: (a) => service.prune(a),
     intervene: (a, c) => service.intervene(a, c),
+    circuitTests: (a, c) => service.circuitTests(a, c),
   };
 }
 

@@ -12,38 +12,15 @@ import { interveneWith, type FeatureIntervention } from '../attribution/interven
 import { describeSemantics, DEFAULT_SEMANTICS } from '../attribution/semantics';
 import type { AttributionGraph } from '../attribution/types';
 import { topK } from '../forward';
+import type { BlockResult, ExpectationResult, StabilityRow } from '../../shared/circuit-tests';
 import { describeNode, expandFamily, parseBlockLines, type Expectation, type NodeRef } from './syntax';
+
+export type { BlockResult, ExpectationResult, StabilityRow };
 
 export interface CircuitTestHost {
   engine: AttributionEngine;
   /** For feature labels ("quoted" nodes); without it only L#F and tokens match. */
   dictionary?: Dictionary;
-}
-
-export interface ExpectationResult {
-  /** 0-based document line. */
-  line: number;
-  text: string;
-  ok: boolean;
-  message: string;
-}
-
-export interface StabilityRow {
-  /** `L3#95` (position-free: paraphrases move tokens). */
-  node: string;
-  label: string;
-  /** Fraction of the variants whose pruned graph holds the feature. */
-  share: number;
-}
-
-export interface BlockResult {
-  /** 0-based line of the prompt's first line. */
-  line: number;
-  prompt: string;
-  variants: string[];
-  results: ExpectationResult[];
-  /** Paraphrase families: each feature's share of the variants it appears in, most stable first. */
-  stability?: StabilityRow[];
 }
 
 export interface RunOptions {

@@ -90,3 +90,12 @@ test('circuit-inspector test reports exactly the false expectations, with line n
   assert.match(junit.stdout, /<testsuites name="circuit-inspector" tests="14" failures="6">/);
   assert.deepEqual([...junit.stdout.matchAll(/line="(\d+)">\n\s*<failure/g)].map((m) => Number(m[1])), failing);
 });
+
+test('Testing view items: a block per prompt with expect lines, a child per expectation, group lines excluded', async () => {
+  const { testItemsOf } = await import('../../../src/extension/circuit-tests/test-items');
+  const doc = 'no tests here\n---\nDallas is in\ngroup T = L0#1\n  expect top1 Austin  \nexpect path Dallas -> T\n';
+  const items = testItemsOf(doc, 'prompt');
+  assert.equal(items.length, 1);
+  assert.equal(items[0].line, 2);
+  assert.deepEqual(items[0].expectations.map((e) => [e.line, e.label, e.startCol, e.endCol]), [[4, 'expect top1 Austin', 2, 20], [5, 'expect path Dallas -> T', 0, 23]]);
+});

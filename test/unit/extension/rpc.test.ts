@@ -37,6 +37,7 @@ function handlers(log: string[]): Handlers {
     featureCard: unused,
     analyze: unused,
     intervene: unused,
+    circuitTests: unused,
   };
 }
 
