@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { parseGraphFile } from '../engine/graph-file';
-import type { FeatureRef, GraphFile, GraphPayload, InterventionSpec } from '../shared/protocol';
+import type { FeatureAt, FeatureRef, GraphFile, GraphPayload, InterveneOptionsView, InterventionSemanticsView, InterventionSpec, VerifyView } from '../shared/protocol';
 import { Disposable } from './disposable';
 import { notificationText } from './errors';
 import { GraphWebview, type ViewerDelegate } from './graph-webview';
@@ -16,7 +16,8 @@ export const GRAPH_EDITOR_ID = 'circuitInspector.graphFile';
 export interface GraphFileHost {
   featureCardOn(graph: GraphFile, ref: FeatureRef): ReturnType<ViewerDelegate['featureCard']>;
   /** Steers on the graph's own prompt; rejects when the loaded model is not the graph's. */
-  interveneOn(graph: GraphFile, specs: InterventionSpec[]): ReturnType<ViewerDelegate['intervene']>;
+  interveneOn(graph: GraphFile, specs: InterventionSpec[], options?: InterveneOptionsView): ReturnType<ViewerDelegate['intervene']>;
+  verifyOn(graph: GraphFile, groups: FeatureAt[][], semantics?: InterventionSemanticsView): Promise<VerifyView>;
   /** Paints a feature on the prompt file, when it is open and holds the graph's prompt. */
   focusOnPrompt(promptUri: vscode.Uri | undefined, prompt: string, ref: FeatureRef): void;
   canInterveneOn(graph: GraphFile): boolean;
@@ -80,7 +81,8 @@ export class GraphEditorProvider extends Disposable implements vscode.CustomRead
       {
         initState: () => ({ payload, message }),
         featureCard: (ref) => (g ? this.host.featureCardOn(g, ref) : Promise.reject(new Error('No graph.'))),
-        intervene: (specs) => (g ? this.host.interveneOn(g, specs) : Promise.reject(new Error('No graph.'))),
+        intervene: (specs, options) => (g ? this.host.interveneOn(g, specs, options) : Promise.reject(new Error('No graph.'))),
+        verify: (groups, semantics) => (g ? this.host.verifyOn(g, groups, semantics) : Promise.reject(new Error('No graph.'))),
         focusFeature: (ref) => g && this.host.focusOnPrompt(promptUriOf(doc.uri, g), String(g.metadata.prompt ?? ''), ref),
         openPrompt: () => void this.openPrompt(doc.uri, g),
         exportTarget: () => ({ dir: vscode.Uri.joinPath(doc.uri, '..'), base: (doc.uri.path.split('/').pop() ?? 'graph').replace(/\.graph\.json$|\.json$/i, '') }),

@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { randomBytes } from 'node:crypto';
-import { parseFromWebview, type ExportFormat, type FeatureCard, type FeatureRef, type FromWebview, type GraphFile, type InterventionOutcome, type InterventionSpec, type ToWebview, type ViewerInitState } from '../shared/protocol';
+import { parseFromWebview, type ExportFormat, type FeatureCard, type FeatureRef, type FromWebview, type GraphFile, type InterventionOutcome, type InterventionSpec, type InterveneOptionsView, type FeatureAt, type InterventionSemanticsView, type VerifyView, type ToWebview, type ViewerInitState } from '../shared/protocol';
 import { Disposable } from './disposable';
 import { notificationText } from './errors';
 import { viewerHtml } from '../shared/viewer-html';
@@ -13,7 +13,9 @@ import { viewerHtml } from '../shared/viewer-html';
 export interface ViewerDelegate {
   initState(): ViewerInitState;
   featureCard(ref: FeatureRef): Promise<FeatureCard>;
-  intervene(specs: InterventionSpec[]): Promise<InterventionOutcome>;
+  intervene(specs: InterventionSpec[], options?: InterveneOptionsView): Promise<InterventionOutcome>;
+  /** Predicted vs measured ablation effects; absent where the graph's prompt cannot be run. */
+  verify?(groups: FeatureAt[][], semantics?: InterventionSemanticsView): Promise<VerifyView>;
   focusFeature(ref: FeatureRef, nodeId: string): void;
   openPrompt(): void;
   /** The viewer finished its handshake (it has drawn its initial state). */
@@ -101,7 +103,7 @@ export class GraphWebview extends Disposable {
         return;
       case 'intervene':
         try {
-          this.reply({ type: 'interventionResult', inReplyTo: m.requestId, outcome: await this.delegate.intervene(m.interventions) });
+          this.reply({ type: 'interventionResult', inReplyTo: m.requestId, outcome: await this.delegate.intervene(m.interventions, m.options) });
         } catch (e) {
           this.reply({ type: 'interventionResult', inReplyTo: m.requestId, error: notificationText(e).text });
         }
@@ -112,6 +114,14 @@ export class GraphWebview extends Disposable {
           this.reply({ type: 'pruned', inReplyTo: m.requestId, graph: await this.delegate.prune(m.nodeThreshold) });
         } catch (e) {
           this.reply({ type: 'pruned', inReplyTo: m.requestId, error: notificationText(e).text });
+        }
+        return;
+      case 'verify':
+        try {
+          if (!this.delegate.verify) throw new Error('This graph cannot be verified here.');
+          this.reply({ type: 'verifyResult', inReplyTo: m.requestId, report: await this.delegate.verify(m.groups, m.semantics) });
+        } catch (e) {
+          this.reply({ type: 'verifyResult', inReplyTo: m.requestId, error: notificationText(e).text });
         }
         return;
       case 'focusFeature':

@@ -8,7 +8,12 @@ import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { EngineError } from '../engine/errors';
 import { serializeGraphFile, type GraphFile } from '../engine/graph-file';
-import type { FeatureCard, FeatureRef, GraphPayload, InterventionOutcome, InterventionSpec } from '../shared/protocol';
+import type { FeatureAt, FeatureCard, FeatureRef, GraphPayload, InterveneOptionsView, InterventionOutcome, InterventionSemanticsView, InterventionSpec, VerifyView } from '../shared/protocol';
+
+/** The panel's intervention options as the worker's request fields. */
+function interveneExtras(o?: InterveneOptionsView) {
+  return { semantics: o?.semantics, track: o?.trackIds, trackTokens: o?.track, generate: o?.generate };
+}
 import type { LoadModelArgs, Progress } from '../shared/rpc';
 import { AnalysisStore, type Analysis } from './analysis-store';
 import { ActivationDecorations } from './decorations';
@@ -49,7 +54,8 @@ export class Inspector extends Disposable {
         context.extensionUri,
         {
           featureCard: (ref) => this.featureCard(ref),
-          intervene: (specs) => this.interveneOnPanel(specs),
+          intervene: (specs, options) => this.interveneOnPanel(specs, options),
+          verify: (groups, semantics) => this.verifyOnPanel(groups, semantics),
           focusFeature: (ref) => this.panelSource && void this.focusFeature({ uri: this.panelSource.uri.toString(), ...ref, position: -1 }, false),
           openPrompt: () => this.panelSource && void vscode.window.showTextDocument(this.panelSource.uri),
           viewState: (pinnedIds, supernodes) => {
@@ -313,10 +319,29 @@ export class Inspector extends Disposable {
     return a.graph;
   }
 
-  private async interveneOnPanel(specs: InterventionSpec[]): Promise<InterventionOutcome> {
+  private async interveneOnPanel(specs: InterventionSpec[], options?: InterveneOptionsView): Promise<InterventionOutcome> {
     if (!this.panelSource) throw new EngineError('PROMPT_EMPTY', 'No prompt is shown.');
     await this.ensureModel();
-    return this.engine.call('intervene', { text: this.panelSource.text, interventions: specs, k: 5 });
+    return this.engine.call('intervene', { text: this.panelSource.text, interventions: specs, k: 5, ...interveneExtras(options) });
+  }
+
+  private async verifyOnPanel(groups: FeatureAt[][], semantics?: InterventionSemanticsView): Promise<VerifyView> {
+    if (!this.panelSource) throw new EngineError('PROMPT_EMPTY', 'No prompt is shown.');
+    await this.ensureModel();
+    return this.engine.call('verify', { text: this.panelSource.text, groups, semantics });
+  }
+
+  async verifyOn(graph: GraphFile, groups: FeatureAt[][], semantics?: InterventionSemanticsView): Promise<VerifyView> {
+    await this.checkModelOf(graph);
+    return this.engine.call('verify', { text: String(graph.metadata.prompt ?? ''), groups, semantics });
+  }
+
+  private async checkModelOf(graph: GraphFile): Promise<void> {
+    const info = await this.ensureModel();
+    const made = (graph.metadata.circuit_inspector as { model?: string } | undefined)?.model;
+    if (made && made !== info.name) {
+      throw new EngineError('MODEL_NOT_FOUND', `This graph was made with ${made}; the loaded model is ${info.name}.`, 'Select that model folder to steer this graph.');
+    }
   }
 
   /** A card for a feature of a saved graph: only from the model the graph was made with. */
@@ -332,13 +357,9 @@ export class Inspector extends Disposable {
     return typeof graph.metadata.prompt === 'string' && graph.metadata.prompt.length > 0 && typeof ci?.model === 'string';
   }
 
-  async interveneOn(graph: GraphFile, specs: InterventionSpec[]): Promise<InterventionOutcome> {
-    const info = await this.ensureModel();
-    const made = (graph.metadata.circuit_inspector as { model?: string } | undefined)?.model;
-    if (made && made !== info.name) {
-      throw new EngineError('MODEL_NOT_FOUND', `This graph was made with ${made}; the loaded model is ${info.name}.`, 'Select that model folder to steer this graph.');
-    }
-    return this.engine.call('intervene', { text: String(graph.metadata.prompt ?? ''), interventions: specs, k: 5 });
+  async interveneOn(graph: GraphFile, specs: InterventionSpec[], options?: InterveneOptionsView): Promise<InterventionOutcome> {
+    await this.checkModelOf(graph);
+    return this.engine.call('intervene', { text: String(graph.metadata.prompt ?? ''), interventions: specs, k: 5, ...interveneExtras(options) });
   }
 
   /** From a saved graph: paint the feature on its prompt file when that file is open and holds the prompt. */

@@ -87,6 +87,38 @@ export interface InterventionOutcome {
   after: PredictionView[];
   /** The tokens asked to be tracked (the graph's targets and the user's), in the order asked. */
   tracked?: TrackedTokenView[];
+  /** Greedy continuations without and with the intervention (applied at generated positions too). */
+  generated?: { baseline: string; intervened: string };
+}
+
+/** What the panel may add to an intervention: the setting, tokens to track, tokens to generate. */
+export interface InterveneOptionsView {
+  semantics?: InterventionSemanticsView;
+  /** Token ids to track (the graph's target logits). */
+  trackIds?: number[];
+  /** Tokens the user typed to track (each must be one token of the vocabulary). */
+  track?: string[];
+  /** Generate this many tokens with and without the intervention (0–64). */
+  generate?: number;
+}
+
+/** A feature at a position, as verify names it. */
+export interface FeatureAt extends FeatureRef {
+  position: number;
+}
+
+/** The graph's predicted effect of an ablation next to the measured one, per target logit. */
+export interface VerifyGroupView {
+  features: (FeatureAt & { activation: number; label?: string })[];
+  effects: { tokenId: number; token: string; probability: number; predicted: number; measured: number; flagged: boolean }[];
+  flagged: boolean;
+}
+
+export interface VerifyView {
+  semantics: InterventionSemanticsView;
+  setting: string;
+  reason: string;
+  groups: VerifyGroupView[];
 }
 
 /** What the panel shows: the graph plus where it came from. */
@@ -128,6 +160,7 @@ export type ToWebview =
   | { type: 'busy'; busy: boolean; label?: string }
   | { type: 'featureCard'; inReplyTo: number; card?: FeatureCard; error?: string }
   | { type: 'interventionResult'; inReplyTo: number; outcome?: InterventionOutcome; error?: string }
+  | { type: 'verifyResult'; inReplyTo: number; report?: VerifyView; error?: string }
   | { type: 'exportDone'; inReplyTo: number; path?: string; error?: string }
   | { type: 'pruned'; inReplyTo: number; graph?: GraphFile; error?: string };
 
@@ -135,7 +168,9 @@ export type FromWebview =
   | { type: 'ready'; requestId: number }
   | { type: 'focusFeature'; feature: FeatureRef; nodeId: string }
   | { type: 'requestFeatureCard'; requestId: number; feature: FeatureRef }
-  | { type: 'intervene'; requestId: number; interventions: InterventionSpec[] }
+  | { type: 'intervene'; requestId: number; interventions: InterventionSpec[]; options?: InterveneOptionsView }
+  /** Each group (a node, or a selection ablated together) verified against the model. */
+  | { type: 'verify'; requestId: number; groups: FeatureAt[][]; semantics?: InterventionSemanticsView }
   | { type: 'export'; requestId: number; format: ExportFormat; data: string }
   /** Re-prune the shown analysis at this node threshold (cumulative influence, in (0, 1]). */
   | { type: 'prune'; requestId: number; nodeThreshold: number }
@@ -171,6 +206,33 @@ function isIntervention(x: unknown): x is InterventionSpec {
   return true;
 }
 
+function isSemantics(x: unknown): x is InterventionSemanticsView {
+  const f = (v: unknown) => v === 'frozen' || v === 'recomputed';
+  return isObj(x) && f(x.attention) && f(x.norms);
+}
+
+function interveneOptions(x: unknown): InterveneOptionsView | undefined {
+  if (!isObj(x)) return undefined;
+  const out: InterveneOptionsView = {};
+  if (x.semantics !== undefined) {
+    if (!isSemantics(x.semantics)) return undefined;
+    out.semantics = { attention: x.semantics.attention, norms: x.semantics.norms };
+  }
+  if (x.trackIds !== undefined) {
+    if (!Array.isArray(x.trackIds) || x.trackIds.length > 64 || !x.trackIds.every((i) => isInt(i) && i >= 0)) return undefined;
+    out.trackIds = x.trackIds as number[];
+  }
+  if (x.track !== undefined) {
+    if (!Array.isArray(x.track) || x.track.length > 64 || !x.track.every((t) => typeof t === 'string' && t.length > 0 && t.length <= 200)) return undefined;
+    out.track = x.track as string[];
+  }
+  if (x.generate !== undefined) {
+    if (!isInt(x.generate) || x.generate < 0 || x.generate > 64) return undefined;
+    out.generate = x.generate;
+  }
+  return out;
+}
+
 /** Returns the message when it is well formed, otherwise undefined (and the host ignores it). */
 export function parseFromWebview(raw: unknown): FromWebview | undefined {
   if (!isObj(raw) || typeof raw.type !== 'string') return undefined;
@@ -186,11 +248,20 @@ export function parseFromWebview(raw: unknown): FromWebview | undefined {
       return isInt(m.requestId) && isFeatureRef(m.feature)
         ? { type: 'requestFeatureCard', requestId: m.requestId, feature: { layer: m.feature.layer, feature: m.feature.feature } }
         : undefined;
-    case 'intervene':
-      return isInt(m.requestId) && Array.isArray(m.interventions) && m.interventions.length > 0 && m.interventions.length <= 256 &&
-        m.interventions.every(isIntervention)
-        ? { type: 'intervene', requestId: m.requestId, interventions: m.interventions as InterventionSpec[] }
-        : undefined;
+    case 'intervene': {
+      if (!(isInt(m.requestId) && Array.isArray(m.interventions) && m.interventions.length > 0 && m.interventions.length <= 256 && m.interventions.every(isIntervention))) return undefined;
+      const options = m.options === undefined ? undefined : interveneOptions(m.options);
+      if (m.options !== undefined && !options) return undefined;
+      return { type: 'intervene', requestId: m.requestId, interventions: m.interventions as InterventionSpec[], ...(options ? { options } : {}) };
+    }
+    case 'verify': {
+      const groups = m.groups;
+      if (!isInt(m.requestId) || !Array.isArray(groups) || !groups.length || groups.length > 64) return undefined;
+      if (!groups.every((g) => Array.isArray(g) && g.length > 0 && g.length <= 256 && g.every((f) => isFeatureRef(f) && isInt((f as unknown as Record<string, unknown>).position) && ((f as unknown as Record<string, unknown>).position as number) >= 0))) return undefined;
+      if (m.semantics !== undefined && !isSemantics(m.semantics)) return undefined;
+      const clean = (groups as FeatureAt[][]).map((g) => g.map((f) => ({ layer: f.layer, feature: f.feature, position: f.position })));
+      return { type: 'verify', requestId: m.requestId, groups: clean, ...(m.semantics ? { semantics: m.semantics as InterventionSemanticsView } : {}) };
+    }
     case 'export':
       return isInt(m.requestId) && (m.format === 'png' || m.format === 'svg' || m.format === 'json') &&
         typeof m.data === 'string' && m.data.length <= MAX_EXPORT_BYTES

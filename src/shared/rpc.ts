@@ -10,7 +10,7 @@ import type { BlockResult } from './circuit-tests';
 import type { PromptDialect } from './prompt-blocks';
 import type { LabelScore } from './label-text';
 import type { TokenInfo } from '../engine/api';
-import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSemanticsView, InterventionSpec, PredictionView } from './protocol';
+import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSemanticsView, InterventionSpec, PredictionView, FeatureAt, VerifyView } from './protocol';
 
 import type { PrecisionSetting, ProviderSetting } from '../engine/runtime';
 
@@ -116,7 +116,9 @@ export interface EngineMethods {
   /** The last analysis pruned again at new thresholds, from its kept raw attribution (no recomputation). */
   prune(args: PruneArgs): PruneResult;
   /** Steer / ablate features and report the changed top predictions at the last position. */
-  intervene(args: { text: string; interventions: InterventionSpec[]; k: number; semantics?: Partial<InterventionSemanticsView>; track?: number[] }): InterventionOutcome;
+  intervene(args: { text: string; interventions: InterventionSpec[]; k: number; semantics?: Partial<InterventionSemanticsView>; track?: number[]; trackTokens?: string[]; generate?: number }): InterventionOutcome;
+  /** The graph's predicted effect of ablating each group next to the measured one (real model unless told). */
+  verify(args: { text: string; groups: FeatureAt[][]; semantics?: InterventionSemanticsView }): VerifyView;
   /** Runs the circuit tests (expect lines) of a prompt document; one result per block that has tests. */
   circuitTests(args: { doc: string; dialect: PromptDialect }): BlockResult[];
 }

@@ -4,6 +4,10 @@
  * editor needs. The only worker file that knows the engine's module layout.
  */
 import { runDocument } from '../engine/circuit-tests/runner';
+import { computeAttribution } from '../engine/attribution/attribute';
+import { resolveToken } from '../engine/attribution/intervene';
+import { REAL_SEMANTICS } from '../engine/attribution/semantics';
+import { verifyGroups } from '../engine/attribution/verify';
 import type { BlockResult } from '../shared/circuit-tests';
 import type { PromptDialect } from '../shared/prompt-blocks';
 import type { LabelScore } from '../shared/label-text';
@@ -18,7 +22,7 @@ import { logitLens } from '../engine/forward';
 import { toGraphFile } from '../engine/graph-file';
 import { onRuntimeMessage } from '../engine/runtime';
 import { defaultDictionaryDir, ModelSession, type SessionRun } from '../engine/session';
-import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSpec } from '../shared/protocol';
+import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSpec, FeatureAt, InterventionSemanticsView, VerifyView } from '../shared/protocol';
 import type { EngineRun, InterveneExtras, LoadedEngine, SparseLayer } from './engine-service';
 import { spacedTokens, wordJoiner } from './example-text';
 import type { AnalyzeArgs, AnalyzeResult, CallContext, LensRow, LoadModelArgs, ModelInfo, PruneArgs, PruneResult } from '../shared/rpc';
@@ -88,14 +92,28 @@ class RealEngine implements LoadedEngine {
 
   /** circuit-tracer's feature intervention, layer by layer, under the one default semantics unless asked. */
   async intervene(run: EngineRun, interventions: InterventionSpec[], k: number, signal?: AbortSignal, opts: InterveneExtras = {}): Promise<InterventionOutcome> {
-    const r = await this.session.intervene(run.tokens.map((t) => t.id), interventions, { topK: k, ...opts.semantics, track: opts.track }, { signal });
+    const track = [...(opts.track ?? []), ...(opts.trackTokens ?? []).map((t) => resolveToken(this.bundle, t))];
+    const r = await this.session.intervene(run.tokens.map((t) => t.id), interventions, { topK: k, ...opts.semantics, track, generate: opts.generate }, { signal });
     const view = (p: { token: string; prob: number; logit: number }) => ({ token: p.token, prob: p.prob, logit: p.logit });
-    return { semantics: r.semantics, before: r.before.map(view), after: r.after.map(view), tracked: r.tracked };
+    const out: InterventionOutcome = { semantics: r.semantics, before: r.before.map(view), after: r.after.map(view), tracked: r.tracked };
+    if (r.generated) out.generated = { baseline: r.generated.baselineText, intervened: r.generated.intervenedText };
+    return out;
+  }
+
+  /** The graph's linear prediction of each ablation next to the measured effect (the real model by default). */
+  async verify(text: string, groups: FeatureAt[][], semantics: InterventionSemanticsView | undefined, signal?: AbortSignal): Promise<VerifyView> {
+    const dict = this.session.requireDictionary('Verifying a graph');
+    const attr = await this.session.engineFor(dict);
+    const raw = await computeAttribution(attr, text, {}, { signal });
+    const keys = groups.map((g) => g.map((f) => ({ layer: f.layer, feature: f.feature, position: f.position })));
+    const label = (k: { layer: number; feature: number }) => dict.featureInfo(k.layer, k.feature)?.label;
+    return verifyGroups(attr, raw, keys, semantics ?? REAL_SEMANTICS, { label, signal });
   }
 
   /** The engine-side circuit-test runner, the same one `circuit-inspector test` uses. */
-  circuitTests(doc: string, dialect: PromptDialect, signal?: AbortSignal): Promise<BlockResult[]> {
-    const { attr, dict } = this.requireDict('Circuit tests');
+  async circuitTests(doc: string, dialect: PromptDialect, signal?: AbortSignal): Promise<BlockResult[]> {
+    const dict = this.session.requireDictionary('Circuit tests');
+    const attr = await this.session.engineFor(dict);
     return runDocument({ engine: attr, dictionary: dict }, doc, dialect, { signal });
   }
 

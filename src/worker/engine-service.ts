@@ -9,7 +9,7 @@ import type { PromptDialect } from '../shared/prompt-blocks';
 import type { LabelScore } from '../shared/label-text';
 import type { HookTensor, TokenInfo } from '../engine/api';
 import { EngineError, throwIfCancelled } from '../engine/errors';
-import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSemanticsView, InterventionSpec, PredictionView } from '../shared/protocol';
+import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSemanticsView, InterventionSpec, FeatureAt, VerifyView, PredictionView } from '../shared/protocol';
 import type {
   ActiveFeature,
   AnalyzeArgs,
@@ -42,6 +42,9 @@ export interface EngineRun {
 export interface InterveneExtras {
   semantics?: Partial<InterventionSemanticsView>;
   track?: number[];
+  /** Token texts to track, resolved by the tokenizer (one token each). */
+  trackTokens?: string[];
+  generate?: number;
 }
 
 export interface LoadedEngine {
@@ -61,6 +64,8 @@ export interface LoadedEngine {
   label(ref: FeatureRef): string;
   /** The label's score, when the dictionary's label files carry one. */
   labelEvidence?(ref: FeatureRef): LabelScore | undefined;
+  /** Predicted vs measured ablation effects (engines without transcoders cannot). */
+  verify?(text: string, groups: FeatureAt[][], semantics: InterventionSemanticsView | undefined, signal?: AbortSignal): Promise<VerifyView>;
   /** Runs a document's circuit tests (engines without transcoders cannot). */
   circuitTests?(doc: string, dialect: PromptDialect, signal?: AbortSignal): Promise<BlockResult[]>;
   dispose(): void;
@@ -237,7 +242,13 @@ export class EngineService {
   async intervene(args: { text: string; interventions: InterventionSpec[]; k: number } & InterveneExtras, ctx: CallContext): Promise<InterventionOutcome> {
     const e = this.require();
     const base = await this.runFor(args.text, ctx.signal);
-    return e.intervene(base, args.interventions, args.k, ctx.signal, { semantics: args.semantics, track: args.track });
+    return e.intervene(base, args.interventions, args.k, ctx.signal, { semantics: args.semantics, track: args.track, trackTokens: args.trackTokens, generate: args.generate });
+  }
+
+  async verify(args: { text: string; groups: FeatureAt[][]; semantics?: InterventionSemanticsView }, ctx: CallContext): Promise<VerifyView> {
+    const e = this.require();
+    if (!e.verify) throw new EngineError('DICTIONARY_INVALID', 'Verifying a graph needs a transcoder set.', 'Set circuitInspector.transcoderPath to a transcoder folder.');
+    return e.verify(args.text, args.groups, args.semantics, ctx.signal);
   }
 
   async circuitTests(args: { doc: string; dialect: PromptDialect }, ctx: CallContext): Promise<BlockResult[]> {

@@ -20,6 +20,7 @@ export function handlersFor(service: EngineService): Handlers {
     prune: (a) => service.prune(a),
     intervene: (a, c) => service.intervene(a, c),
     circuitTests: (a, c) => service.circuitTests(a, c),
+    verify: (a, c) => service.verify(a, c),
   };
 }
 

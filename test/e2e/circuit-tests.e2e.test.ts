@@ -14,9 +14,10 @@ import { waitForActivation } from './circuit';
 const FILE = 'two-hop-tests.prompt';
 const TEXT = readFileSync(join(repoRoot, 'test/fixtures/circuit-tests/two-hop.prompt'), 'utf8');
 const lines = TEXT.split('\n');
-// 0-based lines of the expectations the unit test shows to be false.
-const FALSE = [3, 6, 8, 10, 11, 18].map((l) => lines[l - 1].trim());
-const TRUE = [2, 4, 5, 7, 9, 12, 13, 17].map((l) => lines[l - 1].trim());
+// 1-based lines of the expectations the unit test (test/unit/circuit-tests) shows false and true.
+const FALSE_LINES = [3, 6, 8, 10, 11, 18];
+const TRUE_LINES = [2, 4, 5, 7, 9, 12, 13, 17];
+assert.ok(lines[2].startsWith('expect top1 Houston'), 'the fixture is the one the unit test checks');
 
 let vs: VsCode;
 
@@ -28,50 +29,56 @@ after(async () => {
   await vs?.close();
 });
 
-/** The Testing view's rows: label and the state VS Code gives each (from its aria-label). */
-async function rows(): Promise<{ label: string; aria: string }[]> {
-  return vs.page.locator('.test-explorer .monaco-list-row').evaluateAll((els) =>
-    els.map((e) => ({ label: (e.querySelector('.label-name') as HTMLElement | null)?.innerText ?? (e as HTMLElement).innerText, aria: e.getAttribute('aria-label') ?? '' })),
-  );
+/** Lines (1-based) carrying the Testing view's failed / passed glyphs in the editor, and the inline messages by line. */
+async function gutter(): Promise<{ failed: number[]; passed: number[]; messages: Record<number, string> }> {
+  // A string, not a function: the test runner's TypeScript transform would add helpers the page lacks.
+  return vs.page.evaluate(GUTTER_JS) as Promise<{ failed: number[]; passed: number[]; messages: Record<number, string> }>;
 }
 
-test('the Testing view shows the expectations and fails exactly the false ones', async () => {
+const GUTTER_JS = `(() => {
+  const ed = document.querySelector('.monaco-editor');
+  const lineTop = new Map();
+  for (const l of ed.querySelectorAll('.margin-view-overlays .line-numbers')) {
+    const row = l.closest('div[style*="top"]') || l;
+    lineTop.set(Math.round(parseFloat(row.style.top || '0')), Number(l.innerText.trim()));
+  }
+  const lineOf = (e) => {
+    const row = e.closest('div[style*="top"]');
+    const n = lineTop.get(Math.round(parseFloat(row ? row.style.top : 'NaN')));
+    return n === undefined ? -1 : n;
+  };
+  const lines = (sel) => [...new Set([...ed.querySelectorAll(sel)].map(lineOf))].sort((a, b) => a - b);
+  const messages = {};
+  for (const m of ed.querySelectorAll('.view-lines .view-line')) {
+    const n = lineTop.get(Math.round(parseFloat(m.style.top || 'NaN')));
+    if (n !== undefined) messages[n] = m.innerText;
+  }
+  return { failed: lines('.codicon-testing-failed-icon'), passed: lines('.codicon-testing-passed-icon'), messages };
+})()`;
+
+test('Run All Tests: the Testing view fails exactly the false expectations, each message at its line', async () => {
   await vs.step('open-testing-view', async () => {
     await vs.openFile(FILE);
     await vs.runCommand('Testing: Focus on Test Explorer View');
     await vs.page.locator('.test-explorer .monaco-list-row').first().waitFor({ timeout: 60_000 });
-    await vs.runCommand('Test: Expand All Tests').catch(() => undefined);
   });
-  await vs.step('run-all', async () => {
+  const g = await vs.step('run-all', async () => {
     await vs.runCommand('Test: Run All Tests');
-    // Done when no row is queued or running and every expectation row has a result.
-    await vs.page.waitForFunction(
-      (n) => {
-        const r = [...document.querySelectorAll('.test-explorer .monaco-list-row')];
-        const done = r.filter((e) => /\b(Passed|Failed|Errored)\b/i.test(e.getAttribute('aria-label') ?? ''));
-        return done.length >= n && !r.some((e) => /\b(Queued|Running)\b/i.test(e.getAttribute('aria-label') ?? ''));
-      },
-      FALSE.length + TRUE.length,
-      { timeout: 300_000, polling: 1000 },
-    );
-  });
-  const rs = await vs.step('results', async () => {
+    // Done when every expectation line (and both blocks) carries a result glyph in the editor.
+    const want = FALSE_LINES.length + TRUE_LINES.length + 2;
+    const deadline = Date.now() + 300_000;
+    let seen = await gutter();
+    while (seen.failed.length + seen.passed.length < want && Date.now() < deadline) {
+      await vs.page.waitForTimeout(1000);
+      seen = await gutter();
+    }
     await vs.page.waitForTimeout(800);
-    return rows();
+    return gutter();
   });
-  const state = (label: string) => rs.find((r) => r.label.trim() === label)?.aria ?? '';
-  for (const l of FALSE) assert.match(state(l), /Failed/i, `${l}: ${state(l)}`);
-  for (const l of TRUE) assert.match(state(l), /Passed/i, `${l}: ${state(l)}`);
-});
-
-test("a failure's message opens at its line", async () => {
-  await vs.step('peek-failure', async () => {
-    const row = vs.page.locator('.test-explorer .monaco-list-row', { hasText: 'expect top1 Houston' }).first();
-    await row.dblclick();
-    const peek = vs.page.locator('.test-output-peek, .peekview-widget').first();
-    await peek.waitFor({ timeout: 30_000 });
-    await vs.page.waitForTimeout(800);
-    const text = await peek.innerText();
-    assert.match(text, /top 1: "Austin"/, text);
-  });
+  assert.deepEqual(g.failed, [1, ...FALSE_LINES, 15].sort((a, b) => a - b), `failed glyphs: ${JSON.stringify(g)}`);
+  assert.deepEqual(g.passed, TRUE_LINES);
+  assert.match(g.messages[3], /top 1: "Austin"/, `line 3: ${g.messages[3]}`);
+  assert.match(g.messages[10], /needs ≥ \+2\) with attention frozen, norms recomputed/, `line 10: ${g.messages[10]}`);
+  assert.match(g.messages[18], /Houston is in the state whose capital is/, `line 18: ${g.messages[18]}`);
+  assert.match(await vs.page.locator('.test-explorer').first().innerText(), /8\/16/, 'the summary: 8 of 16 passed');
 });

@@ -304,6 +304,23 @@ export async function interveneWith(
   return result;
 }
 
+/** A token named by its text (exactly, else with surrounding spaces trimmed; one token) or as #ID. */
+export function resolveToken(bundle: ModelBundle, text: string): number {
+  const m = /^#(\d+)$/.exec(text.trim());
+  const V = bundle.spec.vocabSize;
+  if (m && Number(m[1]) < V) return Number(m[1]);
+  const exact: number[] = [], trimmed: number[] = [];
+  for (let id = 0; id < V; id++) {
+    const t = bundle.tokenizer.tokenText(id);
+    if (t === text) exact.push(id);
+    else if (t.trim() === text.trim()) trimmed.push(id);
+  }
+  const ids = exact.length ? exact : trimmed;
+  if (ids.length === 1) return ids[0];
+  if (!ids.length) throw new EngineError('INTERNAL', `"${text}" is not a token of the model's vocabulary.`, 'Type one token, as the model spells it (or #ID).');
+  throw new EngineError('INTERNAL', `"${text}" names ${ids.length} tokens (${ids.slice(0, 5).map((i) => JSON.stringify(bundle.tokenizer.tokenText(i))).join(', ')}).`, 'Type the token exactly, spaces included, or #ID.');
+}
+
 /** Logit, probability and rank of each tracked token before and after. */
 export function trackTokens(bundle: ModelBundle, before: Float32Array, after: Float32Array, ids: number[]): TrackedToken[] {
   const lse = (x: Float32Array) => {

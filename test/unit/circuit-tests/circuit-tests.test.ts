@@ -13,6 +13,7 @@ import { attribute } from '../../../src/engine/attribution/attribute';
 import { interveneWith } from '../../../src/engine/attribution/intervene';
 import { expandFamily, parseBlockLines } from '../../../src/engine/circuit-tests/syntax';
 import { globRegex } from '../../../src/cli/test';
+import { testItemsOf } from '../../../src/extension/circuit-tests/test-items';
 import { CACHE_DIR, EMBEDDED, embeddedPresent, loadFixture, ROOT } from '../attribution/helpers';
 
 const FILE = 'test/fixtures/circuit-tests/two-hop.prompt';
@@ -91,8 +92,7 @@ test('circuit-inspector test reports exactly the false expectations, with line n
   assert.deepEqual([...junit.stdout.matchAll(/line="(\d+)">\n\s*<failure/g)].map((m) => Number(m[1])), failing);
 });
 
-test('Testing view items: a block per prompt with expect lines, a child per expectation, group lines excluded', async () => {
-  const { testItemsOf } = await import('../../../src/extension/circuit-tests/test-items');
+test('Testing view items: a block per prompt with expect lines, a child per expectation, group lines excluded', () => {
   const doc = 'no tests here\n---\nDallas is in\ngroup T = L0#1\n  expect top1 Austin  \nexpect path Dallas -> T\n';
   const items = testItemsOf(doc, 'prompt');
   assert.equal(items.length, 1);

@@ -38,6 +38,7 @@ function handlers(log: string[]): Handlers {
     analyze: unused,
     intervene: unused,
     circuitTests: unused,
+    verify: unused,
   };
 }
 
