@@ -4,11 +4,12 @@
  * A row holds, for one target, the direct effect of every source on it, in circuit-tracer's column
  * order: active features, error nodes (layer-major: layer · T + position), token embeddings. The
  * per-prompt inputs (patterns, scales, activation-scaled decoder vectors, errors, embeddings) are
- * prepared once; each batch only feeds its seeds.
+ * prepared once; each batch only feeds its seeds. A batch runs on the positions up to its last seed's
+ * (attention is causal): callers that group seeds by position get cheaper sweeps.
  */
 import { ort, type EngineSession } from '../runtime';
 import type { ModelSpec } from '../model-spec';
-import { backwardNames as N } from '../onnx/backward-graph';
+import { backwardNames as N, DECODER_BUCKETS } from '../onnx/backward-graph';
 import type { ActiveFeatures } from './features';
 import type { FrozenForward } from './frozen';
 import { decodeSpan, type Replacement } from './replacement';
@@ -23,8 +24,11 @@ export interface SeedBatch {
 
 export class BackwardSweep {
   readonly nSources: number;
-  /** For each output layer: slots per position, and the feature (column) in each slot (-1: empty). */
-  private readonly slots: { m: number; feature: Int32Array }[] = [];
+  /**
+   * For each output layer, its decoder buckets: the positions (ascending), slots per position, and the
+   * feature (column) in each slot (-1: empty; a position's features fill its first slots).
+   */
+  private readonly buckets: { pos: Int32Array; m: number; feature: Int32Array }[][] = [];
   private readonly statics: Record<string, ort.Tensor> = {};
 
   /** Set when the prompt's constants were bound into a per-prompt session (released by dispose). */
@@ -83,30 +87,47 @@ export class BackwardSweep {
     put(N.tokens, new ort.Tensor('float32', frozen.embeddings, [T, d]));
 
     // Decoder vectors times activation, grouped by the layer they write into and, within it, by
-    // position: dec_j[t, :, s] is the vector of the s-th feature at position t writing into layer j.
+    // position; positions bucketed by how many features they hold, so each bucket is padded only to
+    // its own busiest position: dec_{j}_{k}[i, :, s] is the vector of the s-th feature at the bucket's
+    // i-th position writing into layer j.
     for (let j = 0; j < L; j++) {
       const srcs: number[] = [];
       const srcLayers = r.kind === 'clt' ? Array.from({ length: j + 1 }, (_, i) => i) : [j];
       for (const i of srcLayers) for (let k = feats.layerStart[i]; k < feats.layerStart[i + 1]; k++) srcs.push(k);
       const count = new Int32Array(T);
       for (const k of srcs) count[feats.pos[k]]++;
-      let m = 1;
-      for (const c of count) m = Math.max(m, c);
-      const slotFeature = new Int32Array(T * m).fill(-1);
-      const dec = new Float32Array(T * d * m);
-      count.fill(0);
+      const of = new Int32Array(T).fill(-1); // position → bucket
+      const bucketPos = bucketPositions(count).map((list, b) => {
+        list.forEach((t) => (of[t] = b));
+        return list;
+      });
+      const layerBuckets = bucketPos.map((list) => {
+        let m = 1;
+        for (const t of list) m = Math.max(m, count[t]);
+        // An empty bucket still feeds one position (zero vectors): the graph's MatMul needs a row.
+        const pos = Int32Array.from(list.length ? list : [0]);
+        return { pos, m, feature: new Int32Array(pos.length * m).fill(-1), dec: new Float32Array(pos.length * d * m) };
+      });
+      const row = new Int32Array(T); // position → its index inside its bucket
+      for (const bk of layerBuckets) bk.pos.forEach((t, i) => (row[t] = i));
+      const fill = new Int32Array(T);
       for (const k of srcs) {
         const t = feats.pos[k];
-        const slot = count[t]++;
-        slotFeature[t * m + slot] = k;
-        const i = feats.layer[k];
-        const W = r.layers[i].wDec;
-        const off = feats.index[k] * decodeSpan(r, i) * d + (j - i) * d;
+        const bk = layerBuckets[of[t]];
+        const i = row[t], m = bk.m;
+        const slot = fill[t]++;
+        bk.feature[i * m + slot] = k;
+        const src = feats.layer[k];
+        const W = r.layers[src].wDec;
+        const off = feats.index[k] * decodeSpan(r, src) * d + (j - src) * d;
         const a = feats.act[k];
-        for (let c = 0; c < d; c++) dec[(t * d + c) * m + slot] = a * W.data[off + c];
+        for (let c = 0; c < d; c++) bk.dec[(i * d + c) * m + slot] = a * W.data[off + c];
       }
-      this.slots.push({ m, feature: slotFeature });
-      put(N.dec(j), new ort.Tensor('float32', dec, [T, d, m]));
+      this.buckets.push(layerBuckets.map(({ pos, m, feature }) => ({ pos, m, feature })));
+      layerBuckets.forEach((bk, k) => {
+        put(N.dec(j, k), new ort.Tensor('float32', bk.dec, [bk.pos.length, d, bk.m]));
+        put(N.decPos(j, k), new ort.Tensor('int64', BigInt64Array.from(bk.pos, (t) => BigInt(t)), [bk.pos.length]));
+      });
     }
   }
 
@@ -114,49 +135,69 @@ export class BackwardSweep {
   async run(seeds: SeedBatch): Promise<Float32Array> {
     const B = seeds.layers.length;
     const L = this.spec.nLayers, d = this.spec.dModel;
-    // The graph wants seeds sorted by layer, highest first (see backward-graph.ts).
-    const order = Array.from({ length: B }, (_, i) => i).sort((a, b) => seeds.layers[b] - seeds.layers[a] || a - b);
-    const vecs = new Float32Array(B * d);
-    const layers = new BigInt64Array(B);
-    const positions = new BigInt64Array(B);
-    order.forEach((i, b) => {
-      vecs.set(seeds.vecs.subarray(i * d, (i + 1) * d), b * d);
-      layers[b] = BigInt(seeds.layers[i]);
-      positions[b] = BigInt(seeds.positions[i]);
-    });
-    const active = new BigInt64Array(L + 1);
-    // At least one row per layer: onnxruntime's batched MatMul fails on empty batches. The extra row
-    // belongs to a seed below that layer, so its gradient there is exactly zero.
-    for (let l = 0; l <= L; l++) active[l] = BigInt(Math.max(1, order.filter((i) => seeds.layers[i] >= l).length));
-    const out = await this.session.run({
-      ...this.statics,
-      [N.seedVec]: new ort.Tensor('float32', vecs, [B, d]),
-      [N.seedLayer]: new ort.Tensor('int64', layers, [B]),
-      [N.seedPos]: new ort.Tensor('int64', positions, [B]),
-      [N.active]: new ort.Tensor('int64', active, [L + 1]),
-    });
     const nFeat = this.feats.act.length;
     const T = (this.nSources - nFeat) / (L + 1);
+    // The graph wants seeds sorted by layer, highest first (see backward-graph.ts), after one zero
+    // logit seed (row 0) that keeps every layer's row count at least 1 and whose outputs are dropped.
+    const order = Array.from({ length: B }, (_, i) => i).sort((a, b) => seeds.layers[b] - seeds.layers[a] || a - b);
+    const vecs = new Float32Array((B + 1) * d);
+    const positions = new BigInt64Array(B + 1);
+    let P = 1;
+    order.forEach((i, b) => {
+      vecs.set(seeds.vecs.subarray(i * d, (i + 1) * d), (b + 1) * d);
+      positions[b + 1] = BigInt(seeds.positions[i]);
+      P = Math.max(P, seeds.positions[i] + 1);
+    });
+    const active = new Int32Array(L + 1);
+    for (let l = 0; l <= L; l++) active[l] = 1 + order.filter((i) => seeds.layers[i] >= l).length;
+    const out = await this.session.run({
+      ...this.statics,
+      [N.seedVec]: new ort.Tensor('float32', vecs, [B + 1, d]),
+      [N.seedPos]: new ort.Tensor('int64', positions, [B + 1]),
+      [N.active]: new ort.Tensor('int64', BigInt64Array.from(active, (x) => BigInt(x)), [L + 1]),
+      [N.span]: new ort.Tensor('int64', BigInt64Array.of(BigInt(P)), [1]),
+    });
     const rows = new Float32Array(B * this.nSources);
-    const base = order.map((i) => i * this.nSources); // sorted row b → its slot in `rows`
+    const base = new Int32Array(B + 1); // sorted row b ≥ 1 → its offset in `rows`
+    order.forEach((i, b) => (base[b + 1] = i * this.nSources));
     for (let j = 0; j < L; j++) {
-      const { m, feature } = this.slots[j];
-      const a = Number(active[j + 1]);
-      const v = out[N.featOut(j)].data as Float32Array; // [T, a, m]
-      for (let t = 0; t < T; t++) {
-        for (let s = 0; s < m; s++) {
-          const k = feature[t * m + s];
-          if (k < 0) continue;
-          for (let b = 0; b < a; b++) rows[base[b] + k] += v[(t * a + b) * m + s];
+      const a = active[j + 1];
+      this.buckets[j].forEach(({ pos, m, feature }, k) => {
+        let c = 0;
+        while (c < pos.length && pos[c] < P) c++;
+        if (!c) return; // the one row computed past the span
+        const v = out[N.featOut(j, k)].data as Float32Array; // [c, a, m]
+        for (let i = 0; i < c; i++) {
+          for (let s = 0; s < m; s++) {
+            const f = feature[i * m + s];
+            if (f < 0) break;
+            for (let b = 1, o = i * a * m + m + s; b < a; b++, o += m) rows[base[b] + f] += v[o];
+          }
         }
-      }
+      });
+      const err = out[N.errOut(j)].data as Float32Array; // [a, P]
+      for (let b = 1; b < a; b++) rows.set(err.subarray(b * P, (b + 1) * P), base[b] + nFeat + j * T);
     }
-    const err = out[N.errOut].data as Float32Array; // [B, L, T]
-    const tok = out[N.tokOut].data as Float32Array; // [B, T]
-    for (let b = 0; b < B; b++) {
-      rows.set(err.subarray(b * L * T, (b + 1) * L * T), base[b] + nFeat);
-      rows.set(tok.subarray(b * T, (b + 1) * T), base[b] + nFeat + L * T);
-    }
+    const tok = out[N.tokOut].data as Float32Array; // [B + 1, P]
+    for (let b = 1; b <= B; b++) rows.set(tok.subarray(b * P, (b + 1) * P), base[b] + nFeat + L * T);
     return rows;
   }
+}
+
+/**
+ * Splits positions with features into DECODER_BUCKETS buckets by feature count: the busiest count m,
+ * then (m/2, m], (m/4, m/2], (m/8, m/4], and the rest, so padding each bucket to its busiest position
+ * wastes at most half of it (but in the last). Positions ascending within a bucket.
+ */
+export function bucketPositions(count: Int32Array): number[][] {
+  let max = 0;
+  for (const c of count) max = Math.max(max, c);
+  const buckets: number[][] = Array.from({ length: DECODER_BUCKETS }, () => []);
+  count.forEach((c, t) => {
+    if (!c) return;
+    let k = 0;
+    while (k < DECODER_BUCKETS - 1 && c * 2 ** (k + 1) <= max) k++;
+    buckets[k].push(t);
+  });
+  return buckets;
 }

@@ -13,21 +13,27 @@
  * traversed (patterns are inputs, so Q, K, rotary, soft-capping and sliding windows are already inside
  * them); grouped-query attention sums the query heads of each key/value head.
  *
- * Inputs (T = prompt length, B = batch of seeds):
- *   seed_vec [B, d]   seed_layer [B] int64   seed_pos [B] int64   active [L + 1] int64
- *     Seeds sorted by layer, highest first; active[l] ≥ how many are at layer ≥ l (and ≥ 1). A seed's
- *     gradient is zero above its layer, so layer l of the sweep computes only the first active[l]
- *     rows: a batch of low-layer features costs a fraction of a full sweep.
+ * Inputs (T = prompt length, B = batch of seeds, P = span):
+ *   seed_vec [B, d]   seed_pos [B] int64   active [L + 1] int64   span [1] int64
+ *     Seeds sorted by their layer, highest first, and active[l] = how many are at layer ≥ l (≥ 1:
+ *     callers put a zero logit seed first); a seed's layer is known from `active` alone. A seed's gradient is zero above its layer, so layer l of the sweep
+ *     carries only the first active[l + 1] rows and the seeds of layer l join as rows
+ *     active[l + 1] … active[l] − 1: a batch of low-layer features costs a fraction of a full sweep.
+ *     Attention is causal, so a seed at position p has no gradient after p: the sweep runs on the first
+ *     P = span positions (P > every seed position); a batch of early seeds costs a fraction too.
  *     seed_layer l < L: injected at layer l's transcoder input (resid_mid, or the normalised MLP
  *     input, through the frozen ln2); seed_layer == L: injected after ln_final (a logit direction).
  *   pattern_{l} [H, T, T]    ln1_scale_{l} [T]   ln2_scale_{l} [T]   (Gemma-2: ln1post_scale_{l})
  *   lnf_scale [T]. Transcoders write at hook_mlp_out (after Gemma-2's post-feedforward norm), so that
  *   norm's scale is not needed. Callers feed the inputs the session lists.
- *   dec_{l} [T, d, m_l]: the activation-scaled decoder vectors writing into layer l, grouped by
- *     position (slot s of position t holds one feature's vector; unused slots are zero), so the dot
- *     products are one batched MatMul over positions instead of a [B, n_features, d] gather
+ *   dec_{l}_{k} [n, d, m], dec_pos_{l}_{k} [n] int64, for k < DECODER_BUCKETS: the activation-scaled
+ *     decoder vectors writing into layer l, in buckets of positions with similar feature counts (slot s
+ *     of the i-th position of a bucket holds one feature's vector; unused slots are zero), positions
+ *     ascending, so the dot products are a few batched MatMuls over positions, padded only to each
+ *     bucket's busiest position (not the prompt's), and a prefix of each bucket covers the span.
  *   errors [L, T, d]          tokens [T, d] (the embeddings that entered the residual stream)
- * Outputs: feat_{l} [T, active[l + 1], m_l] (slot scores), err [B, L, T], tok [B, T].
+ * Outputs: feat_{l}_{k} [c, active[l + 1], m] (slot scores; c = the bucket's positions < P, at least 1
+ *   — when none is, the one row is not a score), err_{l} [active[l + 1], P], tok [B, P].
  */
 import type { Mat, ModelSpec, NormSpec } from '../model-spec';
 import { GraphBuilder, int, ints } from './builder';
@@ -41,24 +47,27 @@ export interface BackwardGraphOptions {
   skip?: (Mat | undefined)[];
 }
 
+/** Position buckets per layer for the decoder dot products (see `dec_{l}_{k}` above). */
+export const DECODER_BUCKETS = 4;
+
 export const backwardNames = {
   seedVec: 'seed_vec',
-  seedLayer: 'seed_layer',
   seedPos: 'seed_pos',
   active: 'active',
+  span: 'span',
   pattern: (l: number) => `pattern_${l}`,
   ln1Scale: (l: number) => `ln1_scale_${l}`,
   ln1PostScale: (l: number) => `ln1post_scale_${l}`,
   ln2Scale: (l: number) => `ln2_scale_${l}`,
   lnfScale: 'lnf_scale',
-  dec: (l: number) => `dec_${l}`,
+  dec: (l: number, k: number) => `dec_${l}_${k}`,
+  decPos: (l: number, k: number) => `dec_pos_${l}_${k}`,
   errors: 'errors',
   tokens: 'tokens',
-  featOut: (l: number) => `feat_${l}`,
-  errOut: 'err',
+  featOut: (l: number, k: number) => `feat_${l}_${k}`,
+  errOut: (l: number) => `err_${l}`,
   tokOut: 'tok',
 } as const;
-
 /** The applied gain of a norm (Gemma stores w − 1). One array per NormSpec, so tied norms share it. */
 const gains = new WeakMap<NormSpec, Float32Array>();
 function gainOf(n: NormSpec): Float32Array {
@@ -87,89 +96,96 @@ export function buildBackwardGraph(spec: ModelSpec, opts: BackwardGraphOptions):
   const L = spec.nLayers;
   const d = spec.dModel;
   const N = backwardNames;
+  const axis0 = b.constI64([0]), axis1 = b.constI64([1]), zero = b.constI64([0]);
 
   const seedVec = b.input(N.seedVec, 'float', ['B', d]);
-  const seedLayer = b.input(N.seedLayer, 'int64', ['B']);
   const seedPos = b.input(N.seedPos, 'int64', ['B']);
   const active = b.input(N.active, 'int64', [L + 1]);
-  const errors = b.input(N.errors, 'float', [L, 'T', d]);
-  const tokens = b.input(N.tokens, 'float', ['T', d]);
-  const lnf = b.input(N.lnfScale, 'float', ['T']);
+  const P = b.input(N.span, 'int64', [1]);
+  const Pscalar = b.op('Squeeze', [P, axis0]);
+  /** The first P entries along `axis`. */
+  const span = (x: string, axis: number) => b.op('Slice', [x, zero, P, b.constI64([axis])]);
+  const errors = span(b.input(N.errors, 'float', [L, 'T', d]), 1); // [L, P, d]
+  const tokens = span(b.input(N.tokens, 'float', ['T', d]), 0); // [P, d]
+  const scales = new Map<string, string>();
+  /** A frozen norm scale input, cut to the span ([P]); declared once however often it is used. */
+  const scaleIn = (name: string) => {
+    if (!scales.has(name)) scales.set(name, span(b.input(name, 'float', ['T']), 0));
+    return scales.get(name)!;
+  };
 
-  // S[b, t, :] = seed_vec[b] where t == seed_pos[b]: the seeds laid out on the positions.
-  const T = b.op('Gather', [b.op('Shape', [tokens]), b.constI64([0], [])], { axis: int(0) });
-  const T1 = b.op('Unsqueeze', [T, b.constI64([0])]);
-  const range = b.op('Range', [b.constI64([0], []), T, b.constI64([1], [])]);
-  const onehot = b.op('Cast', [b.op('Equal', [b.op('Unsqueeze', [seedPos, b.constI64([1])]), b.op('Unsqueeze', [range, b.constI64([0])])])], { to: int(1) });
-  const seeds = b.op('Mul', [b.op('Unsqueeze', [onehot, b.constI64([2])]), b.op('Unsqueeze', [seedVec, b.constI64([1])])]); // [B,T,d]
-  const batch = b.op('Shape', [seedLayer]); // [B] as a 1-D tensor
-  // Seeds arrive sorted by layer, highest first, and active[l] counts those at layer ≥ l: above a
-  // seed's layer its gradient is zero, so layer l only carries the first active[l] rows.
-  const activeAt = (l: number) => b.op('Slice', [active, b.constI64([l]), b.constI64([l + 1]), b.constI64([0])]); // [1]
-  const firstRows = (x: string, n: string) => b.op('Slice', [x, b.constI64([0]), n, b.constI64([0])]);
-  /** Zero rows appended along axis 0 so x ([from, ...rest]) has `to` rows; `rest` = number of other axes. */
-  const padRows = (x: string, from: string, to: string, rest: number) =>
-    b.op('Pad', [x, b.op('Concat', [b.constI64([0]), b.constI64(new Array(rest).fill(0)), b.op('Sub', [to, from]), b.constI64(new Array(rest).fill(0))], { axis: int(0) })]);
-  const seedsAt = (layer: number, n: string): string => {
-    const mask = b.op('Cast', [b.op('Equal', [firstRows(seedLayer, n), b.constI64([layer], [])])], { to: int(1) });
-    return b.op('Mul', [firstRows(seeds, n), b.op('Unsqueeze', [mask, b.constI64([1, 2])])]);
+  const activeAt = (l: number) => b.op('Slice', [active, b.constI64([l]), b.constI64([l + 1]), axis0]); // [1]
+  const range = b.op('Range', [b.constI64([0], []), Pscalar, b.constI64([1], [])]);
+  /**
+   * The seeds of rows [from, to) laid out on the positions: [to − from, P, d], the seed vector at its
+   * position and zero elsewhere.
+   */
+  const seedBlock = (from: string, to: string): string => {
+    const pos = b.op('Slice', [seedPos, from, to, axis0]);
+    const vec = b.op('Slice', [seedVec, from, to, axis0]);
+    const onehot = b.op('Cast', [b.op('Equal', [b.op('Unsqueeze', [pos, axis1]), b.op('Unsqueeze', [range, axis0])])], { to: int(1) });
+    return b.op('Mul', [b.op('Unsqueeze', [onehot, b.constI64([2])]), b.op('Unsqueeze', [vec, axis1])]);
   };
   const sumLastAxis = (x: string) => b.op('ReduceSum', [x, b.constI64([-1])], { keepdims: int(0) });
+  const one = b.constI64([1]);
+  const pMinus1 = b.op('Sub', [P, one]);
 
-  // Logit seeds enter after ln_final.
+  // Logit seeds (rows [0, active[L])) enter after ln_final.
   let above = activeAt(L);
-  let g = normBackward(b, spec.lnFinal, lnf, seedsAt(L, above)); // [active[L], T, d]
-  const errRows: string[] = new Array(L);
+  let g = normBackward(b, spec.lnFinal, scaleIn(N.lnfScale), seedBlock(zero, above)); // [active[L], P, d]
   for (let l = L - 1; l >= 0; l--) {
     const blk = spec.blocks[l];
     const at = blk.attn;
     const here = activeAt(l);
     // The MLP's replacement writes straight into the residual stream (hook_mlp_out): its sources read
-    // the gradient there.
-    const dec = b.input(N.dec(l), 'float', ['T', d, `m${l}`]);
-    const gT = b.op('Transpose', [g], { perm: ints([1, 0, 2]) }); // [T, rows, d]
-    b.output(b.op('MatMul', [gT, dec]), N.featOut(l), 'float', ['T', `a${l + 1}`, `m${l}`]);
-    const errL = b.op('Gather', [errors, b.constI64([l], [])], { axis: int(0) }); // [T, d]
-    errRows[l] = b.op('Unsqueeze', [padRows(sumLastAxis(b.op('Mul', [g, errL])), above, batch, 1), b.constI64([1])]); // [B,1,T]
+    // the gradient there. Per bucket: the gradient at the bucket's positions inside the span, dotted
+    // with the decoder vectors of the features active there.
+    const gT = b.op('Transpose', [g], { perm: ints([1, 0, 2]) }); // [P, rows, d]
+    for (let k = 0; k < DECODER_BUCKETS; k++) {
+      const pos = b.input(N.decPos(l, k), 'int64', [`n${l}_${k}`]);
+      const inSpan = b.op('ReduceSum', [b.op('Cast', [b.op('Less', [pos, P])], { to: int(7) }), axis0], { keepdims: int(1) });
+      const c = b.op('Max', [inSpan, one]); // MatMul fails on empty batches: one row past the span is computed and ignored
+      const rows = b.op('Min', [b.op('Slice', [pos, zero, c, axis0]), pMinus1]);
+      const dec = b.op('Slice', [b.input(N.dec(l, k), 'float', [`n${l}_${k}`, d, `m${l}_${k}`]), zero, c, axis0]);
+      b.output(b.op('MatMul', [b.op('Gather', [gT, rows], { axis: int(0) }), dec]), N.featOut(l, k), 'float', [`c${l}_${k}`, `a${l + 1}`, `m${l}_${k}`]);
+    }
+    const errL = b.op('Gather', [errors, b.constI64([l], [])], { axis: int(0) }); // [P, d]
+    b.output(sumLastAxis(b.op('Mul', [g, errL])), N.errOut(l), 'float', [`a${l + 1}`, 'P']);
 
-    // Gradient at the transcoder input: this layer's seeds, plus the skip path W_skip.
-    let gIn = seedsAt(l, here);
+    // Gradient at the transcoder input: the skip path W_skip for the rows carried down, the seeds of
+    // this layer as new rows; through the frozen ln2 when the transcoders read the MLP's input.
+    const hookBack = (x: string) => (opts.inputHook === 'mlp_in' ? normBackward(b, blk.ln2, scaleIn(N.ln2Scale(l)), x) : x);
+    let carried = g;
     const skip = opts.skip?.[l];
     if (skip) {
       // skip = x @ W, so the gradient at x is g @ Wᵀ.
       const ws = b.init(`w_skip_${l}`, skip.data, [skip.rows, skip.cols]);
-      gIn = b.op('Add', [gIn, padRows(b.op('MatMul', [g, b.op('Transpose', [ws], { perm: ints([1, 0]) })]), above, here, 2)]);
+      carried = b.op('Add', [g, hookBack(b.op('MatMul', [g, b.op('Transpose', [ws], { perm: ints([1, 0]) })]))]);
     }
-    const ln2 = b.input(N.ln2Scale(l), 'float', ['T']);
-    const gMid = b.op('Add', [padRows(g, above, here, 2), opts.inputHook === 'mlp_in' ? normBackward(b, blk.ln2, ln2, gIn) : gIn]);
+    const gMid = b.op('Concat', [carried, hookBack(seedBlock(above, here))], { axis: int(0) }); // [active[l], P, d]
 
     // Attention, value/output path only: out = (P · (ln1(x) W_v + b_v)) W_o (+ Gemma's post norm).
+    // The frozen pattern is used as stored: gvᵀ = gzᵀ · pattern (no transposed copy of the pattern).
     let gAttn = gMid;
-    if (blk.ln1Post) {
-      b.input(N.ln1PostScale(l), 'float', ['T']);
-      gAttn = normBackward(b, blk.ln1Post, N.ln1PostScale(l), gMid);
-    }
+    if (blk.ln1Post) gAttn = normBackward(b, blk.ln1Post, scaleIn(N.ln1PostScale(l)), gMid);
     const H = at.nHeads, Hkv = at.nKvHeads, hd = at.headDim, rep = H / Hkv;
     const wo = b.init(`w_o_${l}`, at.wo.data, [at.wo.rows, at.wo.cols]);
     const wv = b.init(`w_v_${l}`, at.wv.data, [at.wv.rows, at.wv.cols]);
     const woT = b.op('Transpose', [wo], { perm: ints([1, 0]) });
     const wvT = b.op('Transpose', [wv], { perm: ints([1, 0]) });
-    let gz = b.op('MatMul', [gAttn, woT]); // [rows, T, H*hd]
-    gz = b.op('Transpose', [b.op('Reshape', [gz, b.constI64([0, 0, H, hd])])], { perm: ints([0, 2, 1, 3]) }); // [rows,H,T,hd]
-    const pattern = b.input(N.pattern(l), 'float', [H, 'T', 'T']);
-    const pT = b.op('Transpose', [pattern], { perm: ints([0, 2, 1]) });
-    let gv = b.op('MatMul', [pT, gz]); // [rows, H, T(keys), hd]
+    let gzT = b.op('MatMul', [gAttn, woT]); // [rows, P, H*hd]
+    gzT = b.op('Transpose', [b.op('Reshape', [gzT, b.constI64([0, 0, H, hd])])], { perm: ints([0, 2, 3, 1]) }); // [rows,H,hd,P(queries)]
+    const pattern = b.op('Slice', [b.input(N.pattern(l), 'float', [H, 'T', 'T']), b.constI64([0, 0]), b.op('Concat', [P, P], { axis: int(0) }), b.constI64([1, 2])]);
+    let gvT = b.op('MatMul', [gzT, pattern]); // [rows, H, hd, P(keys)]
     if (rep > 1) {
       // No -1 in the shape: a batch of zero rows would make its inference divide by zero.
-      const shape = b.op('Concat', [b.constI64([0, Hkv, rep]), T1, b.constI64([hd])], { axis: int(0) });
-      gv = b.op('ReduceSum', [b.op('Reshape', [gv, shape]), b.constI64([2])], { keepdims: int(0) });
+      const shape = b.op('Concat', [b.constI64([0, Hkv, rep, hd]), P], { axis: int(0) });
+      gvT = b.op('ReduceSum', [b.op('Reshape', [gvT, shape]), b.constI64([2])], { keepdims: int(0) });
     }
-    gv = b.op('Reshape', [b.op('Transpose', [gv], { perm: ints([0, 2, 1, 3]) }), b.constI64([0, 0, Hkv * hd])]);
-    const ln1 = b.input(N.ln1Scale(l), 'float', ['T']);
-    g = b.op('Add', [gMid, normBackward(b, blk.ln1, ln1, b.op('MatMul', [gv, wvT]))]);
+    const gv = b.op('Reshape', [b.op('Transpose', [gvT], { perm: ints([0, 3, 1, 2]) }), b.constI64([0, 0, Hkv * hd])]);
+    g = b.op('Add', [gMid, normBackward(b, blk.ln1, scaleIn(N.ln1Scale(l)), b.op('MatMul', [gv, wvT]))]);
     above = here;
   }
-  b.output(b.op('Concat', errRows, { axis: int(1) }), N.errOut, 'float', ['B', L, 'T']);
-  b.output(sumLastAxis(b.op('Mul', [g, tokens])), N.tokOut, 'float', ['B', 'T']);
+  b.output(sumLastAxis(b.op('Mul', [g, tokens])), N.tokOut, 'float', ['B', 'P']);
   return b;
 }
