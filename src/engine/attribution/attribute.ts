@@ -19,7 +19,7 @@ import { BackwardSweep } from './backward';
 import { attributionEngine, type AttributionEngine, type EngineOptions } from './engine';
 import { encodeFeatures, type ActiveFeatures } from './features';
 import { freezeForward, type FrozenForward } from './frozen';
-import { influenceOnCsr } from './influence';
+import { influenceOnRows, topUnvisited } from './influence';
 import { pruneCsr, type NodeLayout } from './prune';
 import { scoresOnCsr } from './scores';
 import { RowStore, type Csr } from './sparse';
@@ -200,9 +200,8 @@ export async function attributeRun(engine: AttributionEngine, run: PromptRun, op
   const runBatch = async (vecs: Float32Array, layers: Int32Array, positions: Int32Array, nodes: number[]) => {
     throwIfCancelled(ctx.signal);
     const ts = performance.now();
-    const rows = await sweep.run({ vecs, layers, positions });
+    await sweep.runSparse({ vecs, layers, positions }, (b, col, val, n) => store.addSparse(nodes[b], col, val, n));
     sweepMs += performance.now() - ts;
-    for (let b = 0; b < nodes.length; b++) store.add(nodes[b], rows, b * nSrc, nSrc);
     sweeps++;
     seeds += nodes.length;
     progress('attribute', sweeps / totalSweeps);
@@ -224,16 +223,18 @@ export async function attributeRun(engine: AttributionEngine, run: PromptRun, op
   let nVisited = 0;
   const update = Math.max(1, options.updateInterval ?? 4);
   while (nVisited < maxFeat) {
-    let pending: number[];
+    let pending: Int32Array;
     if (maxFeat === nFeat) {
-      pending = Array.from({ length: nFeat }, (_, k) => k);
+      pending = Int32Array.from({ length: nFeat }, (_, k) => k);
     } else {
-      const inf = influenceOnCsr(store.toCsr(nAll, (x) => x), logitWeights);
-      const rank = Array.from({ length: nFeat }, (_, k) => k).filter((k) => !visited[k]).sort((a, b) => inf[b] - inf[a] || a - b);
-      pending = rank.slice(0, Math.min(update * B, maxFeat - nVisited));
+      const inf = influenceOnRows(store, nAll, logitWeights);
+      pending = topUnvisited(inf, nFeat, visited, Math.min(update * B, maxFeat - nVisited));
     }
+    // Which features run is decided; how they are batched is free. A batch runs only up to its last
+    // seed's position (backward.ts), so batches of neighbouring positions are cheaper sweeps.
+    pending.sort((a, b) => feats.pos[a] - feats.pos[b] || a - b);
     for (let i = 0; i < pending.length; i += B) {
-      const batch = pending.slice(i, i + B);
+      const batch = Array.from(pending.subarray(i, i + B));
       const vecs = new Float32Array(batch.length * d);
       const layers = new Int32Array(batch.length);
       const positions = new Int32Array(batch.length);

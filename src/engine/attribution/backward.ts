@@ -30,6 +30,11 @@ export class BackwardSweep {
    */
   private readonly buckets: { pos: Int32Array; m: number; feature: Int32Array }[][] = [];
   private readonly statics: Record<string, ort.Tensor> = {};
+  private readonly below: Int32Array[] = [];
+  /** Reused per row by runSparse: feature scores (kept all zero between rows), and the row's entries. */
+  private readonly scratch: Float32Array;
+  private readonly col: Int32Array;
+  private readonly val: Float32Array;
 
   /** Set when the prompt's constants were bound into a per-prompt session (released by dispose). */
   private bound?: EngineSession;
@@ -72,6 +77,20 @@ export class BackwardSweep {
     const L = spec.nLayers, T = frozen.T, d = spec.dModel;
     const nFeat = feats.act.length;
     this.nSources = nFeat + L * T + T;
+    this.scratch = new Float32Array(nFeat);
+    this.col = new Int32Array(this.nSources);
+    this.val = new Float32Array(this.nSources);
+    // Features are sorted by (layer, position): those of layer i before position t are
+    // [layerStart[i], below[i][t]).
+    for (let i = 0; i < L; i++) {
+      const below = new Int32Array(T + 1);
+      let k = feats.layerStart[i];
+      for (let t = 0; t <= T; t++) {
+        while (k < feats.layerStart[i + 1] && feats.pos[k] < t) k++;
+        below[t] = k;
+      }
+      this.below.push(below);
+    }
     const want = new Set(session.inputNames);
     const put = (name: string, t: ort.Tensor) => {
       if (want.has(name)) this.statics[name] = t;
@@ -131,12 +150,10 @@ export class BackwardSweep {
     }
   }
 
-  /** Rows [B, nSources] for a batch of seeds, in the order given. */
-  async run(seeds: SeedBatch): Promise<Float32Array> {
+  /** Runs the graph on a batch: the outputs, the span, rows per layer, and sorted row → seed. */
+  private async sweep(seeds: SeedBatch) {
     const B = seeds.layers.length;
     const L = this.spec.nLayers, d = this.spec.dModel;
-    const nFeat = this.feats.act.length;
-    const T = (this.nSources - nFeat) / (L + 1);
     // The graph wants seeds sorted by layer, highest first (see backward-graph.ts), after one zero
     // logit seed (row 0) that keeps every layer's row count at least 1 and whose outputs are dropped.
     const order = Array.from({ length: B }, (_, i) => i).sort((a, b) => seeds.layers[b] - seeds.layers[a] || a - b);
@@ -157,15 +174,30 @@ export class BackwardSweep {
       [N.active]: new ort.Tensor('int64', BigInt64Array.from(active, (x) => BigInt(x)), [L + 1]),
       [N.span]: new ort.Tensor('int64', BigInt64Array.of(BigInt(P)), [1]),
     });
+    // Per layer and bucket: how many of the bucket's positions lie inside the span (0: its one row is not a score).
+    const inSpan = this.buckets.map((bs) => bs.map(({ pos }) => {
+      let c = 0;
+      while (c < pos.length && pos[c] < P) c++;
+      return c;
+    }));
+    return { out, P, active, order, inSpan };
+  }
+
+  /** Rows [B, nSources] for a batch of seeds, in the order given. */
+  async run(seeds: SeedBatch): Promise<Float32Array> {
+    const B = seeds.layers.length;
+    const L = this.spec.nLayers;
+    const nFeat = this.feats.act.length;
+    const T = (this.nSources - nFeat) / (L + 1);
+    const { out, P, active, order, inSpan } = await this.sweep(seeds);
     const rows = new Float32Array(B * this.nSources);
     const base = new Int32Array(B + 1); // sorted row b ≥ 1 → its offset in `rows`
     order.forEach((i, b) => (base[b + 1] = i * this.nSources));
     for (let j = 0; j < L; j++) {
       const a = active[j + 1];
-      this.buckets[j].forEach(({ pos, m, feature }, k) => {
-        let c = 0;
-        while (c < pos.length && pos[c] < P) c++;
-        if (!c) return; // the one row computed past the span
+      this.buckets[j].forEach(({ m, feature }, k) => {
+        const c = inSpan[j][k];
+        if (!c) return;
         const v = out[N.featOut(j, k)].data as Float32Array; // [c, a, m]
         for (let i = 0; i < c; i++) {
           for (let s = 0; s < m; s++) {
@@ -181,6 +213,71 @@ export class BackwardSweep {
     const tok = out[N.tokOut].data as Float32Array; // [B + 1, P]
     for (let b = 1; b <= B; b++) rows.set(tok.subarray(b * P, (b + 1) * P), base[b] + nFeat + L * T);
     return rows;
+  }
+
+  /**
+   * The same rows, sparse: for each seed, `sink(seed, col, val, n)` gets its n non-zero entries in
+   * column order (col/val are reused: copy what you keep). Only the sources a seed can reach are visited
+   * (layers below it, positions inside the span), so a row costs its reachable sources, not nSources.
+   */
+  async runSparse(seeds: SeedBatch, sink: (seed: number, col: Int32Array, val: Float32Array, n: number) => void): Promise<void> {
+    const B = seeds.layers.length;
+    const L = this.spec.nLayers;
+    const nFeat = this.feats.act.length;
+    const T = (this.nSources - nFeat) / (L + 1);
+    const { out, P, active, order, inSpan } = await this.sweep(seeds);
+    const feat = this.buckets.map((bs, j) => bs.map((_, k) => (inSpan[j][k] ? (out[N.featOut(j, k)].data as Float32Array) : undefined)));
+    const err = Array.from({ length: L }, (_, j) => out[N.errOut(j)].data as Float32Array);
+    const tok = out[N.tokOut].data as Float32Array;
+    const { scratch, col, val } = this;
+    for (let b = 1; b <= B; b++) {
+      const seed = order[b - 1];
+      const top = seeds.layers[seed]; // this row has scores in layers j < top
+      for (let j = 0; j < top; j++) {
+        const a = active[j + 1];
+        this.buckets[j].forEach(({ m, feature }, k) => {
+          const v = feat[j][k];
+          if (!v) return;
+          for (let i = 0, c = inSpan[j][k]; i < c; i++) {
+            const o = (i * a + b) * m;
+            for (let s = 0; s < m; s++) {
+              const f = feature[i * m + s];
+              if (f < 0) break;
+              scratch[f] += v[o + s];
+            }
+          }
+        });
+      }
+      let n = 0;
+      for (let i = 0; i < top; i++) {
+        for (let f = this.feats.layerStart[i], end = this.below[i][P]; f < end; f++) {
+          const x = scratch[f];
+          if (x !== 0) {
+            col[n] = f;
+            val[n++] = x;
+            scratch[f] = 0;
+          }
+        }
+      }
+      for (let j = 0; j < top; j++) {
+        const e = err[j];
+        for (let t = 0; t < P; t++) {
+          const x = e[b * P + t];
+          if (x !== 0) {
+            col[n] = nFeat + j * T + t;
+            val[n++] = x;
+          }
+        }
+      }
+      for (let t = 0; t < P; t++) {
+        const x = tok[b * P + t];
+        if (x !== 0) {
+          col[n] = nFeat + L * T + t;
+          val[n++] = x;
+        }
+      }
+      sink(seed, col, val, n);
+    }
   }
 }
 

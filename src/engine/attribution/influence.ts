@@ -8,7 +8,7 @@
  * non-zero. No n × n matrix is ever formed.
  */
 import { EngineError } from '../errors';
-import { rowAbsSums, type Csr } from './sparse';
+import { rowAbsSums, type Csr, type RowStore } from './sparse';
 
 export function influenceOnCsr(a: Csr, logitWeights: Float64Array, maxIter = 1000): Float64Array {
   const n = a.nNodes;
@@ -36,4 +36,92 @@ export function influenceOnCsr(a: Csr, logitWeights: Float64Array, maxIter = 100
     cur = next;
   }
   return influence;
+}
+
+/**
+ * The same influence over the rows stored so far (circuit-tracer's compute_partial_influences, for
+ * ranking features while rows are still being added), read straight from the store: no CSR is rebuilt.
+ * Each step visits only the rows whose current weight is non-zero.
+ */
+export function influenceOnRows(store: RowStore, nNodes: number, logitWeights: Float64Array, maxIter = 1000): Float64Array {
+  const rows: { target: number; norm: number; col: Int32Array; val: Float32Array }[] = [];
+  for (const [target, r] of store.entries()) {
+    let acc = 0;
+    for (let p = 0; p < r.val.length; p++) acc += Math.abs(r.val[p]);
+    rows.push({ target, norm: Math.max(acc, 1e-10), col: r.col, val: r.val });
+  }
+  rows.sort((a, b) => a.target - b.target); // the CSR's row order, so sums round as influenceOnCsr's do
+  const influence = new Float64Array(nNodes);
+  let cur = Float64Array.from(logitWeights);
+  let next = new Float64Array(nNodes);
+  for (let it = 0; ; it++) {
+    let any = false;
+    for (const r of rows) {
+      const w = cur[r.target];
+      if (w === 0) continue;
+      const s = w / r.norm;
+      const { col, val } = r;
+      for (let p = 0; p < col.length; p++) {
+        const v = val[p];
+        if (v !== 0) {
+          next[col[p]] += s * Math.abs(v);
+          any = true;
+        }
+      }
+    }
+    if (!any) break;
+    if (it >= maxIter) throw new EngineError('INTERNAL', `Influence did not converge in ${maxIter} steps: the graph has a cycle.`);
+    for (let i = 0; i < nNodes; i++) influence[i] += next[i];
+    [cur, next] = [next, cur];
+    next.fill(0);
+  }
+  return influence;
+}
+
+/**
+ * The `k` indices below `n` not yet `visited` with the largest `score`, largest first (ties: lower
+ * index first), as a full sort would give them; found by selection on a typed array (linear) and a sort
+ * of only the k chosen.
+ */
+export function topUnvisited(score: Float64Array, n: number, visited: Uint8Array, k: number): Int32Array {
+  const cand = new Int32Array(n);
+  let m = 0;
+  for (let i = 0; i < n; i++) if (!visited[i]) cand[m++] = i;
+  let pick: Int32Array;
+  if (k >= m) pick = cand.subarray(0, m);
+  else {
+    // The k-th largest value by quickselect on a copy, then every index above it and the first ties.
+    const vals = new Float64Array(m);
+    for (let i = 0; i < m; i++) vals[i] = score[cand[i]];
+    const kth = select(vals, k - 1);
+    pick = new Int32Array(k);
+    let c = 0;
+    for (let i = 0; i < m; i++) if (score[cand[i]] > kth) pick[c++] = cand[i];
+    for (let i = 0; i < m && c < k; i++) if (score[cand[i]] === kth) pick[c++] = cand[i];
+  }
+  return Int32Array.from(pick).sort((a, b) => score[b] - score[a] || a - b);
+}
+
+/** The value that would be at index `k` of `a` sorted descending (Hoare's selection; reorders `a`). */
+function select(a: Float64Array, k: number): number {
+  let lo = 0, hi = a.length - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >> 1];
+    let i = lo, j = hi;
+    while (i <= j) {
+      while (a[i] > pivot) i++;
+      while (a[j] < pivot) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k];
+  }
+  return a[k];
 }

@@ -78,6 +78,32 @@ export class RowStore {
     this.rows.set(target, { col, val });
   }
 
+  /**
+   * Like `add`, from a row's non-zero entries (col ascending), as BackwardSweep.runSparse gives them:
+   * the same tolerance, without a dense row.
+   */
+  addSparse(target: number, col: Int32Array, val: Float32Array, n: number): void {
+    let l1 = 0;
+    for (let i = 0; i < n; i++) l1 += Math.abs(val[i]);
+    const cut = n ? (this.tolerance * l1) / n : 0;
+    let m = 0;
+    for (let i = 0; i < n; i++) if (Math.abs(val[i]) >= cut) m++;
+    const c = new Int32Array(m);
+    const v = new Float32Array(m);
+    for (let i = 0, k = 0; i < n; i++) {
+      if (Math.abs(val[i]) >= cut) {
+        c[k] = col[i];
+        v[k++] = val[i];
+      }
+    }
+    this.rows.set(target, { col: c, val: v });
+  }
+
+  /** The stored rows (target, entries), in the order they were added. */
+  entries(): IterableIterator<[number, { col: Int32Array; val: Float32Array }]> {
+    return this.rows.entries();
+  }
+
   get(target: number): { col: Int32Array; val: Float32Array } | undefined {
     return this.rows.get(target);
   }
