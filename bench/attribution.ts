@@ -133,7 +133,7 @@ async function engineRun(engine: AttributionEngine, dict: Dictionary, ids: numbe
   const t0 = performance.now();
   const raw = await computeAttribution(engine, ids, { batchSize: batch });
   const t1 = performance.now();
-  toAttributionGraph(engine, dict, raw, undefined, {});
+  toAttributionGraph(engine, dict, raw, undefined, { headLoadings: false });
   const t2 = performance.now();
   const t = raw.timings;
   return { raw, forward_s: t.forwardMs / 1000, encode_s: t.encodeMs / 1000, sweeps_s: (t1 - t0 - t.forwardMs - t.encodeMs) / 1000, prune_s: (t2 - t1) / 1000, total_s: (t2 - t0) / 1000 };
@@ -354,7 +354,7 @@ async function child(modelDir: string, T: number, threads: number): Promise<void
   const engine = await createEngine(bundle, replacementFromDictionary(dict, bundle.spec), { provider: 'cpu', threads, cacheDir: join(modelDir, 'cache') });
   const t0 = performance.now();
   const raw = await computeAttribution(engine, promptIds(T, bundle.spec.vocabSize), { maxFeatureNodes: 256 });
-  toAttributionGraph(engine, dict, raw, undefined, {});
+  toAttributionGraph(engine, dict, raw, undefined, { headLoadings: false });
   const t = raw.timings;
   const out: ChildResult = { maxRssMB: process.resourceUsage().maxRSS / 1024, seconds: (performance.now() - t0) / 1000, forwardS: t.forwardMs / 1000, encodeS: t.encodeMs / 1000, sweepS: t.sweepMs / 1000, features: raw.features.act.length, edges: raw.adjacency.val.length };
   console.log(JSON.stringify(out));
