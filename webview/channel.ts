@@ -2,7 +2,7 @@
  * The webview's end of src/shared/protocol.ts: posts FromWebview messages, matches replies by `inReplyTo`,
  * and hands every other message to one handler.
  */
-import type { FromWebview, ToWebview } from '../src/shared/protocol';
+import type { FromWebview, HostEvent, Reply, ReplyTo, Request, ToWebview } from '../src/shared/protocol';
 
 interface VsCodeApi {
   postMessage(msg: unknown): void;
@@ -11,16 +11,15 @@ interface VsCodeApi {
 }
 declare function acquireVsCodeApi(): VsCodeApi;
 
-type Reply = Extract<ToWebview, { inReplyTo: number }>;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-export type Request = Extract<FromWebview, { requestId: number }>;
+export type { Request };
 
 export class HostChannel {
   readonly api: VsCodeApi;
   private nextId = 1;
   private readonly pending = new Map<number, (r: Reply) => void>();
 
-  constructor(private readonly onMessage: (m: ToWebview) => void) {
+  constructor(private readonly onMessage: (m: HostEvent) => void) {
     this.api = acquireVsCodeApi();
     window.addEventListener('message', (ev: MessageEvent) => {
       const m = ev.data as ToWebview;
@@ -33,7 +32,8 @@ export class HostChannel {
           return;
         }
       }
-      this.onMessage(m);
+      // A reply nobody waits for (its view was replaced) is dropped; everything else is an event.
+      if (!('inReplyTo' in m)) this.onMessage(m);
     });
   }
 
@@ -41,9 +41,10 @@ export class HostChannel {
     this.api.postMessage(m);
   }
 
-  request<R extends Reply>(m: DistributiveOmit<Request, 'requestId'>): Promise<R> {
+  /** Sends a request; the promise resolves with its reply (the type REPLY_TO names for it). */
+  request<M extends DistributiveOmit<Request, 'requestId'>>(m: M): Promise<ReplyTo<M['type']>> {
     const requestId = this.nextId++;
-    return new Promise<R>((resolve) => {
+    return new Promise<ReplyTo<M['type']>>((resolve) => {
       this.pending.set(requestId, resolve as (r: Reply) => void);
       this.api.postMessage({ ...m, requestId });
     });

@@ -9,7 +9,7 @@ import '@vscode-elements/elements/dist/vscode-toolbar-button/index.js';
 import '@vscode-elements/elements/dist/vscode-toolbar-container/index.js';
 import '@vscode-elements/elements/dist/vscode-icon/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
-import type { FeatureCard, FeatureRef, GraphPayload, ToWebview } from '../src/shared/protocol';
+import { dispatchMessage, type FeatureCard, type FeatureRef, type GraphPayload, type HostEvent, type MessageHandlers } from '../src/shared/protocol';
 import { headShares, percent } from './heads';
 import { renderCard } from './card';
 import { GraphCanvas, type HoverTarget } from './canvas';
@@ -94,24 +94,19 @@ class Viewer {
 
   // --------------------------------------------------------------------------------------------- host
 
-  handle(m: ToWebview): void {
-    switch (m.type) {
-      case 'setGraph':
-        this.show(m.payload);
-        break;
-      case 'showMessage':
-        this.showMessage(m.message);
-        break;
-      case 'focusNode':
-        this.focusFeature(m.feature, m.position);
-        break;
-      case 'busy':
-        $('busy').hidden = !m.busy;
-        $('busy-label').textContent = m.busy ? m.label ?? 'Working…' : '';
-        break;
-      default:
-        break;
-    }
+  /** One handler per event the host may send (a new event type without one fails to compile). */
+  readonly handlers = {
+    setGraph: (m) => this.show(m.payload),
+    showMessage: (m) => this.showMessage(m.message),
+    focusNode: (m) => this.focusFeature(m.feature, m.position),
+    busy: (m) => {
+      $('busy').hidden = !m.busy;
+      $('busy-label').textContent = m.busy ? m.label ?? 'Working…' : '';
+    },
+  } satisfies MessageHandlers<HostEvent>;
+
+  handle(m: HostEvent): void {
+    dispatchMessage(this.handlers, m);
   }
 
   showMessage(message: string): void {
@@ -132,7 +127,7 @@ class Viewer {
       return;
     }
     const carried = { ...sh.state, threshold: t };
-    void this.host.request<Extract<ToWebview, { type: 'pruned' }>>({ type: 'prune', nodeThreshold: t }).then((r) => {
+    void this.host.request({ type: 'prune', nodeThreshold: t }).then((r) => {
       if (this.shown !== sh) return; // another graph arrived meanwhile
       if (r.graph) this.show({ ...sh.payload, graph: r.graph }, carried);
       else {
@@ -273,7 +268,7 @@ class Viewer {
     const key = `${n.layer}:${n.feature}`;
     let p = this.cards.get(key);
     if (!p) {
-      p = this.host.request<Extract<ToWebview, { type: 'featureCard' }>>({ type: 'requestFeatureCard', feature: { layer: n.layer, feature: n.feature } }).then((r) => r.card);
+      p = this.host.request({ type: 'requestFeatureCard', feature: { layer: n.layer, feature: n.feature } }).then((r) => r.card);
       this.cards.set(key, p);
     }
     return p;
@@ -381,7 +376,7 @@ class Viewer {
   private async exportAs(format: 'png' | 'svg' | 'json'): Promise<void> {
     const data = this.exportData(format);
     if (data === undefined) return;
-    const r = await this.host.request<Extract<ToWebview, { type: 'exportDone' }>>({ type: 'export', format, data });
+    const r = await this.host.request({ type: 'export', format, data });
     if (r.error) this.showMessage(r.error);
   }
 
@@ -400,12 +395,12 @@ class Viewer {
 }
 
 let viewer: Viewer | undefined;
-const early: ToWebview[] = [];
+const early: HostEvent[] = [];
 const channel = new HostChannel((m) => (viewer ? viewer.handle(m) : early.push(m)));
 viewer = new Viewer(channel);
 (window as unknown as { circuitInspectorView: unknown }).circuitInspectorView = viewer.inspect();
 for (const m of early.splice(0)) viewer.handle(m);
-void channel.request<Extract<ToWebview, { type: 'init' }>>({ type: 'ready' }).then((r) => {
+void channel.request({ type: 'ready' }).then((r) => {
   if (r.state.payload) viewer!.show(r.state.payload);
   else if (r.state.message) viewer!.showMessage(r.state.message);
 });

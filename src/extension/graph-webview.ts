@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { randomBytes } from 'node:crypto';
-import { parseFromWebview, type ExportFormat, type FeatureCard, type FeatureRef, type FromWebview, type GraphFile, type InterventionOutcome, type InterventionSpec, type InterveneOptionsView, type FeatureAt, type InterventionSemanticsView, type VerifyView, type ToWebview, type ViewerInitState } from '../shared/protocol';
+import { dispatchMessage, parseFromWebview, type ExportFormat, type MessageHandlers, type FeatureCard, type FeatureRef, type FromWebview, type GraphFile, type InterventionOutcome, type InterventionSpec, type InterveneOptionsView, type FeatureAt, type InterventionSemanticsView, type VerifyView, type ToWebview, type ViewerInitState } from '../shared/protocol';
 import { Disposable } from './disposable';
 import { notificationText } from './errors';
 import { viewerHtml } from '../shared/viewer-html';
@@ -83,73 +83,69 @@ export class GraphWebview extends Disposable {
     }
   }
 
-  private async dispatch(m: FromWebview): Promise<void> {
-    switch (m.type) {
-      case 'ready': {
-        // A reloaded webview (hidden and shown again) handshakes again: start from the current state.
-        this.ready = false;
-        this.reply({ type: 'init', inReplyTo: m.requestId, state: this.delegate.initState() });
-        this.ready = true;
-        for (const q of this.queue.splice(0)) if (q.type !== 'setGraph') void this.webview.postMessage(q);
-        this.delegate.ready?.();
-        return;
-      }
-      case 'requestFeatureCard':
-        try {
-          this.reply({ type: 'featureCard', inReplyTo: m.requestId, card: await this.delegate.featureCard(m.feature) });
-        } catch (e) {
-          this.reply({ type: 'featureCard', inReplyTo: m.requestId, error: notificationText(e).text });
-        }
-        return;
-      case 'intervene':
-        try {
-          this.reply({ type: 'interventionResult', inReplyTo: m.requestId, outcome: await this.delegate.intervene(m.interventions, m.options) });
-        } catch (e) {
-          this.reply({ type: 'interventionResult', inReplyTo: m.requestId, error: notificationText(e).text });
-        }
-        return;
-      case 'prune':
-        try {
-          if (!this.delegate.prune) throw new Error('This graph cannot be pruned again: it holds only the edges it was saved with.');
-          this.reply({ type: 'pruned', inReplyTo: m.requestId, graph: await this.delegate.prune(m.nodeThreshold) });
-        } catch (e) {
-          this.reply({ type: 'pruned', inReplyTo: m.requestId, error: notificationText(e).text });
-        }
-        return;
-      case 'verify':
-        try {
-          if (!this.delegate.verify) throw new Error('This graph cannot be verified here.');
-          this.reply({ type: 'verifyResult', inReplyTo: m.requestId, report: await this.delegate.verify(m.groups, m.semantics) });
-        } catch (e) {
-          this.reply({ type: 'verifyResult', inReplyTo: m.requestId, error: notificationText(e).text });
-        }
-        return;
-      case 'focusFeature':
-        this.delegate.focusFeature(m.feature, m.nodeId);
-        return;
-      case 'openPrompt':
-        this.delegate.openPrompt();
-        return;
-      case 'analyze':
-        await vscode.commands.executeCommand('circuitInspector.analyzePrompt');
-        return;
-      case 'viewState':
-        this.delegate.viewState?.(m.pinnedIds, m.supernodes);
-        return;
-      case 'export':
-        try {
-          const path = await this.saveExport(m.format, m.data);
-          this.reply({ type: 'exportDone', inReplyTo: m.requestId, path });
-        } catch (e) {
-          this.reply({ type: 'exportDone', inReplyTo: m.requestId, error: notificationText(e).text });
-        }
-        return;
-      case 'log':
-        if (m.level === 'error') this.log.error(`graph view: ${m.message}`);
-        else this.log.info(`graph view: ${m.message}`);
-        return;
-    }
+  private dispatch(m: FromWebview): Promise<void> {
+    return dispatchMessage(this.handlers, m);
   }
+
+  /** One handler per message the webview may send (a new message type without one fails to compile). */
+  private readonly handlers = {
+    ready: async (m) => {
+      // A reloaded webview (hidden and shown again) handshakes again: start from the current state.
+      this.ready = false;
+      this.reply({ type: 'init', inReplyTo: m.requestId, state: this.delegate.initState() });
+      this.ready = true;
+      for (const q of this.queue.splice(0)) if (q.type !== 'setGraph') void this.webview.postMessage(q);
+      this.delegate.ready?.();
+    },
+    requestFeatureCard: async (m) => {
+      try {
+        this.reply({ type: 'featureCard', inReplyTo: m.requestId, card: await this.delegate.featureCard(m.feature) });
+      } catch (e) {
+        this.reply({ type: 'featureCard', inReplyTo: m.requestId, error: notificationText(e).text });
+      }
+    },
+    intervene: async (m) => {
+      try {
+        this.reply({ type: 'interventionResult', inReplyTo: m.requestId, outcome: await this.delegate.intervene(m.interventions, m.options) });
+      } catch (e) {
+        this.reply({ type: 'interventionResult', inReplyTo: m.requestId, error: notificationText(e).text });
+      }
+    },
+    prune: async (m) => {
+      try {
+        if (!this.delegate.prune) throw new Error('This graph cannot be pruned again: it holds only the edges it was saved with.');
+        this.reply({ type: 'pruned', inReplyTo: m.requestId, graph: await this.delegate.prune(m.nodeThreshold) });
+      } catch (e) {
+        this.reply({ type: 'pruned', inReplyTo: m.requestId, error: notificationText(e).text });
+      }
+    },
+    verify: async (m) => {
+      try {
+        if (!this.delegate.verify) throw new Error('This graph cannot be verified here.');
+        this.reply({ type: 'verifyResult', inReplyTo: m.requestId, report: await this.delegate.verify(m.groups, m.semantics) });
+      } catch (e) {
+        this.reply({ type: 'verifyResult', inReplyTo: m.requestId, error: notificationText(e).text });
+      }
+    },
+    focusFeature: async (m) => this.delegate.focusFeature(m.feature, m.nodeId),
+    openPrompt: async () => this.delegate.openPrompt(),
+    analyze: async () => {
+      await vscode.commands.executeCommand('circuitInspector.analyzePrompt');
+    },
+    viewState: async (m) => this.delegate.viewState?.(m.pinnedIds, m.supernodes),
+    export: async (m) => {
+      try {
+        const path = await this.saveExport(m.format, m.data);
+        this.reply({ type: 'exportDone', inReplyTo: m.requestId, path });
+      } catch (e) {
+        this.reply({ type: 'exportDone', inReplyTo: m.requestId, error: notificationText(e).text });
+      }
+    },
+    log: async (m) => {
+      if (m.level === 'error') this.log.error(`graph view: ${m.message}`);
+      else this.log.info(`graph view: ${m.message}`);
+    },
+  } satisfies MessageHandlers<FromWebview, Promise<void>>;
 
   private async saveExport(format: ExportFormat, data: string): Promise<string | undefined> {
     const { dir, base } = this.delegate.exportTarget();

@@ -184,6 +184,38 @@ export type FromWebview =
 export type FromWebviewType = FromWebview['type'];
 
 // ---------------------------------------------------------------------------------------------------
+// Requests, replies and handler tables: the compiler checks that every message has a handler
+
+/** Messages from the webview that expect an answer, and the answers. */
+export type Request = Extract<FromWebview, { requestId: number }>;
+export type Reply = Extract<ToWebview, { inReplyTo: number }>;
+/** Messages from the host that are not answers: the webview's handler table covers exactly these. */
+export type HostEvent = Exclude<ToWebview, Reply>;
+
+/** Which reply answers which request. */
+export const REPLY_TO = {
+  ready: 'init',
+  requestFeatureCard: 'featureCard',
+  intervene: 'interventionResult',
+  export: 'exportDone',
+  prune: 'pruned',
+  verify: 'verifyResult',
+} as const satisfies Record<Request['type'], Reply['type']>;
+
+export type ReplyTo<T extends Request['type']> = Extract<Reply, { type: (typeof REPLY_TO)[T] }>;
+
+/**
+ * A handler per message type. Host and webview declare their tables `satisfies MessageHandlers<…>`, so a
+ * message type added to a union without a handler fails `tsc` (test/unit/extension/protocol-types.test.ts).
+ */
+export type MessageHandlers<M extends { type: string }, R = void> = { [T in M['type']]: (m: Extract<M, { type: T }>) => R };
+
+/** Calls the handler of a message's type. */
+export function dispatchMessage<M extends { type: string }, R>(handlers: MessageHandlers<M, R>, m: M): R {
+  return (handlers[m.type as M['type']] as (m: M) => R)(m);
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Validation of what the webview says (it renders untrusted files, so the host checks every field)
 
 const MAX_EXPORT_BYTES = 64 * 1024 * 1024;

@@ -3,7 +3,7 @@
  * top predictions right under the control (in a narrow side panel a result below the card would be off
  * screen).
  */
-import type { InterventionSpec, ToWebview } from '../../src/shared/protocol';
+import type { InterventionSpec } from '../../src/shared/protocol';
 import { renderPredictions } from '../card';
 import { clear, el, fmt } from '../dom';
 import type { ViewNode } from '../graph-model';
@@ -40,7 +40,7 @@ export const steerSection: DetailsSection = {
       const interventions: InterventionSpec[] = nodes.map((n) => ({ layer: n.layer, feature: n.feature!, mode, ...(mode === 'scale' ? { value: factor } : {}), positions: [n.ctx] }));
       clear(out);
       out.append(el('div', { class: 'hint' }, 'Running…'));
-      const r = await c.host.request<Extract<ToWebview, { type: 'interventionResult' }>>({ type: 'intervene', interventions });
+      const r = await c.host.request({ type: 'intervene', interventions });
       clear(out);
       if (r.error || !r.outcome) return error(r.error ?? 'The intervention failed.');
       const what = mode === 'ablate' ? 'Ablated' : `Scaled ×${fmt(factor, 2)}`;
