@@ -14,6 +14,7 @@ import { computeAttribution, toAttributionGraph } from '../src/engine/attributio
 import { createEngine } from '../src/engine/attribution/engine';
 import { replacementFromDictionary } from '../src/engine/attribution/from-dictionary';
 import { qkForNode } from '../src/engine/attention/node-qk';
+import { headLoadingFlops } from '../src/engine/attention/graph-heads';
 import { loadModelBundle } from '../src/engine/bundle/index';
 import { loadDictionary } from '../src/engine/dictionaries/index';
 import type { BenchRow, SectionContext } from './table';
@@ -51,12 +52,21 @@ export async function benchAttention(ctx: SectionContext): Promise<BenchRow[]> {
   }
   const crossEdges = last.graph.edgeHeads ? Array.from({ length: last.graph.edges.weight.length }, (_, e) => last.graph.edgeHeads!.offsets[e + 1] > last.graph.edgeHeads!.offsets[e]).filter(Boolean).length : 0;
   const base = medianOf(without);
+  // The host work itself (multiply-adds × 2), a figure the machine's load does not move.
+  const g = last.graph;
+  const targets = new Map<number, { layer: number; position: number }>();
+  for (let e = 0; e < g.edges.weight.length; e++) {
+    if (!g.edgeHeads || g.edgeHeads.offsets[e + 1] === g.edgeHeads.offsets[e]) continue;
+    const t = g.nodes[g.edges.target[e]];
+    targets.set(g.edges.target[e], { layer: t.kind === 'logit' ? bundle.spec.nLayers : t.layer, position: t.position });
+  }
+  const hlFlops = headLoadingFlops(bundle.spec, engine.replacement, [...targets.values()]);
   const rows: BenchRow[] = [
     { section: 'attention', name: 'analysis without head loadings (median)', value: base, unit: 'ms', provider: 'cpu', note: `min ${minOf(without).toFixed(1)} ms, ${runs} runs, load ${loadavg()[0].toFixed(1)}` },
     {
       section: 'attention', name: 'analysis with head loadings (median)', value: medianOf(withH), unit: 'ms', provider: 'cpu',
       ratio: (medianOf(withH) - base) / base, ratioLabel: 'added fraction (goal ≤ 0.20)',
-      note: `min ${minOf(withH).toFixed(1)} ms; ${crossEdges} of ${last.graph.edges.weight.length} kept edges split into heads`,
+      note: `min ${minOf(withH).toFixed(1)} ms; ${crossEdges} of ${last.graph.edges.weight.length} kept edges split into heads, ${targets.size} host backward passes, ${(hlFlops / 1e6).toFixed(0)} MFLOP`,
     },
   ];
 
@@ -82,7 +92,7 @@ export async function benchAttention(ctx: SectionContext): Promise<BenchRow[]> {
   rows.push({
     section: 'attention', name: `QK tracing of one node (L${node.layer}#${node.index}@${node.position}, median)`, value: medianOf(qkMs), unit: 'ms', provider: 'cpu',
     ratio: medianOf(qkMs) / base, ratioLabel: 'vs the analysis (goal ≤ 1 s)',
-    note: `head L${r!.layer}.H${r!.head} ${r!.query}→${r!.key}, ${raw.features.act.length} features + ${bundle.spec.nLayers * raw.frozen.T} errors + ${raw.frozen.T} tokens per side, min ${minOf(qkMs).toFixed(1)} ms`,
+    note: `head L${r!.layer}.H${r!.head} ${r!.query}→${r!.key}, ${r!.headDim} host backward passes per side (${((r!.headDim * (headLoadingFlops(bundle.spec, engine.replacement, [{ layer: r!.layer - 1, position: r!.query }]) + headLoadingFlops(bundle.spec, engine.replacement, [{ layer: r!.layer - 1, position: r!.key }]))) / 1e6).toFixed(0)} MFLOP), ${raw.features.act.length} features + ${bundle.spec.nLayers * raw.frozen.T} errors + ${raw.frozen.T} tokens per side, min ${minOf(qkMs).toFixed(1)} ms`,
   });
   await engine.forward.dispose();
   return rows;
