@@ -182,17 +182,16 @@ async function setTheme(name: string): Promise<void> {
   await vs.runCommand('Preferences: Color Theme');
   const input = vs.page.locator('.quick-input-widget .quick-input-box input');
   await input.waitFor({ state: 'visible' });
-  const row = vs.page.locator('.quick-input-list .monaco-list-row', { has: vs.page.locator('.label-name', { hasText: new RegExp(`^\\s*${name}\\s*$`) }) });
+  const first = vs.page.locator('.quick-input-list .monaco-list-row .label-name').first();
   for (let attempt = 0; ; attempt++) {
+    await vs.page.waitForTimeout(700);
     await input.fill(name);
-    try {
-      await row.first().waitFor({ state: 'visible', timeout: 3000 });
-      if ((await input.inputValue()) === name) break;
-    } catch (e) {
-      if (attempt >= 10) throw e;
-    }
+    await vs.page.waitForTimeout(700);
+    const top = (await first.innerText().catch(() => '')).trim();
+    if (top === name && (await input.inputValue()) === name) break;
+    if (attempt >= 10) throw new Error(`the theme picker did not offer ${name} (top row: ${top})`);
   }
-  await row.first().click();
+  await input.press('Enter');
   await input.waitFor({ state: 'hidden' });
 }
 
