@@ -33,9 +33,11 @@ async function viewerFigures(browser: Browser, graph: unknown): Promise<Figures>
     const firstMs = Number(await el.getAttribute('data-render-ms'));
     return {
       firstMs,
-      ...(await page.evaluate(async (steps) => {
-        const frame = () => new Promise<void>((r) => requestAnimationFrame(() => r()));
-        const canvas = document.querySelector('#graph canvas') as HTMLCanvasElement;
+      // A string, not a function: tsx (keepNames) would wrap the function's inner arrows in a helper
+      // that does not exist in the page.
+      ...((await page.evaluate(`(async (steps) => {
+        const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
+        const canvas = document.querySelector('#graph canvas');
         const r = canvas.getBoundingClientRect();
         await frame();
         const t1 = performance.now();
@@ -44,14 +46,14 @@ async function viewerFigures(browser: Browser, graph: unknown): Promise<Figures>
           await frame();
         }
         const zoomMs = (performance.now() - t1) / steps;
-        const slider = document.getElementById('threshold') as HTMLInputElement;
+        const slider = document.getElementById('threshold');
         const t2 = performance.now();
         slider.value = '0.5';
         slider.dispatchEvent(new Event('change'));
         await frame();
         await frame();
         return { zoomMs, pruneMs: performance.now() - t2 };
-      }, STEPS)),
+      })(${STEPS})`)) as { zoomMs: number; pruneMs: number }),
     };
   } finally {
     await page.close();

@@ -179,9 +179,14 @@ test('PNG and SVG exports contain the axis and every supernode label', async () 
  * the list shows the theme.
  */
 async function setTheme(name: string): Promise<void> {
-  await vs.runCommand('Preferences: Color Theme');
+  // Not vs.runCommand: it waits for the palette to close, and the theme picker opens in its place.
   const input = vs.page.locator('.quick-input-widget .quick-input-box input');
+  await vs.page.locator('.part.editor .title .tabs-and-actions-container').first().click({ position: { x: 5, y: 5 } });
+  await vs.page.keyboard.press('F1');
   await input.waitFor({ state: 'visible' });
+  await input.fill('>Preferences: Color Theme');
+  await vs.page.locator('.quick-input-list .monaco-list-row', { has: vs.page.locator('.label-name', { hasText: /^\s*Preferences: Color Theme\s*$/ }) }).first().click();
+  await vs.page.locator('.quick-input-widget .quick-input-box input[placeholder*="Color Theme"]').waitFor({ state: 'visible' });
   const first = vs.page.locator('.quick-input-list .monaco-list-row .label-name').first();
   for (let attempt = 0; ; attempt++) {
     await vs.page.waitForTimeout(700);
