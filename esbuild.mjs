@@ -45,6 +45,11 @@ if (watch) {
   await Promise.all(entries.map((e) => esbuild.build(e)));
 }
 
+// sql.js's WebAssembly build (the feature store: SQLite with FTS4, no native module per platform)
+// beside the bundles that load it (src/engine/features/sqlite.ts looks in its own folder first).
+mkdirSync('dist', { recursive: true });
+copyFileSync('node_modules/sql.js/dist/sql-wasm.wasm', 'dist/sql-wasm.wasm');
+
 // The webview's icons: codicon.css + codicon.ttf copied into dist/ (the webview may only load from
 // dist/ and media/, and the .vsix need not carry the rest of @vscode/codicons).
 if (existsSync('webview/main.ts')) {

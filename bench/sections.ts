@@ -9,6 +9,7 @@ import { benchEditor } from './editor';
 import { benchGroundTruth } from './groundtruth';
 import { benchAttention } from './attention';
 import { benchSession } from './session';
+import { benchFeatures } from './features';
 
 export const extraSections: Record<string, Section> = {
   attribution: benchAttribution,
@@ -17,4 +18,5 @@ export const extraSections: Record<string, Section> = {
   editor: benchEditor,
   groundtruth: benchGroundTruth,
   session: benchSession,
+  features: benchFeatures,
 };

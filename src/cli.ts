@@ -9,6 +9,7 @@ import { isEngineError } from './engine/errors';
 import { UsageError, type CliCommand } from './cli/args';
 import * as analyze from './cli/analyze';
 import * as compareCmd from './cli/compare';
+import * as dashboards from './cli/dashboards';
 import * as feature from './cli/feature';
 import * as decompositionsCmd from './cli/decompositions';
 import * as forward from './cli/forward';
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, CliCommand> = {
   batch: batchCmd.command,
   compare: compareCmd.command,
   feature: feature.command,
+  dashboards: dashboards.command,
   decompositions: decompositionsCmd.command,
   qk: qkCmd.command,
   groundtruth: groundtruth.command,

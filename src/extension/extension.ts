@@ -38,6 +38,7 @@ export function activate(context: vscode.ExtensionContext): { inspector: Inspect
   command('circuitInspector.clearDecorations', () => inspector.clearDecorations());
   command('circuitInspector.focusFeature', (args) => inspector.focusFeature(isFocusArgs(args) ? args : undefined));
   command('circuitInspector.selectModel', () => inspector.selectModel());
+  command('circuitInspector.buildDashboards', () => inspector.buildDashboards());
   command('circuitInspector.useEmbeddedModel', () => inspector.useEmbeddedModel());
   command('circuitInspector.selectExecutionProvider', () => inspector.selectProvider());
   command('circuitInspector.showModelMenu', () => inspector.showModelMenu());

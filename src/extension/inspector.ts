@@ -123,6 +123,7 @@ export class Inspector extends Disposable {
         provider: providerSetting(cfg.get('executionProvider')),
         precision: precision === 'f32' || precision === 'f16' ? precision : 'auto',
         cacheDir: join(this.context.globalStorageUri.fsPath, 'onnx-cache'),
+        dashboardsDir: join(this.context.globalStorageUri.fsPath, 'dashboards'),
       },
       label: m.value ? modelPath.split(/[\\/]/).filter(Boolean).pop() ?? modelPath : 'toy-llama (embedded)',
       note: ignored ? 'A model path from the workspace settings was ignored because this workspace is not trusted.' : undefined,
@@ -142,6 +143,46 @@ export class Inspector extends Disposable {
   async runCircuitTests(doc: string, dialect: PromptDialect, signal?: AbortSignal): Promise<BlockResult[]> {
     await this.ensureModel(signal);
     return this.engine.call('circuitTests', { doc, dialect }, { signal });
+  }
+
+  // ------------------------------------------------------------------------------------- dashboards
+
+  /**
+   * Build Feature Dashboards: the corpus named by circuitInspector.dashboards.corpus (files relative to
+   * the workspace; asked for when unset), streamed through the model in the worker with progress and
+   * Cancel; a cancelled build keeps a checkpoint and the next run continues from it.
+   */
+  async buildDashboards(): Promise<void> {
+    try {
+      const cfg = vscode.workspace.getConfiguration(SECTION);
+      // A workspace may name its corpus only when trusted (it makes the extension read those files).
+      const named = resolveTrustedPath(cfg.inspect<string>('dashboards.corpus'), vscode.workspace.isTrusted).value;
+      let files = named ? named.split(/[,;]/).map((f) => f.trim()).filter(Boolean).map((f) => this.absPath(f)) : [];
+      if (!files.length) {
+        const picked = await vscode.window.showOpenDialog({ canSelectMany: true, openLabel: 'Build dashboards from this corpus', filters: { 'Text or JSONL': ['txt', 'jsonl', 'md'] } });
+        if (!picked?.length) return;
+        files = picked.map((u) => u.fsPath);
+      }
+      const ac = new AbortController();
+      const r = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: 'Circuit Inspector: feature dashboards', cancellable: true },
+        async (progress, ct) => {
+          ct.onCancellationRequested(() => ac.abort());
+          let done = 0;
+          const onProgress = (p: Progress) => {
+            const f = p.fraction !== undefined ? Math.max(done, Math.min(1, p.fraction)) : done;
+            progress.report({ message: p.stage, increment: (f - done) * 100 });
+            done = f;
+          };
+          await this.ensureModel(ac.signal, onProgress);
+          return this.engine.call('buildDashboards', { corpus: files, resume: true }, { signal: ac.signal, onProgress });
+        },
+      );
+      this.log.info(`dashboards: ${r.features} features over ${r.tokens} tokens in ${r.seconds.toFixed(1)} s (${r.tokensPerSecond.toFixed(0)} tokens/s) → ${r.path}`);
+      void vscode.window.showInformationMessage(`Circuit Inspector: dashboards of ${r.features} features built from ${r.tokens} tokens (${r.tokensPerSecond.toFixed(0)} tokens/s).`);
+    } catch (e) {
+      await reportError(e, this.log, 'build dashboards');
+    }
   }
 
   // ---------------------------------------------------------------------------------------- analyze

@@ -49,6 +49,11 @@ export interface FeatureCard extends FeatureRef {
   evidence?: { f1: number; precision?: number; recall?: number; against?: string };
   /** Set when the label claims an output ("predicts X"): whether X is among the feature's effects. */
   claim?: { supported: boolean; message: string };
+  /** From the feature dashboards, when built: fraction of corpus tokens it fires on, and the corpus size. */
+  density?: number;
+  corpusTokens?: number;
+  /** An automatic description from the dashboards ("fires on: …; promotes: …"), marked as such. */
+  automatic?: string;
 }
 
 export type InterventionMode = 'ablate' | 'scale' | 'set';

@@ -26,6 +26,26 @@ export interface LoadModelArgs {
   precision?: PrecisionSetting;
   /** Where built ONNX graphs are cached (the extension's global storage). */
   cacheDir?: string;
+  /** Where feature dashboards built by the editor are kept (one store per dictionary folder). */
+  dashboardsDir?: string;
+}
+
+export interface DashboardsBuilt {
+  path: string;
+  tokens: number;
+  documents: number;
+  features: number;
+  seconds: number;
+  tokensPerSecond: number;
+  bytes: number;
+  resumedFrom: number;
+}
+
+export interface FeatureSearchHit extends FeatureRef {
+  label: string;
+  labelSource: string;
+  f1: number | null;
+  density: number;
 }
 
 export interface ModelInfo {
@@ -115,6 +135,10 @@ export interface EngineMethods {
   analyze(args: AnalyzeArgs): AnalyzeResult;
   /** The last analysis pruned again at new thresholds, from its kept raw attribution (no recomputation). */
   prune(args: PruneArgs): PruneResult;
+  /** Streams a corpus (text / JSONL files) through forward + encode into the dictionary's feature store. */
+  buildDashboards(args: { corpus: string[]; resume?: boolean; maxTokens?: number }): DashboardsBuilt;
+  /** Features of the whole dictionary whose label, description or top tokens match (needs dashboards). */
+  searchFeatures(args: { query: string; limit?: number }): FeatureSearchHit[];
   /** Steer / ablate features and report the changed top predictions at the last position. */
   intervene(args: { text: string; interventions: InterventionSpec[]; k: number; semantics?: Partial<InterventionSemanticsView>; track?: number[]; trackTokens?: string[]; generate?: number }): InterventionOutcome;
   /** The graph's predicted effect of ablating each group next to the measured one (real model unless told). */

@@ -25,7 +25,13 @@ import { defaultDictionaryDir, ModelSession, type SessionRun } from '../engine/s
 import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSpec, FeatureAt, InterventionSemanticsView, VerifyView } from '../shared/protocol';
 import type { EngineRun, InterveneExtras, LoadedEngine, SparseLayer } from './engine-service';
 import { spacedTokens, wordJoiner } from './example-text';
-import type { AnalyzeArgs, AnalyzeResult, CallContext, LensRow, LoadModelArgs, ModelInfo, PruneArgs, PruneResult } from '../shared/rpc';
+import type { AnalyzeArgs, AnalyzeResult, CallContext, DashboardsBuilt, FeatureSearchHit, LensRow, LoadModelArgs, ModelInfo, PruneArgs, PruneResult } from '../shared/rpc';
+import type { Dictionary } from '../engine/dictionaries/types';
+import { buildDashboards, readCorpus } from '../engine/features/dashboards';
+import { FeatureStore, STORE_FILE } from '../engine/features/store';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 /** Layers shown by the logit lens: all of them for small models, an even sample for large vocabularies. */
 export function lensLayers(nLayers: number, vocab: number, dModel: number, budget = 4e8): number[] {
@@ -59,7 +65,33 @@ class RealEngine implements LoadedEngine {
   constructor(
     readonly info: ModelInfo,
     private readonly session: ModelSession,
+    /** The dictionary's feature dashboards, when built (or shipped beside it). */
+    private store: FeatureStore | undefined,
+    private readonly dashboardsDir: string | undefined,
   ) {}
+
+  async buildDashboards(args: { corpus: string[]; resume?: boolean; maxTokens?: number }, ctx: CallContext): Promise<DashboardsBuilt> {
+    const dict = this.session.requireDictionary('Feature dashboards');
+    const attr = await this.session.engineFor(dict);
+    const docs = readCorpus(args.corpus);
+    const out = builtStorePath(this.dashboardsDir, dict) ?? join(dict.path, STORE_FILE);
+    mkdirSync(dirname(out), { recursive: true });
+    const r = await buildDashboards(attr, dict, docs, out, {
+      resume: args.resume,
+      maxTokens: args.maxTokens,
+      corpusName: args.corpus.join(', '),
+      signal: ctx.signal,
+      onProgress: (p) => ctx.progress({ stage: `${p.documents}/${p.totalDocuments} documents, ${p.tokens} tokens (${p.tokensPerSecond.toFixed(0)}/s)`, fraction: p.documents / p.totalDocuments }),
+    });
+    this.store?.close();
+    this.store = await FeatureStore.open(out);
+    return r;
+  }
+
+  searchFeatures(args: { query: string; limit?: number }): FeatureSearchHit[] {
+    if (!this.store) throw new EngineError('DICTIONARY_INVALID', 'Searching every feature needs the feature dashboards of this dictionary.', 'Run "Circuit Inspector: Build Feature Dashboards" first.');
+    return this.store.search(args.query, args.limit ?? 50).map((h) => ({ layer: h.layer, feature: h.index, label: h.label, labelSource: h.labelSource, f1: h.f1, density: h.density }));
+  }
 
   private get bundle() {
     return this.session.bundle;
@@ -174,6 +206,15 @@ class RealEngine implements LoadedEngine {
     };
     const evidence = this.labelEvidence(ref);
     if (evidence) card.evidence = evidence;
+    const dash = this.store?.card(ref.layer, ref.feature);
+    if (dash) {
+      // Diverse contexts from the corpus the dashboards were built on (one per document, no repeats).
+      if (dash.top.length) card.examples = dash.top.slice(0, 5).map((e) => ({ tokens: spacedTokens(e.tokens, (this.joiner ??= wordJoiner(this.bundle.tokenizer))), values: e.values }));
+      card.density = dash.density;
+      card.corpusTokens = this.store!.meta.tokens;
+      if (dash.automatic) card.automatic = dash.automatic;
+      if (!info?.label && dash.automatic) card.label = `${dash.automatic} (automatic)`;
+    }
     if (this.dict) {
       // Computed from the weights (never the label file's uncorrected lists), ranked after correcting
       // for tokens that dominate every feature's list.
@@ -199,6 +240,7 @@ class RealEngine implements LoadedEngine {
 
   dispose(): void {
     this.active = undefined;
+    this.store?.close();
     void this.session.dispose();
   }
 }
@@ -235,7 +277,25 @@ export async function loadEngine(args: LoadModelArgs, ctx: CallContext): Promise
     providerNote: notes.length ? notes.join(' ') : undefined,
     transcoders: dict ? { dir: dict.path, kind: dict.kind, nFeatures: dict.layers.reduce((s, l) => s + dict.nFeatures(l), 0) } : undefined,
   };
-  return new RealEngine(info, session);
+  let store: FeatureStore | undefined;
+  if (dict) {
+    // A store built by the editor wins over one shipped beside the dictionary; an unreadable one is skipped.
+    for (const p of [builtStorePath(args.dashboardsDir, dict), join(dict.path, STORE_FILE)]) {
+      if (!p || !existsSync(p)) continue;
+      try {
+        store = await FeatureStore.open(p);
+        break;
+      } catch {
+        /* labels and cards still work without dashboards */
+      }
+    }
+  }
+  return new RealEngine(info, session, store, args.dashboardsDir);
+}
+
+/** Where the editor keeps the dashboards it builds for a dictionary folder. */
+function builtStorePath(dir: string | undefined, dict: Dictionary): string | undefined {
+  return dir ? join(dir, `${createHash('sha256').update(dict.path).digest('hex').slice(0, 16)}.sqlite`) : undefined;
 }
 
 export async function validateModelDir(modelPath: string, ctx: CallContext): Promise<{ name: string; nLayers: number }> {

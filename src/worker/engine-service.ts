@@ -15,6 +15,8 @@ import type {
   AnalyzeArgs,
   AnalyzeResult,
   CallContext,
+  DashboardsBuilt,
+  FeatureSearchHit,
   ForwardArgs,
   ForwardResult,
   LensRow,
@@ -68,6 +70,8 @@ export interface LoadedEngine {
   verify?(text: string, groups: FeatureAt[][], semantics: InterventionSemanticsView | undefined, signal?: AbortSignal): Promise<VerifyView>;
   /** Runs a document's circuit tests (engines without transcoders cannot). */
   circuitTests?(doc: string, dialect: PromptDialect, signal?: AbortSignal): Promise<BlockResult[]>;
+  buildDashboards?(args: { corpus: string[]; resume?: boolean; maxTokens?: number }, ctx: CallContext): Promise<DashboardsBuilt>;
+  searchFeatures?(args: { query: string; limit?: number }): FeatureSearchHit[];
   dispose(): void;
 }
 
@@ -237,6 +241,16 @@ export class EngineService {
 
   prune(args: PruneArgs): PruneResult {
     return this.require().prune(args);
+  }
+
+  async buildDashboards(args: { corpus: string[]; resume?: boolean; maxTokens?: number }, ctx: CallContext): Promise<DashboardsBuilt> {
+    const e = this.require();
+    if (!e.buildDashboards) throw new EngineError('DICTIONARY_INVALID', 'Feature dashboards need a transcoder set.', 'Set circuitInspector.transcoderPath to a transcoder folder.');
+    return e.buildDashboards(args, ctx);
+  }
+
+  searchFeatures(args: { query: string; limit?: number }): FeatureSearchHit[] {
+    return this.require().searchFeatures?.(args) ?? [];
   }
 
   async intervene(args: { text: string; interventions: InterventionSpec[]; k: number } & InterveneExtras, ctx: CallContext): Promise<InterventionOutcome> {

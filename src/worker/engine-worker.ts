@@ -21,6 +21,8 @@ export function handlersFor(service: EngineService): Handlers {
     intervene: (a, c) => service.intervene(a, c),
     circuitTests: (a, c) => service.circuitTests(a, c),
     verify: (a, c) => service.verify(a, c),
+    buildDashboards: (a, c) => service.buildDashboards(a, c),
+    searchFeatures: (a) => service.searchFeatures(a),
   };
 }
 

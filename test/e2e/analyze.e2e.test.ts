@@ -6,10 +6,11 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { launchVsCode, repoRoot, type VsCode } from './harness';
 import { analyzeActiveFile, openNodeList, CLEAR_DECORATIONS, PROMPT, PROMPT_FILE, PROMPT_WORD, waitForActivation, type GraphSummary } from './circuit';
+import { FeatureStore } from '../../src/engine/features/store';
 
 let vs: VsCode;
 let summary: GraphSummary;
@@ -72,9 +73,15 @@ test('clicking a feature node paints its activation over the prompt', async () =
   });
   const painted = await vs.extensionDecorations().count();
   assert.ok(painted > 0);
-  // The feature card shows the clicked feature.
-  const label = await vs.webview('view').locator('[data-testid="feature-card-label"]').innerText();
-  assert.ok(label.trim().length > 0);
+  // The feature card shows the clicked feature, its label with its L#idx and the label's evidence;
+  // the node list's rows read the same way.
+  const view = vs.webview('view');
+  const label = await view.locator('[data-testid="feature-card-label"]').innerText();
+  assert.match(label.trim(), /^L\d+#\d+ \S/, label);
+  const evidence = await view.locator('[data-testid="feature-card-evidence"]').innerText();
+  assert.match(evidence, /label score F1 \d\.\d\d · P \d\.\d\d · R \d\.\d\d · scored against /, evidence);
+  const row = await view.locator('[data-testid="node-row"][data-kind="feature"] .node-row-label').first().innerText();
+  assert.match(row.trim(), /^L\d+#\d+ (unlabelled \(best guess: .+, F1 0\.\d\d\)|.+ \(F1 \d\.\d\d\))$/, row);
 });
 
 test('the feature card shows its top-activating examples as readable text', async () => {
@@ -86,8 +93,12 @@ test('the feature card shows its top-activating examples as readable text', asyn
   const meta = await view.locator('[data-testid="feature-card"] .card-meta').first().innerText();
   const m = /L(\d+) #(\d+)/.exec(meta);
   assert.ok(m, `the card does not name its feature: ${meta}`);
+  // With the shipped dashboards, the card's examples are their diverse top contexts; else the label file's.
+  const storeFile = join(repoRoot, 'models/toy-llama/transcoders/dashboards.sqlite');
   const features = JSON.parse(readFileSync(join(repoRoot, 'models/toy-llama/transcoders/features', `layer_${m[1]}.json`), 'utf8')) as { index: number; activations: { tokens: string[] }[] }[];
-  const truth = features.find((f) => f.index === Number(m[2]))?.activations[0]?.tokens;
+  const truth = existsSync(storeFile)
+    ? (await FeatureStore.open(storeFile)).card(Number(m[1]), Number(m[2]))?.top[0]?.tokens
+    : features.find((f) => f.index === Number(m[2]))?.activations[0]?.tokens;
   assert.ok(truth, `feature ${m[0]} has no examples in the model's feature file`);
   assert.equal((await example.innerText()).trim(), truth.join(' ').replace(/\n/g, '⏎'));
 });

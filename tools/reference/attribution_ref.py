@@ -369,13 +369,14 @@ def main(argv=None):
     ap.add_argument('--ids', required=True)
     ap.add_argument('--out')
     ap.add_argument('--zero-bos', action='store_true')
+    ap.add_argument('--activations-only', action='store_true', help='only the active features and activations (edge rows for the logits alone)')
     ap.add_argument('--prune', help='NODE,EDGE thresholds: also write the pruning and scores')
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     ids = [int(s) for s in args.ids.split(',') if s.strip()]
     if not args.out:
         ap.error('--out is required')
-    out = attribute(args.model, args.transcoders, ids, args.zero_bos)
+    out = attribute(args.model, args.transcoders, ids, args.zero_bos, only_logits=args.activations_only)
     if args.prune:
         node_thr, edge_thr = (float(x) for x in args.prune.split(','))
         L = out['errors'].shape[0]

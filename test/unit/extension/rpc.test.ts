@@ -19,6 +19,8 @@ function handlers(log: string[]): Handlers {
     },
     forward: unused,
     prune: unused,
+    buildDashboards: unused,
+    searchFeatures: unused,
     logitLens: async (a, ctx: CallContext) => {
       for (let i = 0; i < a.k; i++) ctx.progress({ stage: `step ${i}`, fraction: (i + 1) / a.k });
       return [{ layer: a.position, predictions: [] }];
