@@ -32,6 +32,8 @@ export function renderCard(node: ViewNode, card: FeatureCard | undefined, compac
     const against = node.labelAgainst ?? card?.evidence?.against;
     root.append(el('div', { class: 'card-meta', 'data-testid': 'feature-card-evidence' }, score ? `label score ${score}${against ? ` · scored against ${against}` : ''}` : 'label score: none recorded'));
   }
+  if (card?.automatic) root.append(el('div', { class: 'card-meta', 'data-testid': 'feature-card-automatic' }, `${card.automatic} (automatic)`));
+  if (card?.density !== undefined) root.append(el('div', { class: 'card-meta', 'data-testid': 'feature-card-density' }, `fires on ${(card.density * 100).toFixed(2)} % of ${card.corpusTokens ?? '?'} corpus tokens`));
   if (card?.claim && !card.claim.supported) root.append(el('div', { class: 'card-flag', 'data-testid': 'feature-card-claim' }, `⚠ ${card.claim.message}`));
   const where = node.kind === 'feature' ? `L${node.layer} #${node.feature ?? '?'} · token ${node.ctx}` : node.kind === 'error' ? `L${node.layer} · token ${node.ctx}` : `token ${node.ctx}`;
   root.append(el('div', { class: 'card-meta' }, `${KIND_NAME[node.kind]} · ${where}`));

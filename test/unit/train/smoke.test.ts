@@ -150,7 +150,11 @@ test('training tool: tiny config end to end writes a loadable model bundle with 
         assert.equal(typeof f.explanations[0].description, 'string');
         assert.ok(f.frac_nonzero >= 0 && f.frac_nonzero <= 1);
         assert.equal(f.pos_str.length, f.pos_values.length);
-        assert.ok(f.pos_values[0] >= f.pos_values[f.pos_values.length - 1]);
+        // Ranked by the standardised effect (pos_z, best first); pos_values are the raw effects.
+        assert.equal(f.pos_z.length, f.pos_str.length);
+        assert.ok(f.pos_z.every((z: number, j: number) => j === 0 || z <= f.pos_z[j - 1]));
+        assert.ok(f.neg_z.every((z: number, j: number) => j === 0 || z >= f.neg_z[j - 1]));
+        assert.ok(f.label_f1 >= 0 && f.label_f1 <= 1 && f.label_precision >= 0 && f.label_precision <= 1 && f.label_recall >= 0 && f.label_recall <= 1);
         assert.ok(f.pos_str.every((t: string) => t in vocab) && f.neg_str.every((t: string) => t in vocab));
         if (f.frac_nonzero === 0) {
           assert.equal(f.latent, null);
