@@ -123,7 +123,9 @@ export function edgeHeadsOf(spec: ModelSpec, r: Replacement, raw: RawAttribution
   const picks: { l: number; h: number; w: number }[][] = new Array(kept.length);
   which.forEach((i, j) => {
     const ph = res.perHead[j];
-    const order = Array.from(ph.keys()).filter((x) => ph[x] !== 0).sort((a, b) => Math.abs(ph[b]) - Math.abs(ph[a]) || a - b).slice(0, perEdge);
+    // Heads below 0.1 % of the edge are left to "other heads" (they are rounding-level on most edges).
+    const edge = ph.reduce((a, v) => a + v, 0);
+    const order = Array.from(ph.keys()).filter((x) => ph[x] !== 0 && Math.abs(ph[x]) >= 1e-3 * Math.abs(edge)).sort((a, b) => Math.abs(ph[b]) - Math.abs(ph[a]) || a - b).slice(0, perEdge);
     picks[i] = order.map((x) => ({ l: Math.floor(x / res.nHeads), h: x % res.nHeads, w: ph[x] }));
     counts[i] = picks[i].length;
   });
