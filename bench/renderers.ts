@@ -77,7 +77,7 @@ async function cytoscapeFigures(browser: Browser, root: string, graph: unknown, 
 }
 
 /** `full`: cytoscape also on the two big graphs (minutes a step on a loaded machine). */
-export async function rendererRows(root: string, log: (s: string) => void, full = true): Promise<BenchRow[]> {
+export async function rendererRows(root: string, log: (s: string) => void, full = true, only?: string): Promise<BenchRow[]> {
   if (!existsSync(join(root, 'dist', 'webview.js')) || !existsSync(join(root, 'dist', 'bench-cytoscape.js')) || !existsSync('/usr/bin/chromium')) return [];
   const cases: [string, () => unknown][] = [
     ['868 nodes / ~169k links (a realistic pruned graph)', () => syntheticGraph(868, 64, 12, 210)],
@@ -96,6 +96,7 @@ export async function rendererRows(root: string, log: (s: string) => void, full 
       ];
       for (const [who, run] of runs) {
         if (!full && who !== 'canvas renderer (chosen)' && !name.startsWith('3,000')) continue;
+        if (only && !who.includes(only)) continue;
         log(`  editor: ${who}, ${name}…`);
         let f: Figures;
         try {
