@@ -205,42 +205,41 @@ for (const theme of ['Light Modern', 'Dark Modern', 'Light High Contrast', 'Dark
     const found = await vs.step(`theme-${theme.toLowerCase().replace(/ /g, '-')}`, async () => {
       await setTheme(theme);
       await vs.page.waitForTimeout(800);
-      return frame.evaluate(() => {
-        const parse = (c: string) => {
-          const m = /rgba?\(([^)]+)\)/.exec(c);
+      // A string, not a function: tsx (keepNames) would wrap the inner arrows in a helper the page lacks.
+      return frame.evaluate(`(() => {
+        const parse = (c) => {
+          const m = /rgba?\\(([^)]+)\\)/.exec(c);
           if (m) {
-            const p = m[1].split(/[,\s/]+/).filter(Boolean).map(Number);
+            const p = m[1].split(/[,\\s/]+/).filter(Boolean).map(Number);
             return [p[0], p[1], p[2], p[3] ?? 1];
           }
           const h = /^#([0-9a-f]{6})([0-9a-f]{2})?$/i.exec(c.trim());
           return h ? [parseInt(h[1].slice(0, 2), 16), parseInt(h[1].slice(2, 4), 16), parseInt(h[1].slice(4, 6), 16), h[2] ? parseInt(h[2], 16) / 255 : 1] : undefined;
         };
-        const lum = (c: number[]) => {
-          const f = (x: number) => ((x /= 255) <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4);
+        const lum = (c) => {
+          const f = (x) => ((x /= 255) <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4);
           return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
         };
-        const ratio = (fg: string, bg: string) => {
-          const b = parse(bg)!, f0 = parse(fg)!;
+        const ratio = (fg, bg) => {
+          const b = parse(bg), f0 = parse(fg);
           const f = [0, 1, 2].map((i) => f0[i] * f0[3] + b[i] * (1 - f0[3]));
-          const [l1, l2] = [lum(f), lum(b)];
+          const l1 = lum(f), l2 = lum(b);
           return (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
         };
-        const v = (window as unknown as { circuitInspectorView: { theme(): Record<string, string> } }).circuitInspectorView;
-        const t = v.theme();
+        const t = window.circuitInspectorView.theme();
         const bodyBg = getComputedStyle(document.body).backgroundColor;
-        const out: { what: string; ratio: number; min: number }[] = [];
-        for (const k of ['foreground', 'muted']) out.push({ what: `canvas text ${k} ${t[k]}`, ratio: ratio(t[k], t.background), min: 4.5 });
-        for (const k of ['embedding', 'feature', 'error', 'logit', 'supernode', 'positive', 'negative', 'focus', 'pinned']) out.push({ what: `canvas mark ${k} ${t[k]}`, ratio: ratio(t[k], t.background), min: 3 });
-        // Text in the panel's DOM: every visible element with its own text.
-        for (const el of Array.from(document.querySelectorAll<HTMLElement>('.toolbar *, .details *'))) {
-          if (!el.offsetParent || ![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent!.trim())) continue;
+        const out = [];
+        for (const k of ['foreground', 'muted']) out.push({ what: 'canvas text ' + k + ' ' + t[k], ratio: ratio(t[k], t.background), min: 4.5 });
+        for (const k of ['embedding', 'feature', 'error', 'logit', 'supernode', 'positive', 'negative', 'focus', 'pinned']) out.push({ what: 'canvas mark ' + k + ' ' + t[k], ratio: ratio(t[k], t.background), min: 3 });
+        for (const el of Array.from(document.querySelectorAll('.toolbar *, .details *'))) {
+          if (!el.offsetParent || ![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
           let bg = 'rgba(0, 0, 0, 0)';
-          for (let e: HTMLElement | null = el; e && (parse(bg)?.[3] ?? 0) === 0; e = e.parentElement) bg = getComputedStyle(e).backgroundColor;
-          if ((parse(bg)?.[3] ?? 0) === 0) bg = bodyBg;
-          out.push({ what: `text "${el.textContent!.trim().slice(0, 30)}" ${getComputedStyle(el).color} on ${bg}`, ratio: ratio(getComputedStyle(el).color, bg), min: 4.5 });
+          for (let e = el; e && ((parse(bg) || [0, 0, 0, 0])[3]) === 0; e = e.parentElement) bg = getComputedStyle(e).backgroundColor;
+          if (((parse(bg) || [0, 0, 0, 0])[3]) === 0) bg = bodyBg;
+          out.push({ what: 'text "' + el.textContent.trim().slice(0, 30) + '" ' + getComputedStyle(el).color + ' on ' + bg, ratio: ratio(getComputedStyle(el).color, bg), min: 4.5 });
         }
         return out;
-      });
+      })()`) as Promise<{ what: string; ratio: number; min: number }[]>;
     });
     const bad = found.filter((f) => !(f.ratio >= f.min));
     assert.ok(found.length > 10, 'nothing was measured');
