@@ -9,7 +9,10 @@ import { topPaths } from '../engine/attribution/paths';
 import type { AttributionGraph, AttributionNode } from '../engine/attribution/types';
 import { serializeGraphFile, toGraphFile } from '../engine/graph-file';
 import { ModelSession, requireDictionaryDir } from '../engine/session';
+import { ANALYSIS_DEFAULTS } from '../shared/settings-defaults';
 import { intOption, modelOption, parseFlags, promptOption, providerOption, RUNTIME_FLAGS, UsageError, type CliCommand } from './args';
+
+const D = ANALYSIS_DEFAULTS;
 
 const usage = `Usage: circuit-inspector analyze [--model DIR] (--prompt-file F | --prompt TEXT | --ids 1,2,3) [options]
 
@@ -19,10 +22,10 @@ const usage = `Usage: circuit-inspector analyze [--model DIR] (--prompt-file F |
   --prompt TEXT            the prompt itself
   --ids LIST               token ids instead of a prompt
   --out G.json             write the graph (Neuronpedia graph JSON) here
-  --node-threshold X       cumulative node influence kept by pruning (default 0.8)
-  --edge-threshold X       cumulative edge influence kept by pruning (default 0.98)
-  --max-feature-nodes N    visit at most N features, chosen by partial influence (default 8192)
-  --batch-size N           targets per backward sweep (default 32)
+  --node-threshold X       cumulative node influence kept by pruning (default ${D.nodeThreshold})
+  --edge-threshold X       cumulative edge influence kept by pruning (default ${D.edgeThreshold})
+  --max-feature-nodes N    visit at most N features, chosen by partial influence (default ${D.maxFeatureNodes})
+  --batch-size N           targets per backward sweep (default ${D.batchSize})
   --max-logits N           at most N target logits (default 10)
   --paths N                strongest paths into the top logit to print (default 5)
   --json                   print the summary as JSON
@@ -77,10 +80,10 @@ export const command: CliCommand = {
       ...RUNTIME_FLAGS,
     });
     const prompt = promptOption(a);
-    const nodeThreshold = fraction(a['node-threshold'], 'node-threshold', 0.8);
-    const edgeThreshold = fraction(a['edge-threshold'], 'edge-threshold', 0.98);
+    const nodeThreshold = fraction(a['node-threshold'], 'node-threshold', D.nodeThreshold);
+    const edgeThreshold = fraction(a['edge-threshold'], 'edge-threshold', D.edgeThreshold);
     const maxFeatureNodes = a['max-feature-nodes'] === undefined ? undefined : intOption(a['max-feature-nodes'], 'max-feature-nodes', 1, 0);
-    const batchSize = intOption(a['batch-size'], 'batch-size', 1, 32);
+    const batchSize = intOption(a['batch-size'], 'batch-size', 1, D.batchSize);
     const maxNLogits = intOption(a['max-logits'], 'max-logits', 1, 10);
     const nPaths = intOption(a.paths, 'paths', 0, 5);
     const threads = intOption(a.threads, 'threads', 0, 0);

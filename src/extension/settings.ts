@@ -5,6 +5,7 @@
  */
 import type { ProviderSetting } from '../shared/rpc';
 import { DEFAULT_LABEL_MIN_F1 } from '../shared/label-text';
+import { ANALYSIS_DEFAULTS as D } from '../shared/settings-defaults';
 
 export const SECTION = 'circuitInspector';
 
@@ -48,10 +49,10 @@ function clamp(x: unknown, lo: number, hi: number, dflt: number): number {
 /** Reads analysis settings with their documented defaults, clamped to sensible ranges. */
 export function analysisSettings(get: (key: string) => unknown): AnalysisSettings {
   return {
-    nodeThreshold: clamp(get('nodeThreshold'), 0, 1, 0.8),
-    edgeThreshold: clamp(get('edgeThreshold'), 0, 1, 0.98),
-    maxFeatureNodes: Math.round(clamp(get('maxFeatureNodes'), 1, 100000, 4096)),
-    batchSize: Math.round(clamp(get('batchSize'), 1, 4096, 64)),
+    nodeThreshold: clamp(get('nodeThreshold'), 0, 1, D.nodeThreshold),
+    edgeThreshold: clamp(get('edgeThreshold'), 0, 1, D.edgeThreshold),
+    maxFeatureNodes: Math.round(clamp(get('maxFeatureNodes'), 1, 100000, D.maxFeatureNodes)),
+    batchSize: Math.round(clamp(get('batchSize'), 1, 4096, D.batchSize)),
   };
 }
 

@@ -9,6 +9,7 @@
  * Node order inside the computation: active features, error nodes (layer-major), token embeddings,
  * logits. The adjacency stays sparse from the first row to the last.
  */
+import { ANALYSIS_DEFAULTS } from '../../shared/settings-defaults';
 import type { ActivationCache, ModelBundle, TokenInfo } from '../api';
 import { encodePrompt } from '../bundle/index';
 import type { Dictionary } from '../dictionaries/types';
@@ -33,11 +34,11 @@ export interface AttributeOptions {
   maxNLogits?: number;
   /** Target logits until this cumulative probability (default 0.95). */
   desiredLogitProb?: number;
-  /** Seeds per backward sweep (default 32). */
+  /** Seeds per backward sweep (default: ANALYSIS_DEFAULTS, 64). */
   batchSize?: number;
   /**
-   * Visit at most this many features (chosen by partial influence). Default 8192, the cap circuit-tracer's
-   * demos use: beyond it the rows kept for ranking grow with (features × prompt length).
+   * Visit at most this many features (chosen by partial influence). Default: ANALYSIS_DEFAULTS (4096, half
+   * circuit-tracer's demo cap: the rows kept for ranking grow with features × prompt length).
    */
   maxFeatureNodes?: number;
   /** Re-rank features by partial influence every this many batches when capped (default 4). */
@@ -173,7 +174,7 @@ export async function attributeRun(engine: AttributionEngine, run: PromptRun, op
   const { bundle, replacement: r } = engine;
   const spec = bundle.spec;
   const L = spec.nLayers, d = spec.dModel;
-  const B = Math.max(1, Math.floor(options.batchSize ?? 32));
+  const B = Math.max(1, Math.floor(options.batchSize ?? ANALYSIS_DEFAULTS.batchSize));
   const progress = (s: AttributionStage, f: number) => ctx.onProgress?.(s, f);
   const t0 = performance.now() - run.timings.forwardMs - run.timings.encodeMs;
   const { tokens, frozen, features: feats } = run;
@@ -193,7 +194,7 @@ export async function attributeRun(engine: AttributionEngine, run: PromptRun, op
   const nLogits = targets.length;
   const nAll = nSrc + nLogits;
   const store = new RowStore(options.edgeTolerance ?? 1e-4);
-  const maxFeat = Math.min(options.maxFeatureNodes ?? 8192, nFeat);
+  const maxFeat = Math.min(options.maxFeatureNodes ?? ANALYSIS_DEFAULTS.maxFeatureNodes, nFeat);
   const totalSweeps = Math.ceil(nLogits / B) + Math.ceil(maxFeat / B);
   let sweeps = 0, seeds = 0, sweepMs = 0;
 
@@ -285,8 +286,8 @@ export function toAttributionGraph(engine: AttributionEngine, dictionary: Dictio
   const L = spec.nLayers, d = spec.dModel;
   const { layout, adjacency: a, features: f, frozen } = raw;
   const T = frozen.T;
-  const nodeThreshold = options.nodeThreshold ?? 0.8;
-  const edgeThreshold = options.edgeThreshold ?? 0.98;
+  const nodeThreshold = options.nodeThreshold ?? ANALYSIS_DEFAULTS.nodeThreshold;
+  const edgeThreshold = options.edgeThreshold ?? ANALYSIS_DEFAULTS.edgeThreshold;
   ctx.onProgress?.('prune', 0);
   const scores = scoresOnCsr(a, layout, raw.logitWeights);
   const pr = pruneCsr(a, layout, raw.logitWeights, nodeThreshold, edgeThreshold);
@@ -354,8 +355,8 @@ export function toAttributionGraph(engine: AttributionEngine, dictionary: Dictio
     settings: {
       maxNLogits: options.maxNLogits ?? 10,
       desiredLogitProb: options.desiredLogitProb ?? 0.95,
-      batchSize: options.batchSize ?? 32,
-      maxFeatureNodes: options.maxFeatureNodes ?? 8192,
+      batchSize: options.batchSize ?? ANALYSIS_DEFAULTS.batchSize,
+      maxFeatureNodes: options.maxFeatureNodes ?? ANALYSIS_DEFAULTS.maxFeatureNodes,
     },
     source: { modelPath: bundle.dir, dictionary: dictionary?.path, createdMs: Date.now() },
   };
