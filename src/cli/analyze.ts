@@ -17,7 +17,8 @@ const D = ANALYSIS_DEFAULTS;
 const usage = `Usage: circuit-inspector analyze [--model DIR] (--prompt-file F | --prompt TEXT | --ids 1,2,3) [options]
 
   --model DIR              Hugging Face model folder (default: the embedded models/toy-llama)
-  --transcoders DIR        transcoder set or CLT (default: the model folder's transcoders/)
+  --transcoders DIR        transcoder set, CLT, or a residual-stream SAE for an SAE graph
+                           (default: the model folder's transcoders/)
   --prompt-file F          read the prompt from a file (one trailing newline is dropped)
   --prompt TEXT            the prompt itself
   --ids LIST               token ids instead of a prompt
@@ -124,6 +125,7 @@ export const command: CliCommand = {
     const summary = {
       model: bundle.spec.name,
       dictionary: dictionary.path,
+      ...(graph.method ? { method: graph.method } : {}),
       tokens: graph.tokens.map((t) => t.text),
       nodes: { total: graph.nodes.length, features: count('feature'), errors: count('error'), embeddings: count('embedding'), logits: count('logit') },
       edges: graph.edges.weight.length,
@@ -138,6 +140,7 @@ export const command: CliCommand = {
       return 0;
     }
     console.log(`${summary.model} with ${dictionary.name}: ${graph.tokens.length} tokens ${graph.tokens.map((t) => JSON.stringify(t.text)).join(' ')}`);
+    if (graph.method) console.log(graph.method);
     console.log(`Pruned graph (node ${nodeThreshold}, edge ${edgeThreshold}): ${summary.nodes.total} nodes (${summary.nodes.features} features, ${summary.nodes.errors} errors, ${summary.nodes.embeddings} embeddings, ${summary.nodes.logits} logits), ${summary.edges} edges`);
     if (graph.scores) console.log(`Replacement score ${graph.scores.replacement.toFixed(4)}, completeness score ${graph.scores.completeness.toFixed(4)}`);
     console.log(`Targets: ${graph.targets.map((t) => `${JSON.stringify(t.token)} ${(t.probability * 100).toFixed(1)}%`).join(', ')}`);

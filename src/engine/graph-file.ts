@@ -567,6 +567,7 @@ export function toGraphFile(graph: AttributionGraph, opts: ToGraphFileOptions = 
     generator: { name: 'circuit-inspector', ...(opts.generatorVersion ? { version: opts.generatorVersion } : {}) },
   };
   if (graph.source?.createdMs !== undefined) info.create_time_ms = graph.source.createdMs;
+  if (graph.method !== undefined) info.method = graph.method;
   const metadata: GraphFileMetadata = {
     slug: opts.slug ?? slugify(graph.prompt),
     scan: opts.scan ?? graph.modelName,
@@ -772,5 +773,7 @@ export function fromGraphFile(file: GraphFile): AttributionGraph {
   const created = md.info?.create_time_ms;
   if (typeof created === 'number') src.createdMs = created;
   if (Object.keys(src).length) graph.source = src;
+  const method = md.info?.method;
+  if (typeof method === 'string') graph.method = method;
   return graph;
 }

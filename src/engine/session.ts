@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import type { ModelBundle, TokenInfo } from './api';
 import { attributeRun, runPrompt, toAttributionGraph, type AttributeContext, type AttributeOptions, type PromptRun, type RawAttribution } from './attribution/attribute';
 import { attributionEngine, releaseAttributionEngine, type AttributionEngine, type EngineOptions } from './attribution/engine';
+import { attributeSaeRun, releaseSaeEngine, runSaePrompt, saeEngine, saeGraph } from './attribution/sae-graph';
 import { interveneWith, type FeatureIntervention, type InterventionResult, type InterveneOptions } from './attribution/intervene';
 import type { AttributionGraph } from './attribution/types';
 import { encodePrompt, loadModelBundle } from './bundle/index';
@@ -154,8 +155,16 @@ export class ModelSession {
     return toAttributionGraph(engine, run.dictionary, raw, o.promptText, { ...o.settings, nodeThreshold: thresholds.node, edgeThreshold: thresholds.edge });
   }
 
-  /** run → attribute → prune in one call (the CLI's analyze). */
+  /** run → attribute → prune in one call (the CLI's analyze). An SAE as the primary dictionary gives an SAE graph. */
   async analyze(prompt: string | number[], options: Omit<AttributeOptions, 'runtime'> = {}, ctx: AttributeContext = {}): Promise<{ run: SessionRun; raw: RawAttribution; graph: AttributionGraph }> {
+    const primary = this.requireDictionary('Attribution');
+    if (primary.kind === 'sae') {
+      const engine = await saeEngine(this.bundle, primary, this.runtime);
+      const run = await runSaePrompt(engine, prompt, { zeroBos: options.zeroBos }, ctx);
+      const raw = await attributeSaeRun(engine, run, options, ctx);
+      const graph = saeGraph(engine, raw, typeof prompt === 'string' ? prompt : undefined, { ...options, nodeThreshold: options.nodeThreshold ?? 0.8, edgeThreshold: options.edgeThreshold ?? 0.98 }, ctx);
+      return { run: { ...run, dictionary: primary }, raw, graph };
+    }
     const run = await this.run(prompt, { zeroBos: options.zeroBos, ...ctx });
     const raw = await this.attribute(run, options, ctx);
     ctx.onProgress?.('prune', 0);
@@ -178,6 +187,7 @@ export class ModelSession {
   async dispose(): Promise<void> {
     for (const dict of this.dictionaries) {
       if (this.engines.has(dict)) await releaseAttributionEngine(this.bundle, dict, this.runtime);
+      if (dict.kind === 'sae') await releaseSaeEngine(this.bundle, dict);
       dict.release();
     }
     this.engines.clear();

@@ -280,7 +280,7 @@ function errorNorm(feats: ActiveFeatures, l: number, t: number, T: number, d: nu
 }
 
 /** Influence, pruning and scores over a raw attribution: its graph at the options' thresholds (pure). */
-export function toAttributionGraph(engine: AttributionEngine, dictionary: Dictionary | undefined, raw: RawAttribution, promptText: string | undefined, options: AttributeOptions = {}, ctx: AttributeContext = {}): AttributionGraph {
+export function toAttributionGraph(engine: Pick<AttributionEngine, 'bundle'> & { replacement?: AttributionEngine['replacement'] }, dictionary: Dictionary | undefined, raw: RawAttribution, promptText: string | undefined, options: AttributeOptions = {}, ctx: AttributeContext = {}): AttributionGraph {
   const { bundle } = engine;
   const spec = bundle.spec;
   const L = spec.nLayers, d = spec.dModel;
@@ -338,8 +338,9 @@ export function toAttributionGraph(engine: AttributionEngine, dictionary: Dictio
     }
   }
   const hl = options.headLoadings ?? 'auto';
-  const wantHeads = hl === true || (hl === 'auto' && headLoadingFlops(spec, engine.replacement, headLoadingTargets(spec, raw, kept)) <= HEAD_LOADING_AUTO_FLOPS);
-  const edgeHeads = wantHeads ? edgeHeadsOf(spec, engine.replacement, raw, kept) : undefined;
+  const repl = engine.replacement;
+  const wantHeads = repl !== undefined && (hl === true || (hl === 'auto' && headLoadingFlops(spec, repl, headLoadingTargets(spec, raw, kept)) <= HEAD_LOADING_AUTO_FLOPS));
+  const edgeHeads = wantHeads && repl ? edgeHeadsOf(spec, repl, raw, kept) : undefined;
   ctx.onProgress?.('prune', 1);
   return {
     prompt: promptText ?? bundle.tokenizer.decode(frozen.ids),

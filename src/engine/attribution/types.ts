@@ -97,6 +97,8 @@ export interface AttributionGraph {
   edgeHeads?: EdgeHeads;
   /** The logits attribution started from, most probable first. */
   targets: TargetLogit[];
+  /** How the graph was computed, when not a transcoder graph (e.g. sae-graph.ts SAE_GRAPH_METHOD). */
+  method?: string;
   /** Replacement and completeness scores (circuit-tracer's definitions), when computed. */
   scores?: { replacement: number; completeness: number };
   /** Pruning thresholds the graph was (or is to be) pruned with: cumulative node / edge influence. */

@@ -7,7 +7,7 @@
  * below ε (ablation-effects.ts). Optional task analyses of the embedded language (tasks.ts).
  */
 import type { ModelBundle } from '../api';
-import { attribute } from '../attribution/index';
+import { attributeAny } from '../attribution/sae-graph';
 import type { EngineOptions } from '../attribution/engine';
 import type { Dictionary } from '../dictionaries/types';
 import { throwIfCancelled } from '../errors';
@@ -56,9 +56,12 @@ export interface DecompositionReport {
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : NaN);
 
-/** Whether attribution graphs can be built over this dictionary kind. */
+/**
+ * Why no attribution graphs can be built over this dictionary, if so: transcoders and CLTs give transcoder
+ * graphs, one residual-stream SAE gives an SAE graph (attribution/sae-graph.ts); several SAE layers do not.
+ */
 function graphSupport(dict: Dictionary): string | undefined {
-  return dict.kind === 'sae' ? 'attribution graphs over an SAE need SAE graphs (not built for this report)' : undefined;
+  return dict.kind === 'sae' && dict.layers.length !== 1 ? 'SAE graphs need a single residual-stream SAE layer' : undefined;
 }
 
 export async function decompositionReport(runner: ForwardRunner, bundle: ModelBundle, dictionaries: Dictionary[], prompts: string[], opts: ReportOptions = {}): Promise<DecompositionReport> {
@@ -84,7 +87,7 @@ export async function decompositionReport(runner: ForwardRunner, bundle: ModelBu
       measured += ab.effects.length;
       unused += ab.effects.filter((e) => Math.abs(e.effect) < epsilon).length;
       if (!skip) {
-        const g = await attribute(bundle, dict, prompt, { prune: false, runtime: opts.runtime }, { signal: opts.signal });
+        const g = await attributeAny(bundle, dict, prompt, { prune: false, runtime: opts.runtime }, { signal: opts.signal });
         if (g.scores) {
           rep.push(g.scores.replacement);
           comp.push(g.scores.completeness);

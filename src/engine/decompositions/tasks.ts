@@ -14,7 +14,7 @@
  *   influence) carried by each class.
  */
 import type { ModelBundle } from '../api';
-import { attribute } from '../attribution/index';
+import { attributeAny } from '../attribution/sae-graph';
 import type { EngineOptions } from '../attribution/engine';
 import type { Dictionary } from '../dictionaries/types';
 import { EngineError } from '../errors';
@@ -178,7 +178,7 @@ export async function analyseColourShape(runner: ForwardRunner, bundle: ModelBun
   for (let c = 0; c < COLOURS.length; c++) {
     for (let s = 0; s < SHAPES.length; s++) {
       const { text, shapePosition } = colourShapePrompt(c, s);
-      const g = await attribute(bundle, dict, text, { prune: false, runtime });
+      const g = await attributeAny(bundle, dict, text, { prune: false, runtime });
       let total = 0;
       const by: Record<ColourShapeClass, number> = { colour: 0, shape: 0, conjunction: 0 };
       for (const n of g.nodes) {
