@@ -18,6 +18,8 @@ import { sqlite } from './sqlite';
 
 export const STORE_FILE = 'dashboards.sqlite';
 export const STORE_SCHEMA_VERSION = 1;
+/** Full-text matches ranked per search (the best label scores among the first this many matches). */
+export const SEARCH_CANDIDATES = 2000;
 const ID_SHIFT = 2 ** 24;
 
 export function featureKey(layer: number, index: number): number {
@@ -138,14 +140,18 @@ export class FeatureStore {
 
   /**
    * Features whose label, automatic description or top tokens match `query` (words; the last one is
-   * a prefix), best label score first. Punctuation in the query is dropped, so any text is safe.
+   * a prefix), best label score first among the first SEARCH_CANDIDATES matches. Punctuation in the
+   * query is dropped, so any text is safe.
    */
   search(query: string, limit = 50): SearchHit[] {
     const words = query.toLowerCase().match(/[\p{L}\p{N}_]+/gu) ?? [];
     if (!words.length) return [];
     const match = words.map((w, i) => (i === words.length - 1 ? `${w}*` : w)).join(' ');
-    const st = this.db.prepare(`SELECT f.layer, f.idx, f.label, f.label_source, f.f1, f.density FROM feature_text t JOIN features f ON f.id = t.rowid
-      WHERE feature_text MATCH ? ORDER BY (f.label_source = 'automatic'), f.f1 IS NULL, f.f1 DESC, f.density DESC LIMIT ?`);
+    // The full-text match is capped before the join and sort: a common word matches a large share of a
+    // 426k-feature dictionary, and ranking every match cost seconds (bench section features).
+    const st = this.db.prepare(`SELECT f.layer, f.idx, f.label, f.label_source, f.f1, f.density FROM features f
+      WHERE f.id IN (SELECT rowid FROM feature_text WHERE feature_text MATCH ? LIMIT ${SEARCH_CANDIDATES})
+      ORDER BY (f.label_source = 'automatic'), f.f1 IS NULL, f.f1 DESC, f.density DESC LIMIT ?`);
     const out: SearchHit[] = [];
     try {
       st.bind([match, Math.max(1, Math.floor(limit))]);
