@@ -1,91 +1,60 @@
 /**
  * `circuit-inspector <command> [options]`: the headless entry point (the package's bin, built to
- * dist/cli.js). Each command lives in src/cli/<command>.ts and is listed in COMMANDS.
+ * dist/cli.js). The commands and their exit codes are in src/cli/main.ts.
  *
- * Exit codes: 0 success, 2 a usage error or an EngineError (message and hint, no stack trace),
- * 1 an unexpected failure (stack shown only with CIRCUIT_INSPECTOR_DEBUG=1).
+ * onnxruntime-node crashes (SIGSEGV) creating a session in a process whose command line is longer
+ * than about 28,000 characters, whatever the arguments are. A legitimate command line can be that
+ * long (8,000 token ids, a long prompt), so such a command re-runs itself with a short command line
+ * and receives its arguments through a pipe.
  */
-import { isEngineError } from './engine/errors';
-import { UsageError, type CliCommand } from './cli/args';
-import * as analyze from './cli/analyze';
-import * as compareCmd from './cli/compare';
-import * as dashboards from './cli/dashboards';
-import * as feature from './cli/feature';
-import * as decompositionsCmd from './cli/decompositions';
-import * as forward from './cli/forward';
-import * as groundtruth from './cli/groundtruth';
-import * as interveneCmd from './cli/intervene';
-import * as verifyCmd from './cli/verify';
-import * as testCmd from './cli/test';
-import * as qkCmd from './cli/qk';
-import * as batchCmd from './cli/batch';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { runCli } from './cli/main';
+import { processIO } from './cli/io';
 
-/** Subcommands: one module each under src/cli/, exporting `command`. */
-const COMMANDS: Record<string, CliCommand> = {
-  forward: forward.command,
-  analyze: analyze.command,
-  intervene: interveneCmd.command,
-  verify: verifyCmd.command,
-  test: testCmd.command,
-  batch: batchCmd.command,
-  compare: compareCmd.command,
-  feature: feature.command,
-  dashboards: dashboards.command,
-  decompositions: decompositionsCmd.command,
-  qk: qkCmd.command,
-  groundtruth: groundtruth.command,
-};
+/** Command lines longer than this (in UTF-8 bytes, all arguments) are handed over through a pipe. */
+const MAX_DIRECT_ARGV_BYTES = 16 * 1024;
+const ARGV_FD_ENV = 'CIRCUIT_INSPECTOR_ARGV_FD';
 
-function help(): string {
-  return [
-    'Usage: circuit-inspector <command> [options]',
-    '',
-    'Commands:',
-    ...Object.keys(COMMANDS).map((c) => `  ${c}`),
-    '',
-    'Run `circuit-inspector <command> --help` for a command\'s options.',
-  ].join('\n');
+function argvBytes(args: string[]): number {
+  return process.argv.slice(0, 2).concat(args).reduce((n, a) => n + Buffer.byteLength(a) + 1, 0);
 }
 
-async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
-    console.log(help());
-    return name ? 0 : 2;
-  }
-  const command = COMMANDS[name];
-  if (!command) {
-    console.error(`circuit-inspector: unknown command "${name}".\n\n${help()}`);
-    return 2;
-  }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    console.log(`${command.summary}\n\n${command.usage}`);
-    return 0;
-  }
-  try {
-    return await command.run(rest);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`circuit-inspector ${name}: ${e.message}\n\n${command.usage}`);
-      return 2;
-    }
-    throw e;
-  }
+function relaunch(args: string[]): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1]], {
+      stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+      env: { ...process.env, [ARGV_FD_ENV]: '3' },
+    });
+    const pipe = child.stdio[3] as NodeJS.WritableStream;
+    pipe.on('error', () => {});
+    pipe.end(JSON.stringify(args));
+    child.on('error', (e) => {
+      process.stderr.write(`internal error: could not restart with a long command line: ${e.message}\n`);
+      resolve(1);
+    });
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
 }
 
-main(process.argv.slice(2)).then(
+async function main(): Promise<number> {
+  if (process.env[ARGV_FD_ENV]) {
+    const fd = Number(process.env[ARGV_FD_ENV]);
+    delete process.env[ARGV_FD_ENV];
+    const args = JSON.parse(readFileSync(fd, 'utf8')) as string[];
+    return runCli(args, processIO);
+  }
+  const args = process.argv.slice(2);
+  if (argvBytes(args) > MAX_DIRECT_ARGV_BYTES) return relaunch(args);
+  return runCli(args, processIO);
+}
+
+main().then(
   (code) => {
     process.exitCode = code;
   },
   (e: unknown) => {
-    if (isEngineError(e)) {
-      console.error(`error: ${e.message}`);
-      if (e.hint) console.error(`hint: ${e.hint}`);
-      process.exitCode = 2;
-      return;
-    }
-    console.error(`internal error: ${e instanceof Error ? e.message : String(e)}`);
-    if (process.env.CIRCUIT_INSPECTOR_DEBUG && e instanceof Error) console.error(e.stack);
+    process.stderr.write(`internal error: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exitCode = 1;
   },
 );

@@ -4,13 +4,15 @@
  * logit with feature labels) and writes the graph as Neuronpedia graph JSON.
  */
 import { writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { topPaths } from '../engine/attribution/paths';
 import type { AttributionGraph, AttributionNode } from '../engine/attribution/types';
 import { serializeGraphFile, toGraphFile } from '../engine/graph-file';
 import { ModelSession, requireDictionaryDir } from '../engine/session';
 import { ANALYSIS_DEFAULTS } from '../shared/settings-defaults';
-import { intOption, modelOption, parseFlags, promptOption, providerOption, RUNTIME_FLAGS, UsageError, type CliCommand } from './args';
+import {
+  fractionOption, intOption, modelOption, outputOption, parseFlags, pathOption, promptOption, reportProviderFallback, runtimeOptions, RUNTIME_FLAGS,
+  writeOutput, type CliCommand,
+} from './args';
 
 const D = ANALYSIS_DEFAULTS;
 
@@ -34,16 +36,9 @@ const usage = `Usage: circuit-inspector analyze [--model DIR] (--prompt-file F |
   --threads N              onnxruntime intra-op threads
   --cache-dir DIR          where built ONNX graphs are cached`;
 
-function fraction(v: unknown, name: string, fallback: number): number {
-  if (v === undefined) return fallback;
-  const x = Number(v);
-  if (!(x >= 0 && x <= 1)) throw new UsageError(`--${name} must be a number between 0 and 1, got ${JSON.stringify(v)}.`);
-  return x;
-}
-
-/** The dictionary folder: --transcoders, else the model folder's transcoders/ (the session's rule). */
+/** The dictionary folder: --transcoders ("" refused), else the model folder's transcoders/ (the session's rule). */
 export function dictionaryDir(flag: unknown, modelDir: string): string {
-  return requireDictionaryDir(typeof flag === 'string' && flag ? flag : undefined, modelDir);
+  return requireDictionaryDir(pathOption(flag, 'transcoders'), modelDir);
 }
 
 export function describeNode(n: AttributionNode, tokens: AttributionGraph['tokens']): string {
@@ -63,7 +58,7 @@ export function describeNode(n: AttributionNode, tokens: AttributionGraph['token
 export const command: CliCommand = {
   summary: 'Compute the attribution graph of a prompt, print a summary and write graph JSON.',
   usage,
-  async run(argv) {
+  async run(argv, io) {
     const a = parseFlags(argv, {
       model: { type: 'string' },
       transcoders: { type: 'string' },
@@ -81,43 +76,40 @@ export const command: CliCommand = {
       ...RUNTIME_FLAGS,
     });
     const prompt = promptOption(a);
-    const nodeThreshold = fraction(a['node-threshold'], 'node-threshold', D.nodeThreshold);
-    const edgeThreshold = fraction(a['edge-threshold'], 'edge-threshold', D.edgeThreshold);
+    const nodeThreshold = fractionOption(a['node-threshold'], 'node-threshold', D.nodeThreshold);
+    const edgeThreshold = fractionOption(a['edge-threshold'], 'edge-threshold', D.edgeThreshold);
     const maxFeatureNodes = a['max-feature-nodes'] === undefined ? undefined : intOption(a['max-feature-nodes'], 'max-feature-nodes', 1, 0);
     const batchSize = intOption(a['batch-size'], 'batch-size', 1, D.batchSize);
     const maxNLogits = intOption(a['max-logits'], 'max-logits', 1, 10);
     const nPaths = intOption(a.paths, 'paths', 0, 5);
-    const threads = intOption(a.threads, 'threads', 0, 0);
+    const runtime = runtimeOptions(a);
+    const outFile = outputOption(a.out, 'out');
+    pathOption(a.transcoders, 'transcoders');
 
     const t0 = performance.now();
     const modelDir = modelOption(a.model);
-    const session = await ModelSession.open({
-      model: modelDir,
-      dictionaries: [dictionaryDir(a.transcoders, modelDir)],
-      runtime: { provider: providerOption(a.provider), threads, cacheDir: typeof a['cache-dir'] === 'string' ? a['cache-dir'] : undefined },
-    });
+    const session = await ModelSession.open({ model: modelDir, dictionaries: [dictionaryDir(a.transcoders, modelDir)], runtime });
     const bundle = session.bundle;
     const dictionary = session.requireDictionary('An attribution graph');
     let lastStage = '';
-    const { graph } = await session.analyze(prompt, {
-      nodeThreshold,
-      edgeThreshold,
-      maxFeatureNodes,
-      batchSize,
-      maxNLogits,
-    }, {
-      onProgress(stage, f) {
-        if (!a.json && process.stderr.isTTY && (stage !== lastStage || f === 1)) process.stderr.write(`\r${stage} ${(f * 100).toFixed(0)}%   `);
-        lastStage = stage;
-      },
-    });
-    if (!a.json && process.stderr.isTTY) process.stderr.write('\r');
+    const unsubscribe = reportProviderFallback(io, runtime.provider);
+    let graph: AttributionGraph;
+    try {
+      ({ graph } = await session.analyze(prompt, { nodeThreshold, edgeThreshold, maxFeatureNodes, batchSize, maxNLogits }, {
+        onProgress(stage, f) {
+          if (!a.json && (stage !== lastStage || f === 1)) io.progress(`\r${stage} ${(f * 100).toFixed(0)}%   `);
+          lastStage = stage;
+        },
+      }));
+    } finally {
+      unsubscribe();
+    }
+    if (!a.json) io.progress('\r');
     const ms = performance.now() - t0;
 
-    let outFile: string | undefined;
-    if (typeof a.out === 'string') {
-      outFile = resolve(a.out);
-      writeFileSync(outFile, serializeGraphFile(toGraphFile(graph)));
+    if (outFile) {
+      const text = serializeGraphFile(toGraphFile(graph));
+      writeOutput(outFile, 'The output file', () => writeFileSync(outFile, text));
     }
     const count = (k: AttributionNode['kind']) => graph.nodes.filter((n) => n.kind === k).length;
     const top = graph.targets[0];
@@ -136,20 +128,20 @@ export const command: CliCommand = {
       seconds: Math.round(ms) / 1000,
     };
     if (a.json) {
-      console.log(JSON.stringify(summary, null, 2));
+      io.out(JSON.stringify(summary, null, 2));
       return 0;
     }
-    console.log(`${summary.model} with ${dictionary.name}: ${graph.tokens.length} tokens ${graph.tokens.map((t) => JSON.stringify(t.text)).join(' ')}`);
-    if (graph.method) console.log(graph.method);
-    console.log(`Pruned graph (node ${nodeThreshold}, edge ${edgeThreshold}): ${summary.nodes.total} nodes (${summary.nodes.features} features, ${summary.nodes.errors} errors, ${summary.nodes.embeddings} embeddings, ${summary.nodes.logits} logits), ${summary.edges} edges`);
-    if (graph.scores) console.log(`Replacement score ${graph.scores.replacement.toFixed(4)}, completeness score ${graph.scores.completeness.toFixed(4)}`);
-    console.log(`Targets: ${graph.targets.map((t) => `${JSON.stringify(t.token)} ${(t.probability * 100).toFixed(1)}%`).join(', ')}`);
+    io.out(`${summary.model} with ${dictionary.name}: ${graph.tokens.length} tokens ${graph.tokens.map((t) => JSON.stringify(t.text)).join(' ')}`);
+    if (graph.method) io.out(graph.method);
+    io.out(`Pruned graph (node ${nodeThreshold}, edge ${edgeThreshold}): ${summary.nodes.total} nodes (${summary.nodes.features} features, ${summary.nodes.errors} errors, ${summary.nodes.embeddings} embeddings, ${summary.nodes.logits} logits), ${summary.edges} edges`);
+    if (graph.scores) io.out(`Replacement score ${graph.scores.replacement.toFixed(4)}, completeness score ${graph.scores.completeness.toFixed(4)}`);
+    io.out(`Targets: ${graph.targets.map((t) => `${JSON.stringify(t.token)} ${(t.probability * 100).toFixed(1)}%`).join(', ')}`);
     if (paths.length && top) {
-      console.log(`Strongest paths into ${JSON.stringify(top.token)}:`);
-      paths.forEach((p, i) => console.log(`${String(i + 1).padStart(3)}. [${p.score.toExponential(2)}] ${p.nodes.map((n) => describeNode(graph.nodes[n], graph.tokens)).join(' → ')}`));
+      io.out(`Strongest paths into ${JSON.stringify(top.token)}:`);
+      paths.forEach((p, i) => io.out(`${String(i + 1).padStart(3)}. [${p.score.toExponential(2)}] ${p.nodes.map((n) => describeNode(graph.nodes[n], graph.tokens)).join(' → ')}`));
     }
-    if (outFile) console.log(`Graph written to ${outFile}`);
-    console.log(`${summary.seconds} s`);
+    if (outFile) io.out(`Graph written to ${outFile}`);
+    io.out(`${summary.seconds} s`);
     return 0;
   },
 };

@@ -113,7 +113,7 @@ const stable = (x: unknown) => JSON.stringify(x, null, 2) + '\n';
 export const command: CliCommand = {
   summary: 'One graph per prompt of a JSONL file (shardable for array jobs); merge shards; features by frequency.',
   usage,
-  async run(argv) {
+  async run(argv, io) {
     const a = parse(argv, {
       out: { type: 'string' },
       shard: { type: 'string' },
@@ -130,8 +130,8 @@ export const command: CliCommand = {
       const { index, features } = mergeIndexes(dir);
       writeFileSync(join(dir, 'index.json'), stable(index));
       writeFileSync(join(dir, 'features.json'), stable({ prompts: index.prompts.length, features }));
-      console.log(`${index.prompts.length} prompts merged into ${join(dir, 'index.json')}; ${features.length} distinct features in ${join(dir, 'features.json')}`);
-      for (const f of features.slice(0, 10)) console.log(`  ${f.id.padEnd(10)} ${String(f.prompts).padStart(5)} (${(f.share * 100).toFixed(0)}%) ${f.label}`);
+      io.out(`${index.prompts.length} prompts merged into ${join(dir, 'index.json')}; ${features.length} distinct features in ${join(dir, 'features.json')}`);
+      for (const f of features.slice(0, 10)) io.out(`  ${f.id.padEnd(10)} ${String(f.prompts).padStart(5)} (${(f.share * 100).toFixed(0)}%) ${f.label}`);
       return 0;
     }
     if (a._.length !== 1) throw new UsageError('give one PROMPTS.jsonl file');
@@ -168,7 +168,7 @@ export const command: CliCommand = {
     const name = shard ? `index.shard-${shard.index}-of-${shard.count}.json` : 'index.json';
     writeFileSync(join(out, name), stable(index));
     if (!shard) writeFileSync(join(out, 'features.json'), stable({ prompts: entries.length, features: aggregate(entries) }));
-    console.log(`${entries.length} graphs written to ${join(out, 'graphs')}; index ${join(out, name)}`);
+    io.out(`${entries.length} graphs written to ${join(out, 'graphs')}; index ${join(out, name)}`);
     return 0;
   },
 };

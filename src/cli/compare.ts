@@ -70,7 +70,7 @@ export function formatComparison(c: GraphComparison, top: number): string {
 export const command: CliCommand = {
   summary: 'Align two graph files and print what differs (nodes, influence, edges, targets).',
   usage,
-  async run(argv) {
+  async run(argv, io) {
     const a = parse(argv, { align: { type: 'string' }, top: { type: 'string' }, json: { type: 'boolean' } });
     if (a._.length !== 2) throw new UsageError(`give exactly two graph files, got ${a._.length}`);
     const align = a.align === undefined ? 'auto' : String(a.align);
@@ -79,8 +79,8 @@ export const command: CliCommand = {
     const ga = fromGraphFile(readGraphFile(resolve(a._[0])));
     const gb = fromGraphFile(readGraphFile(resolve(a._[1])));
     const c = compareGraphs(ga, gb, { alignBy: align, top });
-    if (a.json) console.log(JSON.stringify(c, null, 2));
-    else console.log(formatComparison(c, top));
+    if (a.json) io.out(JSON.stringify(c, null, 2));
+    else io.out(formatComparison(c, top));
     return 0;
   },
 };

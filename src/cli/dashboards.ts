@@ -35,7 +35,7 @@ const usage = `Usage: circuit-inspector dashboards --corpus FILE… --out DIR [o
 export const command: CliCommand = {
   summary: 'Build feature dashboards (top contexts, density, histogram, logits) from a corpus into one SQLite file; search them.',
   usage,
-  async run(argv) {
+  async run(argv, io) {
     const a = parse(argv, {
       model: { type: 'string' },
       transcoders: { type: 'string' },
@@ -55,15 +55,15 @@ export const command: CliCommand = {
       const store = await FeatureStore.open(resolve(a.store));
       if (typeof a.search === 'string') {
         const hits = store.search(a.search, 30);
-        if (a.json) console.log(JSON.stringify(hits, null, 2));
-        else for (const h of hits) console.log(`L${h.layer}#${h.index}  ${h.label}${h.f1 !== null ? `  (F1 ${h.f1.toFixed(2)})` : h.labelSource === 'automatic' ? '  (automatic)' : ''}  density ${(h.density * 100).toFixed(2)} %`);
+        if (a.json) io.out(JSON.stringify(hits, null, 2));
+        else for (const h of hits) io.out(`L${h.layer}#${h.index}  ${h.label}${h.f1 !== null ? `  (F1 ${h.f1.toFixed(2)})` : h.labelSource === 'automatic' ? '  (automatic)' : ''}  density ${(h.density * 100).toFixed(2)} %`);
         return 0;
       }
       const m = typeof a.card === 'string' ? /^(\d+):(\d+)$/.exec(a.card) : null;
       if (!m) throw new UsageError('with --store, give --search TEXT or --card LAYER:INDEX');
       const card = store.card(Number(m[1]), Number(m[2]));
       if (!card) throw new UsageError(`the store has no feature ${a.card}`);
-      console.log(JSON.stringify(card, null, a.json ? 2 : 0));
+      io.out(JSON.stringify(card, null, a.json ? 2 : 0));
       return 0;
     }
     const corpus = [...((a.corpus as unknown as string[] | undefined) ?? []), ...a._].map((f) => resolve(f));
@@ -99,10 +99,10 @@ export const command: CliCommand = {
         },
       });
       process.stderr.write('\n');
-      if (a.json) console.log(JSON.stringify(r, null, 2));
+      if (a.json) io.out(JSON.stringify(r, null, 2));
       else {
-        console.log(`${r.features} features of ${dictionary.name} over ${r.tokens} tokens (${r.documents} documents${r.resumedFrom ? `, resumed at ${r.resumedFrom}` : ''})`);
-        console.log(`${r.seconds.toFixed(1)} s, ${r.tokensPerSecond.toFixed(0)} tokens/s; ${r.path} (${(r.bytes / 1e6).toFixed(2)} MB)`);
+        io.out(`${r.features} features of ${dictionary.name} over ${r.tokens} tokens (${r.documents} documents${r.resumedFrom ? `, resumed at ${r.resumedFrom}` : ''})`);
+        io.out(`${r.seconds.toFixed(1)} s, ${r.tokensPerSecond.toFixed(0)} tokens/s; ${r.path} (${(r.bytes / 1e6).toFixed(2)} MB)`);
       }
       return 0;
     } finally {

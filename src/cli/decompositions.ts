@@ -60,7 +60,7 @@ function dictionaryFolders(modelDir: string): string[] {
 export const command: CliCommand = {
   summary: 'Compare decompositions (transcoders, CLT, SAE …) of one model on a prompt set.',
   usage,
-  async run(argv) {
+  async run(argv, io) {
     const a = parseFlags(argv, {
       prompts: { type: 'string' },
       model: { type: 'string' },
@@ -98,7 +98,7 @@ export const command: CliCommand = {
         },
       });
       if (!a.json && process.stderr.isTTY) process.stderr.write('\r'.padEnd(70) + '\r');
-      console.log(a.json ? JSON.stringify(report, null, 2) : formatReport(report));
+      io.out(a.json ? JSON.stringify(report, null, 2) : formatReport(report));
     } finally {
       await runner.dispose();
     }

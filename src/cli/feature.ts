@@ -84,7 +84,7 @@ export function cardText(c: FeatureCard): string {
 export const command: CliCommand = {
   summary: 'Print a feature\'s card: label and score, logit effects in general and in a prompt, top examples.',
   usage,
-  async run(argv) {
+  async run(argv, io) {
     const a = parseFlags(argv, {
       layer: { type: 'string' },
       index: { type: 'string' },
@@ -118,7 +118,7 @@ export const command: CliCommand = {
       cacheDir: typeof a['cache-dir'] === 'string' ? a['cache-dir'] : undefined,
     });
     const card = await featureCard(bundle, dictionary, layer, index, { engine, prompt, position, minF1, k });
-    console.log(a.json ? JSON.stringify(card, null, 2) : cardText(card));
+    io.out(a.json ? JSON.stringify(card, null, 2) : cardText(card));
     return 0;
   },
 };

@@ -3,12 +3,14 @@
  * next-token predictions. `--json` prints the same machine-readably; `--hooks FILE` also writes every
  * hook tensor to a safetensors file (for comparisons with other implementations).
  */
-import { resolve } from 'node:path';
 import type { TokenInfo } from '../engine/api';
 import { encodePrompt, loadModelBundle } from '../engine/bundle/index';
 import { writeSafetensors, type TensorToWrite } from '../engine/bundle/safetensors';
 import { ForwardRunner, tokensFromIds, topPredictions } from '../engine/forward';
-import { idsOption, intOption, modelOption, parse, precisionOption, providerOption, UsageError, type CliCommand } from './args';
+import {
+  idsOption, intOption, modelOption, outputOption, parseFlags, precisionOption, reportProviderFallback, runtimeOptions, RUNTIME_FLAGS, UsageError,
+  writeOutput, type CliCommand,
+} from './args';
 
 const usage = `Usage: circuit-inspector forward [--model DIR] (--prompt TEXT | --ids 1,2,3) [options]
 
@@ -26,33 +28,38 @@ const usage = `Usage: circuit-inspector forward [--model DIR] (--prompt TEXT | -
 export const command: CliCommand = {
   summary: 'Run a prompt through a model and print its next-token predictions.',
   usage,
-  async run(argv) {
-    const a = parse(argv, {
+  async run(argv, io) {
+    const a = parseFlags(argv, {
       model: { type: 'string' },
       prompt: { type: 'string' },
       ids: { type: 'string' },
       top: { type: 'string' },
       json: { type: 'boolean' },
       hooks: { type: 'string' },
-      provider: { type: 'string' },
       precision: { type: 'string' },
-      threads: { type: 'string' },
-      'cache-dir': { type: 'string' },
+      ...RUNTIME_FLAGS,
     });
-    if (a._.length) throw new UsageError(`unexpected argument ${JSON.stringify(a._[0])}`);
     const ids = idsOption(a.ids);
     if (ids && a.prompt !== undefined) throw new UsageError('give either --prompt or --ids, not both');
     if (!ids && a.prompt === undefined) throw new UsageError('--prompt TEXT (or --ids) is required');
-    const k = intOption(a.top, 'top', 1, 10);
-    const threads = intOption(a.threads, 'threads', 0, 0);
-    const provider = providerOption(a.provider);
+    const k = intOption(a.top, 'top', 1, 10, 1000);
+    const runtime = runtimeOptions(a);
     const precision = precisionOption(a.precision);
+    const hooksFile = outputOption(a.hooks, 'hooks');
 
     const t0 = performance.now();
     const bundle = await loadModelBundle(modelOption(a.model));
     const t1 = performance.now();
+    // Tokenised (and checked against the context) before a session exists: a prompt that cannot run
+    // must not cost a graph build, and onnxruntime must never see it.
     const tokens: TokenInfo[] = ids ? tokensFromIds(bundle, ids) : encodePrompt(bundle, String(a.prompt));
-    const runner = await ForwardRunner.create(bundle, { provider, precision, threads, cacheDir: typeof a['cache-dir'] === 'string' ? a['cache-dir'] : undefined });
+    const unsubscribe = reportProviderFallback(io, runtime.provider);
+    let runner: ForwardRunner;
+    try {
+      runner = await ForwardRunner.create(bundle, { ...runtime, precision });
+    } finally {
+      unsubscribe();
+    }
     const t2 = performance.now();
     const cache = await runner.runTokens(tokens);
     const t3 = performance.now();
@@ -60,12 +67,10 @@ export const command: CliCommand = {
     const T = tokens.length;
     const top = topPredictions(bundle, cache.logits.data.subarray((T - 1) * V, T * V), k);
 
-    let hooksFile: string | undefined;
-    if (typeof a.hooks === 'string') {
-      hooksFile = resolve(a.hooks);
+    if (hooksFile) {
       const out: Record<string, TensorToWrite> = {};
       for (const [name, h] of cache.hooks) out[name] = { dtype: 'F32', shape: h.shape, data: h.data };
-      writeSafetensors(hooksFile, out, { ids: JSON.stringify(tokens.map((t) => t.id)), model: bundle.spec.name });
+      writeOutput(hooksFile, 'The hooks file', () => writeSafetensors(hooksFile, out, { ids: JSON.stringify(tokens.map((t) => t.id)), model: bundle.spec.name }));
     }
     const timings = {
       loadMs: round(t1 - t0),
@@ -77,7 +82,7 @@ export const command: CliCommand = {
     await runner.dispose();
 
     if (a.json) {
-      console.log(JSON.stringify({
+      io.out(JSON.stringify({
         model: { name: bundle.spec.name, family: bundle.spec.family, dir: bundle.dir, layers: bundle.spec.nLayers, dModel: bundle.spec.dModel, vocabSize: V, weightBytes: bundle.weightBytes },
         provider: runner.provider,
         precision: runner.precision,
@@ -90,15 +95,15 @@ export const command: CliCommand = {
       return 0;
     }
     const s = bundle.spec;
-    console.log(`${s.name} (${s.family}, ${s.nLayers} layers, d_model ${s.dModel}, ${formatBytes(bundle.weightBytes)}) on ${runner.provider} (${runner.precision})`);
-    console.log(`${T} tokens: ${tokens.map((t) => `${JSON.stringify(t.text)}${t.special ? '*' : ''}`).join(' ')}`);
-    console.log(`Top ${top.length} next tokens:`);
+    io.out(`${s.name} (${s.family}, ${s.nLayers} layers, d_model ${s.dModel}, ${formatBytes(bundle.weightBytes)}) on ${runner.provider} (${runner.precision})`);
+    io.out(`${T} tokens: ${tokens.map((t) => `${JSON.stringify(t.text)}${t.special ? '*' : ''}`).join(' ')}`);
+    io.out(`Top ${top.length} next tokens:`);
     const w = Math.max(...top.map((p) => JSON.stringify(p.token).length));
     top.forEach((p, i) => {
-      console.log(`${String(i + 1).padStart(3)}. ${JSON.stringify(p.token).padEnd(w)}  ${(p.prob * 100).toFixed(2).padStart(6)}%  logit ${p.logit.toFixed(3)}  (id ${p.tokenId})`);
+      io.out(`${String(i + 1).padStart(3)}. ${JSON.stringify(p.token).padEnd(w)}  ${(p.prob * 100).toFixed(2).padStart(6)}%  logit ${p.logit.toFixed(3)}  (id ${p.tokenId})`);
     });
-    if (hooksFile) console.log(`Hooks written to ${hooksFile}`);
-    console.log(`load ${timings.loadMs} ms, graph ${timings.graphCacheHit ? 'cached' : `built in ${timings.buildMs} ms`}, session ${timings.sessionMs} ms, forward ${timings.forwardMs} ms`);
+    if (hooksFile) io.out(`Hooks written to ${hooksFile}`);
+    io.out(`load ${timings.loadMs} ms, graph ${timings.graphCacheHit ? 'cached' : `built in ${timings.buildMs} ms`}, session ${timings.sessionMs} ms, forward ${timings.forwardMs} ms`);
     return 0;
   },
 };

@@ -30,7 +30,7 @@ export function compiledModelsDir(): string {
 export const command: CliCommand = {
   summary: 'Score attribution graphs against the compiled models\' known circuits (variable and edge recovery).',
   usage,
-  async run(argv) {
+  async run(argv, io) {
     const a = parseFlags(argv, {
       models: { type: 'string' },
       only: { type: 'string' },
@@ -57,15 +57,15 @@ export const command: CliCommand = {
     }
     if (!a.json && process.stderr.isTTY) process.stderr.write('\r');
     if (a.json) {
-      console.log(JSON.stringify(boards, null, 2));
+      io.out(JSON.stringify(boards, null, 2));
       return 0;
     }
-    console.log(formatScoreboard(boards));
+    io.out(formatScoreboard(boards));
     if (a.lost) {
       for (const b of boards) {
         if (!b.lostAtDefault.length) continue;
-        console.log(`\n${b.model} × ${b.dictionary}: edges lost at the default thresholds`);
-        for (const e of b.lostAtDefault) console.log(`  ${JSON.stringify(e.prompt)}: ${e.source} → ${e.target} — ${e.why}`);
+        io.out(`\n${b.model} × ${b.dictionary}: edges lost at the default thresholds`);
+        for (const e of b.lostAtDefault) io.out(`  ${JSON.stringify(e.prompt)}: ${e.source} → ${e.target} — ${e.why}`);
       }
     }
     return 0;

@@ -7,7 +7,10 @@ import type { ModelBundle } from '../engine/api';
 import { ModelSession } from '../engine/session';
 import { dictionaryDir } from './analyze';
 import { describeSemantics } from '../engine/attribution/semantics';
-import { intOption, modelOption, parseFlags, promptOption, providerOption, RUNTIME_FLAGS, SEMANTICS_FLAGS, SEMANTICS_USAGE, semanticsOption, UsageError, type CliCommand } from './args';
+import {
+  intOption, modelOption, parseFlags, promptOption, reportProviderFallback, runtimeOptions, RUNTIME_FLAGS, SEMANTICS_FLAGS, SEMANTICS_USAGE, semanticsOption,
+  UsageError, type CliCommand,
+} from './args';
 
 const usage = `Usage: circuit-inspector intervene [--model DIR] (--prompt TEXT | --prompt-file F | --ids LIST) --feature SPEC [--feature SPEC …] [options]
 
@@ -63,7 +66,7 @@ export function tokenIdOf(bundle: ModelBundle, s: string): number {
 export const command: CliCommand = {
   summary: 'Steer or ablate transcoder features and print the changed predictions.',
   usage,
-  async run(argv) {
+  async run(argv, io) {
     const a = parseFlags(argv, {
       model: { type: 'string' },
       transcoders: { type: 'string' },
@@ -82,49 +85,49 @@ export const command: CliCommand = {
     const specs = Array.isArray(a.feature) ? a.feature : typeof a.feature === 'string' ? [a.feature] : [];
     if (!specs.length) throw new UsageError('at least one --feature is required');
     const interventions = specs.map(parseFeatureSpec);
-    const modelDir = modelOption(a.model);
-    const session = await ModelSession.open({
-      model: modelDir,
-      dictionaries: [dictionaryDir(a.transcoders, modelDir)],
-      runtime: { provider: providerOption(a.provider), threads: intOption(a.threads, 'threads', 0, 0), cacheDir: typeof a['cache-dir'] === 'string' ? a['cache-dir'] : undefined },
-    });
-    const bundle = session.bundle;
+    const topK = intOption(a.top, 'top', 1, 5, 1000);
+    const generate = intOption(a.generate, 'generate', 0, 0, 1000);
+    const runtime = runtimeOptions(a);
     const semantics = semanticsOption(a);
+    const modelDir = modelOption(a.model);
+    const session = await ModelSession.open({ model: modelDir, dictionaries: [dictionaryDir(a.transcoders, modelDir)], runtime });
+    const bundle = session.bundle;
     const track = typeof a.track === 'string' ? trackedIds(bundle, a.track) : [];
-    const res = await session.intervene(prompt, interventions, {
-      ...semantics,
-      track,
-      topK: intOption(a.top, 'top', 1, 5),
-      generate: intOption(a.generate, 'generate', 0, 0),
-    });
+    const unsubscribe = reportProviderFallback(io, runtime.provider);
+    let res;
+    try {
+      res = await session.intervene(prompt, interventions, { ...semantics, track, topK, generate });
+    } finally {
+      unsubscribe();
+    }
     if (a.json) {
       const { logits: _logits, ...rest } = res;
       void _logits;
-      console.log(JSON.stringify(rest, null, 2));
+      io.out(JSON.stringify(rest, null, 2));
       return 0;
     }
-    console.log(`${bundle.spec.name}: ${res.tokens.length} tokens ${res.tokens.map((t) => JSON.stringify(t.text)).join(' ')}; ${describeSemantics(res.semantics)}`);
-    if (!res.applied.length) console.log('No intervention applied: the features are not active at the chosen positions.');
-    for (const x of res.applied) console.log(`  L${x.layer}/F${x.feature} @${x.position}: ${x.before.toFixed(3)} → ${x.after.toFixed(3)}`);
+    io.out(`${bundle.spec.name}: ${res.tokens.length} tokens ${res.tokens.map((t) => JSON.stringify(t.text)).join(' ')}; ${describeSemantics(res.semantics)}`);
+    if (!res.applied.length) io.out('No intervention applied: the features are not active at the chosen positions.');
+    for (const x of res.applied) io.out(`  L${x.layer}/F${x.feature} @${x.position}: ${x.before.toFixed(3)} → ${x.after.toFixed(3)}`);
     const prob = new Map(res.before.map((p) => [p.tokenId, p.prob]));
     const line = (p: { token: string; prob: number; logit: number }) => `${JSON.stringify(p.token)} ${fmtProb(p.prob)} (${p.logit.toFixed(2)})`;
-    console.log('Before:                          After:');
+    io.out('Before:                          After:');
     for (let i = 0; i < Math.max(res.before.length, res.after.length); i++) {
       const b = res.before[i], f = res.after[i];
       const left = b ? line(b) : '';
       const right = f ? `${line(f)}${prob.has(f.tokenId) ? '' : ' (new)'}` : '';
-      console.log(`${String(i + 1).padStart(3)}. ${left.padEnd(30)} ${right}`);
+      io.out(`${String(i + 1).padStart(3)}. ${left.padEnd(30)} ${right}`);
     }
     for (const t of res.tracked) {
-      console.log(`  ${JSON.stringify(t.token)}: logit ${t.logitBefore.toFixed(3)} → ${t.logitAfter.toFixed(3)} (${t.deltaLogit >= 0 ? '+' : ''}${t.deltaLogit.toFixed(3)}), p ${fmtProb(t.probBefore)} → ${fmtProb(t.probAfter)}, rank ${t.rankBefore} → ${t.rankAfter}`);
+      io.out(`  ${JSON.stringify(t.token)}: logit ${t.logitBefore.toFixed(3)} → ${t.logitAfter.toFixed(3)} (${t.deltaLogit >= 0 ? '+' : ''}${t.deltaLogit.toFixed(3)}), p ${fmtProb(t.probBefore)} → ${fmtProb(t.probAfter)}, rank ${t.rankBefore} → ${t.rankAfter}`);
     }
     if (res.changed.length) {
-      console.log(`Feature activations changed: ${res.changed.length}; largest:`);
-      for (const c of res.changed.slice(0, 8)) console.log(`  L${c.layer}/F${c.feature} @${c.position}: ${c.before.toFixed(3)} → ${c.after.toFixed(3)}`);
+      io.out(`Feature activations changed: ${res.changed.length}; largest:`);
+      for (const c of res.changed.slice(0, 8)) io.out(`  L${c.layer}/F${c.feature} @${c.position}: ${c.before.toFixed(3)} → ${c.after.toFixed(3)}`);
     }
     if (res.generated) {
-      console.log(`Generated without: ${JSON.stringify(res.generated.baselineText)}`);
-      console.log(`Generated with:    ${JSON.stringify(res.generated.intervenedText)}`);
+      io.out(`Generated without: ${JSON.stringify(res.generated.baselineText)}`);
+      io.out(`Generated with:    ${JSON.stringify(res.generated.intervenedText)}`);
     }
     return 0;
   },

@@ -86,7 +86,7 @@ export function formatQk(r: NodeQk, dict: Dictionary, tokens: string[]): string 
 export const command: CliCommand = {
   summary: 'QK attribution: why a head attends from a node\'s position to a key (query × key source pairs).',
   usage,
-  async run(argv) {
+  async run(argv, io) {
     const a = parseFlags(argv, {
       model: { type: 'string' },
       transcoders: { type: 'string' },
@@ -125,9 +125,9 @@ export const command: CliCommand = {
         keyMarginal: r.keyMarginal.map((c) => ({ id: idOf(c.column), value: c.value })),
         qk_tracing_results: tracing,
       };
-      console.log(JSON.stringify(out, null, 2));
+      io.out(JSON.stringify(out, null, 2));
     } else {
-      console.log(formatQk(r, dictionary, tokens));
+      io.out(formatQk(r, dictionary, tokens));
     }
     return 0;
   },

@@ -11,7 +11,7 @@ import { runDocument } from '../engine/circuit-tests/runner';
 import { loadDictionary } from '../engine/dictionaries/index';
 import { dialectFor } from '../shared/prompt-blocks';
 import { dictionaryDir } from './analyze';
-import { intOption, modelOption, parse, providerOption, RUNTIME_FLAGS, UsageError, type CliCommand } from './args';
+import { intOption, modelOption, outputOption, parse, providerOption, writeOutput, RUNTIME_FLAGS, UsageError, type CliCommand } from './args';
 
 const usage = `Usage: circuit-inspector test [GLOB …] [--reporter tap|junit] [--out FILE] [--model DIR] [--transcoders DIR]
 
@@ -73,7 +73,7 @@ export function expandGlobs(globs: string[], cwd: string): string[] {
 export const command: CliCommand = {
   summary: 'Run the circuit tests (expect lines) of prompt files; TAP or JUnit; exit 1 on a failure.',
   usage,
-  async run(argv) {
+  async run(argv, io) {
     const a = parse(argv, {
       reporter: { type: 'string' },
       out: { type: 'string' },
@@ -118,9 +118,10 @@ export const command: CliCommand = {
     }
     const text = reporter === 'junit' ? toJunit(results) : toTap(results);
     if (typeof a.out === 'string') {
+      const out = outputOption(a.out, 'out')!;
       const { writeFileSync } = await import('node:fs');
-      writeFileSync(resolve(a.out), text);
-    } else process.stdout.write(text);
+      writeOutput(out, 'The report file', () => writeFileSync(out, text));
+    } else io.out(text.replace(/\n$/, ''));
     return anyFailed(results) ? 1 : 0;
   },
 };

@@ -36,7 +36,7 @@ export function parseFeatureKey(s: string): { layer: number; feature: number; po
 export const command: CliCommand = {
   summary: "Check the graph's predicted ablation effects against the model; flag contradictions; subgraph faithfulness.",
   usage,
-  async run(argv) {
+  async run(argv, io) {
     const a = parseFlags(argv, {
       model: { type: 'string' },
       transcoders: { type: 'string' },
@@ -82,22 +82,22 @@ export const command: CliCommand = {
       faith = await subgraphFaithfulness(engine, raw, keep, semantics);
     }
     if (a.json) {
-      console.log(JSON.stringify({ tokens: raw.tokens.map((t) => t.text), ...report, faithfulness: faith }, null, 2));
+      io.out(JSON.stringify({ tokens: raw.tokens.map((t) => t.text), ...report, faithfulness: faith }, null, 2));
       return 0;
     }
     const name = (k: FeatureKey) => `L${k.layer}#${k.feature}@${k.position}`;
-    console.log(`${bundle.spec.name}: ${raw.tokens.length} tokens ${raw.tokens.map((t) => JSON.stringify(t.text)).join(' ')}`);
-    console.log(`measured with ${report.setting}; effect = change of the target's logit (minus the vocabulary mean) when the features are ablated`);
+    io.out(`${bundle.spec.name}: ${raw.tokens.length} tokens ${raw.tokens.map((t) => JSON.stringify(t.text)).join(' ')}`);
+    io.out(`measured with ${report.setting}; effect = change of the target's logit (minus the vocabulary mean) when the features are ablated`);
     for (const g of report.groups) {
       const lbl = g.features.length === 1 && g.features[0].label ? ` "${g.features[0].label}"` : '';
-      console.log(`${g.flagged ? '⚠ ' : '  '}${g.features.map(name).join(' + ')}${lbl}`);
-      for (const e of g.effects) console.log(`      ${JSON.stringify(e.token).padEnd(14)} predicted ${fmt(e.predicted)}  measured ${fmt(e.measured)}${e.flagged ? '  ⚠' : ''}`);
+      io.out(`${g.flagged ? '⚠ ' : '  '}${g.features.map(name).join(' + ')}${lbl}`);
+      for (const e of g.effects) io.out(`      ${JSON.stringify(e.token).padEnd(14)} predicted ${fmt(e.predicted)}  measured ${fmt(e.measured)}${e.flagged ? '  ⚠' : ''}`);
     }
     const n = report.groups.filter((g) => g.flagged).length;
-    console.log(n ? `⚠ ${n} of ${report.groups.length}: ${report.reason}` : `No contradiction among ${report.groups.length}.`);
+    io.out(n ? `⚠ ${n} of ${report.groups.length}: ${report.reason}` : `No contradiction among ${report.groups.length}.`);
     if (faith) {
-      console.log(`Subgraph: ${faith.kept} of ${faith.active} active features kept (${faith.setting}); fraction of each target's logit recovered:`);
-      faith.errorsKept.forEach((t, j) => console.log(`  ${JSON.stringify(t.token).padEnd(14)} errors kept ${t.recovered.toFixed(3)}   errors ablated ${faith.errorsAblated[j].recovered.toFixed(3)}`));
+      io.out(`Subgraph: ${faith.kept} of ${faith.active} active features kept (${faith.setting}); fraction of each target's logit recovered:`);
+      faith.errorsKept.forEach((t, j) => io.out(`  ${JSON.stringify(t.token).padEnd(14)} errors kept ${t.recovered.toFixed(3)}   errors ablated ${faith.errorsAblated[j].recovered.toFixed(3)}`));
     }
     return 0;
   },

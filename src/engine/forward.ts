@@ -8,6 +8,7 @@
 import type { ActivationCache, ForwardOptions, HookTensor, ModelBundle, Prediction, TokenInfo } from './api';
 import { checkPromptLength } from './bundle/index';
 import { EngineError, throwIfCancelled } from './errors';
+import { checkFiniteOutput } from './finite';
 import type { ModelSpec } from './model-spec';
 import { cacheKey, cachedModel, defaultCacheDir } from './onnx/cache';
 import type { GraphBuilder } from './onnx/builder';
@@ -98,7 +99,9 @@ export class ForwardRunner {
     for (const [name, t] of Object.entries(out)) {
       hooks.set(name, { shape: t.dims.map(Number), data: t.data as Float32Array });
     }
-    return { tokens, hooks, logits: hooks.get('logits')! };
+    const logits = hooks.get('logits')!;
+    checkFiniteOutput(logits.data, "model's output (logits)", [this.bundle.dir]);
+    return { tokens, hooks, logits };
   }
 
   async dispose(): Promise<void> {
@@ -108,6 +111,12 @@ export class ForwardRunner {
 
 /** TokenInfos for bare ids: each token's surface text laid end to end. */
 export function tokensFromIds(bundle: ModelBundle, ids: number[]): TokenInfo[] {
+  // Checked before any id is decoded or any session made: the caller learns of a bad id or a prompt
+  // longer than the context at once.
+  checkPromptLength(bundle, ids.length);
+  const V = bundle.spec.vocabSize;
+  const bad = ids.find((id) => !Number.isSafeInteger(id) || id < 0 || id >= V);
+  if (bad !== undefined) throw new EngineError('TOKENIZER_INVALID', `Token id ${bad} is outside the model's vocabulary (0..${V - 1}).`, 'Pass ids from this model\'s tokenizer.');
   let pos = 0;
   return ids.map((id) => {
     const tok = bundle.tokenizer as { isSpecial?: (id: number) => boolean };

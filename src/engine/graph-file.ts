@@ -15,10 +15,12 @@
  * Our own fields live in `metadata.circuit_inspector`, plus `metadata.prompt_file` (the prompt file,
  * relative to the graph file's folder), which the extension reads to link a saved graph back.
  */
-import { closeSync, fstatSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, readSync, writeFileSync } from 'node:fs';
 import { EngineError } from './errors';
+import { openRegularFile } from './user-files';
 import type { AttributionGraph, AttributionNode, GraphToken, Supernode, TargetLogit } from './attribution/types';
 import {
+  FLOAT32_MAX,
   FEATURE_TYPE,
   GRAPH_SCHEMA_VERSION,
   displayToken,
@@ -88,6 +90,7 @@ function own(o: Raw, key: string): unknown {
 }
 
 function describe(x: unknown): string {
+  if (x === undefined) return 'missing';
   if (x === null) return 'null';
   if (Array.isArray(x)) return 'an array';
   if (typeof x === 'string') return `the string ${JSON.stringify(x.length > 40 ? `${x.slice(0, 40)}…` : x)}`;
@@ -109,6 +112,8 @@ function int(x: unknown, path: string, min: number, dflt?: number): number {
 
 function finite(x: unknown, path: string): number {
   if (typeof x !== 'number' || !Number.isFinite(x)) fail(path, `must be a finite number, not ${describe(x)}`);
+  // Weights, activations and influences are held as float32: a larger magnitude would become Infinity.
+  if (Math.abs(x) > FLOAT32_MAX) fail(path, `is ${x}, beyond the float32 range (±3.4e38)`);
   return x;
 }
 
@@ -327,6 +332,10 @@ function labelEvidenceFields(n: Record<string, unknown>, P: string): Partial<Gra
 export function validateGraphFile(raw: unknown, limits: Partial<GraphFileLimits> = {}): GraphFile {
   const L: GraphFileLimits = { ...DEFAULT_GRAPH_FILE_LIMITS, ...limits };
   const root = obj(raw, '(top level)');
+  if (!['metadata', 'nodes', 'links'].some((k) => own(root, k) !== undefined)) {
+    const keys = Object.keys(root).slice(0, 8).map((k) => JSON.stringify(k.slice(0, 40)));
+    fail('', `is JSON but not an attribution graph: it has no "metadata", "nodes" or "links"${keys.length ? ` (its keys: ${keys.join(', ')}${Object.keys(root).length > 8 ? ', …' : ''})` : ''}`);
+  }
   const metadata = validateMetadata(own(root, 'metadata'), L);
   const qParams = validateQParams(own(root, 'qParams'), L);
   // Counts are checked before any element, so an absurd file fails fast.
@@ -356,6 +365,7 @@ export function validateGraphFile(raw: unknown, limits: Partial<GraphFileLimits>
     const t = typeof target === 'string' ? index.get(target) : undefined;
     if (t === undefined) fail(`links[${i}].target`, typeof target === 'string' ? `"${target.slice(0, 256)}" is not the node_id of any node` : `must be a string, not ${describe(target)}`);
     if (typeof weight !== 'number' || !Number.isFinite(weight)) fail(`links[${i}].weight`, `must be a finite number, not ${describe(weight)}`);
+    if (Math.abs(weight) > FLOAT32_MAX) fail(`links[${i}].weight`, `is ${weight}, beyond the float32 range (±3.4e38)`);
     const key = s * nNodes + t;
     if (seen.has(key)) fail(`links[${i}]`, `repeats the link ${source as string} → ${target as string}`);
     seen.add(key);
@@ -415,15 +425,10 @@ export function parseGraphFile(input: string | Uint8Array, opts: Partial<GraphFi
 /** Reads and parses a graph file, refusing files over the byte limit before reading them. */
 export function readGraphFile(path: string, opts: Partial<GraphFileLimits> = {}): GraphFile {
   const L: GraphFileLimits = { ...DEFAULT_GRAPH_FILE_LIMITS, ...opts };
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    throw new EngineError('GRAPH_FILE_INVALID', `Cannot open the graph file ${path}: ${(e as Error).message}`);
-  }
+  // A regular file only (a folder, FIFO or device is refused with its path), opened without blocking.
+  const { fd, size } = openRegularFile(path, 'The graph file', 'GRAPH_FILE_INVALID', 'Open a graph JSON file.');
   let buf: Buffer;
   try {
-    const size = fstatSync(fd).size;
     if (size > L.maxBytes) fail('', `${path} is ${size} bytes long; the limit is ${L.maxBytes}`);
     buf = Buffer.alloc(size);
     let done = 0;

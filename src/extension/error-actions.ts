@@ -27,6 +27,7 @@ export function actionsFor(code: string): ErrorAction[] {
     case 'UNSUPPORTED_DTYPE':
     case 'TENSOR_MISSING':
     case 'TENSOR_SHAPE':
+    case 'WEIGHTS_NOT_FINITE':
     case 'TOKENIZER_MISSING':
     case 'TOKENIZER_INVALID':
       return [SELECT_MODEL, SHOW_LOG];

@@ -26,6 +26,9 @@
  */
 export const GRAPH_LIMITS = { nodes: 100_000, links: 1_000_000 } as const;
 
+/** The largest magnitude float32 holds: a weight or activation beyond it would read back as Infinity. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
 // ---------------------------------------------------------------------------------------------------
 // Node kinds
 

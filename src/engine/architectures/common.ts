@@ -18,7 +18,8 @@ export interface MappingInput {
 }
 
 export function num(cfg: HfConfig, key: string, fallback?: number): number {
-  const v = cfg[key];
+  // Own properties only: a config must not find "constructor" or "toString" on Object.prototype.
+  const v = Object.prototype.hasOwnProperty.call(cfg, key) ? cfg[key] : undefined;
   if (v === undefined || v === null) {
     if (fallback !== undefined) return fallback;
     throw new EngineError('CONFIG_INVALID', `config.json has no "${key}".`, 'The config is incomplete; use the config.json that came with the checkpoint.');
@@ -29,21 +30,29 @@ export function num(cfg: HfConfig, key: string, fallback?: number): number {
   return v;
 }
 
+/** A number that must be > 0 (epsilons, rotary bases, scaling factors): 0 or less gives NaN or Inf later. */
+export function positive(cfg: HfConfig, key: string, fallback?: number): number {
+  const v = num(cfg, key, fallback);
+  if (!(v > 0)) throw new EngineError('CONFIG_INVALID', `config.json field "${key}" must be greater than 0, got ${v}.`, 'Use the config.json that came with the checkpoint.');
+  return v;
+}
+
 export function posInt(cfg: HfConfig, key: string, fallback?: number): number {
   const v = num(cfg, key, fallback);
-  if (!Number.isInteger(v) || v <= 0) throw new EngineError('CONFIG_INVALID', `config.json field "${key}" must be a positive integer, got ${v}.`);
+  // No real dimension, layer count or context length comes near 2^31; larger values overflow sizes.
+  if (!Number.isInteger(v) || v <= 0 || v > 2 ** 31 - 1) throw new EngineError('CONFIG_INVALID', `config.json field "${key}" must be a positive integer below 2^31, got ${v}.`);
   return v;
 }
 
 export function bool(cfg: HfConfig, key: string, fallback: boolean): boolean {
-  const v = cfg[key];
+  const v = Object.prototype.hasOwnProperty.call(cfg, key) ? cfg[key] : undefined;
   if (v === undefined || v === null) return fallback;
   if (typeof v !== 'boolean') throw new EngineError('CONFIG_INVALID', `config.json field "${key}" is ${JSON.stringify(v)}, not true/false.`);
   return v;
 }
 
 export function modelName(input: MappingInput): string {
-  const n = input.config._name_or_path;
+  const n = Object.prototype.hasOwnProperty.call(input.config, '_name_or_path') ? input.config._name_or_path : undefined;
   return typeof n === 'string' && n ? n : input.name;
 }
 
@@ -89,32 +98,39 @@ export function rmsNorm(w: WeightStore, name: string, dim: number, eps: number, 
  * {"full_attention": {...}, "sliding_attention": {...}}); `layerType` picks the entry for a layer.
  */
 export function rotaryFromConfig(cfg: HfConfig, headDim: number, layerType?: string): RotarySpec {
-  let rp = cfg.rope_parameters as Record<string, unknown> | null | undefined;
+  const own = (o: unknown, k: string): unknown => (typeof o === 'object' && o !== null && Object.prototype.hasOwnProperty.call(o, k) ? (o as Record<string, unknown>)[k] : undefined);
+  let rp = own(cfg, 'rope_parameters') as Record<string, unknown> | null | undefined;
   if (rp && typeof rp === 'object') {
     const perType = Object.values(rp).some((v) => v !== null && typeof v === 'object');
-    if (perType) rp = (rp[layerType ?? 'full_attention'] ?? rp.full_attention ?? Object.values(rp)[0]) as Record<string, unknown>;
+    if (perType) rp = (own(rp, layerType ?? 'full_attention') ?? own(rp, 'full_attention') ?? Object.values(rp)[0]) as Record<string, unknown>;
+    if (!rp || typeof rp !== 'object') throw new EngineError('CONFIG_INVALID', 'config.json rope_parameters is not an object.');
   }
-  const base = num(rp && rp.rope_theta != null ? rp : cfg, 'rope_theta', 10000);
-  const partial = num(rp && rp.partial_rotary_factor != null ? rp : cfg, 'partial_rotary_factor', 1);
+  const base = positive(rp && own(rp, 'rope_theta') != null ? rp : cfg, 'rope_theta', 10000);
+  const partial = positive(rp && own(rp, 'partial_rotary_factor') != null ? rp : cfg, 'partial_rotary_factor', 1);
+  if (partial > 1) throw new EngineError('CONFIG_INVALID', `config.json field "partial_rotary_factor" must be at most 1, got ${partial}.`);
   const dim = Math.round(headDim * partial);
-  const rs = (cfg.rope_scaling ?? rp) as Record<string, unknown> | null | undefined;
+  const rs = (own(cfg, 'rope_scaling') ?? rp) as Record<string, unknown> | null | undefined;
   const spec: RotarySpec = { dim, base, layout: 'half' };
+  if (rs !== null && rs !== undefined && typeof rs !== 'object') throw new EngineError('CONFIG_INVALID', `config.json rope_scaling is ${JSON.stringify(rs)}, not an object.`);
   if (rs && typeof rs === 'object') {
-    const type = (rs.rope_type ?? rs.type) as string | undefined;
+    const type = own(rs, 'rope_type') ?? own(rs, 'type');
     if (type === 'llama3') {
       spec.scaling = {
         type: 'llama3',
-        factor: num(rs, 'factor'),
-        lowFreqFactor: num(rs, 'low_freq_factor'),
-        highFreqFactor: num(rs, 'high_freq_factor'),
-        originalMaxPositions: num(rs, 'original_max_position_embeddings'),
+        factor: positive(rs, 'factor'),
+        lowFreqFactor: positive(rs, 'low_freq_factor'),
+        highFreqFactor: positive(rs, 'high_freq_factor'),
+        originalMaxPositions: positive(rs, 'original_max_position_embeddings'),
       };
+      if (spec.scaling.highFreqFactor === spec.scaling.lowFreqFactor) {
+        throw new EngineError('CONFIG_INVALID', 'config.json rope_scaling has high_freq_factor equal to low_freq_factor; llama3 scaling divides by their difference.');
+      }
     } else if (type === 'linear') {
-      spec.scaling = { type: 'linear', factor: num(rs, 'factor') };
+      spec.scaling = { type: 'linear', factor: positive(rs, 'factor') };
     } else if (type !== undefined && type !== 'default') {
       throw new EngineError(
         'UNSUPPORTED_ARCHITECTURE',
-        `config.json rope scaling type "${type}" is not supported (supported: llama3, linear).`,
+        `config.json rope scaling type ${JSON.stringify(type)} is not supported (supported: llama3, linear).`,
         'Use a checkpoint with llama3 or linear rotary scaling, or none.',
       );
     }

@@ -5,7 +5,7 @@
  * HF Gemma-2 unless config.layer_types says otherwise).
  */
 import type { ModelSpec } from '../model-spec';
-import { num, posInt, type MappingInput } from './common';
+import { positive, posInt, type MappingInput } from './common';
 import { hfActivation, layerTypes, mapLlamaLike } from './llama-like';
 
 export function mapGemma2(input: MappingInput): ModelSpec {
@@ -14,9 +14,10 @@ export function mapGemma2(input: MappingInput): ModelSpec {
   const d = posInt(c, 'hidden_size');
   const types = layerTypes(c, L);
   const window = posInt(c, 'sliding_window', 4096);
-  const qScalar = c.query_pre_attn_scalar == null ? undefined : num(c, 'query_pre_attn_scalar');
-  const attnCap = c.attn_logit_softcapping == null ? undefined : num(c, 'attn_logit_softcapping');
-  const finalCap = c.final_logit_softcapping == null ? undefined : num(c, 'final_logit_softcapping');
+  const qScalar = c.query_pre_attn_scalar == null ? undefined : positive(c, 'query_pre_attn_scalar');
+  // A soft-cap divides by its value: 0 or less is a broken config, not "no cap" (that is null).
+  const attnCap = c.attn_logit_softcapping == null ? undefined : positive(c, 'attn_logit_softcapping');
+  const finalCap = c.final_logit_softcapping == null ? undefined : positive(c, 'final_logit_softcapping');
   return mapLlamaLike(input, {
     family: 'gemma2',
     normPlusOne: true,

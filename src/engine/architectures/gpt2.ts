@@ -5,17 +5,18 @@
 import { EngineError } from '../errors';
 import type { Activation, BlockSpec, Mat, ModelSpec, NormSpec } from '../model-spec';
 import { LazyMat } from '../bundle/lazy-mat';
-import { bool, mat, modelName, num, posInt, resolvePrefix, type MappingInput } from './common';
+import { bool, mat, modelName, positive, posInt, resolvePrefix, type MappingInput } from './common';
 
-const ACTS: Record<string, Activation> = {
-  gelu_new: 'gelu_tanh',
-  gelu_pytorch_tanh: 'gelu_tanh',
-  gelu_fast: 'gelu_tanh',
-  gelu: 'gelu',
-  relu: 'relu',
-  silu: 'silu',
-  swish: 'silu',
-};
+// A Map: activation_function "constructor" must not find Object's.
+const ACTS = new Map<string, Activation>([
+  ['gelu_new', 'gelu_tanh'],
+  ['gelu_pytorch_tanh', 'gelu_tanh'],
+  ['gelu_fast', 'gelu_tanh'],
+  ['gelu', 'gelu'],
+  ['relu', 'relu'],
+  ['silu', 'silu'],
+  ['swish', 'silu'],
+]);
 
 export function mapGpt2({ config, weights: w, name }: MappingInput): ModelSpec {
   const d = posInt(config, 'n_embd');
@@ -24,12 +25,12 @@ export function mapGpt2({ config, weights: w, name }: MappingInput): ModelSpec {
   const V = posInt(config, 'vocab_size');
   const P = posInt(config, 'n_positions', typeof config.n_ctx === 'number' ? config.n_ctx : undefined);
   const inner = config.n_inner == null ? 4 * d : posInt(config, 'n_inner');
-  const eps = num(config, 'layer_norm_epsilon', 1e-5);
+  const eps = positive(config, 'layer_norm_epsilon', 1e-5);
   if (d % H) throw new EngineError('CONFIG_INVALID', `config.json n_embd ${d} is not divisible by n_head ${H}.`);
   const hd = d / H;
-  const actName = String(config.activation_function ?? 'gelu_new');
-  const act = ACTS[actName];
-  if (!act) throw new EngineError('UNSUPPORTED_ARCHITECTURE', `GPT-2 activation_function "${actName}" is not supported (supported: ${Object.keys(ACTS).join(', ')}).`);
+  const actName = config.activation_function ?? 'gelu_new';
+  const act = typeof actName === 'string' ? ACTS.get(actName) : undefined;
+  if (!act) throw new EngineError('UNSUPPORTED_ARCHITECTURE', `GPT-2 activation_function ${JSON.stringify(actName)} is not supported (supported: ${[...ACTS.keys()].join(', ')}).`);
   // Hub GPT-2 checkpoints name tensors "h.0…"; ones saved from GPT2LMHeadModel use "transformer.h.0…".
   const p = resolvePrefix(w, 'wte.weight', ['', 'transformer.']);
   const scaleByLayer = bool(config, 'scale_attn_by_inverse_layer_idx', false);

@@ -6,7 +6,7 @@
  */
 import { EngineError } from '../errors';
 import type { Activation, BlockSpec, Family, ModelSpec, NormSpec } from '../model-spec';
-import { bool, linear, mat, modelName, num, posInt, rotaryFromConfig, type MappingInput } from './common';
+import { bool, linear, mat, modelName, positive, posInt, rotaryFromConfig, type MappingInput } from './common';
 
 export interface LlamaLikeOptions {
   family: Family;
@@ -27,18 +27,18 @@ export interface LlamaLikeOptions {
   slidingWindow: (l: number) => number | undefined;
 }
 
-const HF_ACTS: Record<string, Activation> = {
-  silu: 'silu',
-  swish: 'silu',
-  gelu_pytorch_tanh: 'gelu_tanh',
-  gelu_new: 'gelu_tanh',
-  gelu: 'gelu',
-  relu: 'relu',
-};
+const HF_ACTS = new Map<string, Activation>([
+  ['silu', 'silu'],
+  ['swish', 'silu'],
+  ['gelu_pytorch_tanh', 'gelu_tanh'],
+  ['gelu_new', 'gelu_tanh'],
+  ['gelu', 'gelu'],
+  ['relu', 'relu'],
+]);
 
 export function hfActivation(name: unknown): Activation {
-  const a = HF_ACTS[String(name)];
-  if (!a) throw new EngineError('UNSUPPORTED_ARCHITECTURE', `Activation "${String(name)}" is not supported (supported: ${Object.keys(HF_ACTS).join(', ')}).`);
+  const a = typeof name === 'string' ? HF_ACTS.get(name) : undefined;
+  if (!a) throw new EngineError('UNSUPPORTED_ARCHITECTURE', `config.json activation ${JSON.stringify(name) ?? String(name)} is not supported (supported: ${[...HF_ACTS.keys()].join(', ')}).`);
   return a;
 }
 
@@ -63,7 +63,7 @@ export function mapLlamaLike(input: MappingInput, o: LlamaLikeOptions): ModelSpe
   const hd = c.head_dim == null ? d / H : posInt(c, 'head_dim');
   if (!Number.isInteger(hd)) throw new EngineError('CONFIG_INVALID', `config.json hidden_size ${d} is not divisible by num_attention_heads ${H} and no head_dim is given.`);
   if (H % Hkv) throw new EngineError('CONFIG_INVALID', `config.json num_attention_heads ${H} is not a multiple of num_key_value_heads ${Hkv}.`);
-  const eps = num(c, 'rms_norm_eps', 1e-6);
+  const eps = positive(c, 'rms_norm_eps', 1e-6);
   const maxPos = posInt(c, 'max_position_embeddings', 2048);
   const attnBias = bool(c, 'attention_bias', false);
   if (bool(c, 'mlp_bias', false)) throw new EngineError('UNSUPPORTED_ARCHITECTURE', 'config.json sets mlp_bias: true; MLP biases in gated MLPs are not supported.');

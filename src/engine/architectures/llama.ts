@@ -1,13 +1,13 @@
 /** Llama-2/3.x: RMSNorm, rotary (with Llama-3 frequency scaling), grouped-query attention, SwiGLU. */
 import type { ModelSpec } from '../model-spec';
-import type { MappingInput } from './common';
+import { posInt, type MappingInput } from './common';
 import { hfActivation, layerTypes, mapLlamaLike } from './llama-like';
 
 export function mapLlama(input: MappingInput): ModelSpec {
   const c = input.config;
-  const L = Number(c.num_hidden_layers);
+  const L = posInt(c, 'num_hidden_layers');
   const types = layerTypes(c, L);
-  const window = typeof c.sliding_window === 'number' ? c.sliding_window : undefined;
+  const window = typeof c.sliding_window === 'number' ? posInt(c, 'sliding_window') : undefined;
   return mapLlamaLike(input, {
     family: 'llama',
     normPlusOne: false,

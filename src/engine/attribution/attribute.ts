@@ -9,6 +9,8 @@
  * Node order inside the computation: active features, error nodes (layer-major), token embeddings,
  * logits. The adjacency stays sparse from the first row to the last.
  */
+import { dirname } from 'node:path';
+import { allFinite, checkFiniteOutput } from '../finite';
 import { ANALYSIS_DEFAULTS } from '../../shared/settings-defaults';
 import type { ActivationCache, ModelBundle, TokenInfo } from '../api';
 import { encodePrompt } from '../bundle/index';
@@ -26,6 +28,11 @@ import { scoresOnCsr } from './scores';
 import { RowStore, type Csr } from './sparse';
 import { buildTargets, type CustomTarget, type Target } from './targets';
 import { edgeHeadsOf, HEAD_LOADING_AUTO_FLOPS, headLoadingFlops, headLoadingTargets, type KeptEdge } from '../attention/graph-heads';
+
+/** The folder of a dictionary given by folder or by one of its files. */
+function dictionaryFolder(p: string): string {
+  return /\.(safetensors|yaml|json|npz)$/.test(p) ? dirname(p) : p;
+}
 
 export type AttributionStage = 'tokenize' | 'forward' | 'encode' | 'attribute' | 'prune';
 
@@ -109,6 +116,9 @@ export async function attribute(
 ): Promise<AttributionGraph> {
   const engine = await attributionEngine(bundle, dictionary, options.runtime);
   const raw = await computeAttribution(engine, prompt, options, ctx);
+  // The reconstruction errors carry every decoder, bias and skip weight: a NaN there is the
+  // dictionary's, and is named rather than surfacing as a NaN replacement score.
+  if (!(allFinite(raw.features.errors) && allFinite(raw.features.act))) checkFiniteOutput([NaN], 'transcoder reconstruction', [dictionaryFolder(dictionary.path)]);
   return toAttributionGraph(engine, dictionary, raw, typeof prompt === 'string' ? prompt : undefined, options, ctx);
 }
 
@@ -290,6 +300,9 @@ export function toAttributionGraph(engine: Pick<AttributionEngine, 'bundle'> & {
   const edgeThreshold = options.edgeThreshold ?? ANALYSIS_DEFAULTS.edgeThreshold;
   ctx.onProgress?.('prune', 0);
   const scores = scoresOnCsr(a, layout, raw.logitWeights);
+  if (dictionary && !(Number.isFinite(scores.replacement) && Number.isFinite(scores.completeness))) {
+    checkFiniteOutput([NaN], 'replacement score', [dictionaryFolder(dictionary.path), bundle.dir]);
+  }
   const pr = pruneCsr(a, layout, raw.logitWeights, nodeThreshold, edgeThreshold);
   const keepAll = options.prune === false;
   const n = a.nNodes;

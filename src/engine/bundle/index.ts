@@ -3,9 +3,10 @@
  * a ModelBundle: the canonical ModelSpec, the prompt tokenizer, and a weights hash for caches.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { EngineError } from '../errors';
+import { readUserJson } from '../user-files';
 import type { ModelBundle, TokenInfo } from '../api';
 import { mapArchitecture, modelTypeOf } from '../architectures';
 import { HfPromptTokenizer, loadTokenizer } from './tokenizer';
@@ -13,8 +14,11 @@ import { WeightStore } from './weights';
 
 export async function loadModelBundle(dirIn: string): Promise<ModelBundle> {
   const dir = resolve(dirIn);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+  if (!existsSync(dir)) {
     throw new EngineError('MODEL_NOT_FOUND', `Model folder ${dir} does not exist.`, 'Pass a folder holding config.json, the safetensors weights and tokenizer.json.');
+  }
+  if (!statSync(dir).isDirectory()) {
+    throw new EngineError('MODEL_NOT_FOUND', `The model path ${dir} is a file, not a folder.`, 'Pass the folder holding config.json, the safetensors weights and tokenizer.json.');
   }
   const config = readConfig(dir);
   // Fail on an unknown architecture before reading gigabytes of weights.
@@ -39,12 +43,8 @@ function readConfig(dir: string): Record<string, unknown> {
   if (!existsSync(path)) {
     throw new EngineError('CONFIG_INVALID', `No config.json in ${dir}.`, 'A Hugging Face model folder needs its config.json beside the weights.');
   }
-  let cfg: unknown;
-  try {
-    cfg = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new EngineError('CONFIG_INVALID', `${path} is not valid JSON: ${(e as Error).message}.`, 'Download config.json again.');
-  }
+  // Real configs are a few KB; 16 MB leaves room for anything legitimate.
+  const cfg = readUserJson(path, 'config.json', 'CONFIG_INVALID', 16 * 1024 ** 2, 'Download config.json again.');
   if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) {
     throw new EngineError('CONFIG_INVALID', `${path} is not a JSON object.`, 'Download config.json again.');
   }
@@ -96,9 +96,21 @@ export function checkPromptLength(bundle: ModelBundle, nTokens: number): void {
   }
 }
 
+const MAX_CHARS_PER_TOKEN = 64;
+
 /** Tokenises a prompt for a run, rejecting empty and too-long prompts with clear errors. */
 export function encodePrompt(bundle: ModelBundle, text: string): TokenInfo[] {
   if (!text.trim().length) throw new EngineError('PROMPT_EMPTY', 'The prompt is empty.', 'Type some text to analyse.');
+  // Tokenising a huge text costs seconds (BPE is superlinear in a word's length); no prompt that fits
+  // the context averages more than this many characters per token, so refuse before tokenising.
+  const max = bundle.spec.maxPositions;
+  if (text.length > max * MAX_CHARS_PER_TOKEN) {
+    throw new EngineError(
+      'PROMPT_TOO_LONG',
+      `The prompt is ${text.length} characters long, far more than fits in ${bundle.spec.name}'s context of ${max} tokens.`,
+      'Shorten the prompt.',
+    );
+  }
   const tokens = bundle.tokenizer.encode(text);
   checkPromptLength(bundle, tokens.length);
   return tokens;

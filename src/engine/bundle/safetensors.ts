@@ -4,8 +4,9 @@
  * checkpoint is never held twice in memory, and we validate the header against the file before
  * trusting any offset in it (a truncated download or a hostile file must fail with a clear error).
  */
-import { closeSync, fstatSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { EngineError } from '../errors';
+import { openRegularFile, parseUserJson } from '../user-files';
 
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -27,18 +28,14 @@ const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
 export class SafetensorsFile {
   readonly tensors = new Map<string, TensorInfo>();
-  readonly metadata: Record<string, string> = {};
+  readonly metadata: Record<string, string> = Object.create(null) as Record<string, string>;
   readonly fileBytes: number;
 
   private constructor(readonly path: string) {
-    let fd: number;
+    // Regular files only: a FIFO or device in place of a shard would block or never end.
+    const { fd, size } = openRegularFile(path, 'The weights file', 'SAFETENSORS_INVALID', 'Point to a folder of real safetensors files.');
     try {
-      fd = openSync(path, 'r');
-    } catch (e) {
-      throw new EngineError('MODEL_NOT_FOUND', `Cannot open ${path}: ${(e as Error).message}`);
-    }
-    try {
-      this.fileBytes = fstatSync(fd).size;
+      this.fileBytes = size;
       this.parseHeader(fd);
     } finally {
       closeSync(fd);
@@ -68,9 +65,9 @@ export class SafetensorsFile {
     readSync(fd, headerBuf, 0, headerLen, 8);
     let header: unknown;
     try {
-      header = JSON.parse(headerBuf.toString('utf8'));
-    } catch {
-      this.fail('its header is not JSON');
+      header = parseUserJson(headerBuf.toString('utf8'), 'header', 'SAFETENSORS_INVALID', undefined, 16);
+    } catch (e) {
+      this.fail(`its header is not JSON (${(e as Error).message})`);
     }
     if (typeof header !== 'object' || header === null || Array.isArray(header)) this.fail('its header is not a JSON object');
     const dataStart = 8 + headerLen;
@@ -85,10 +82,10 @@ export class SafetensorsFile {
       const entry = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
       if (!entry || typeof entry !== 'object') this.fail(`entry "${name}" is not an object`);
       const dtype = entry.dtype;
-      if (typeof dtype !== 'string' || !(dtype in ITEM_SIZE)) {
+      if (typeof dtype !== 'string' || !Object.prototype.hasOwnProperty.call(ITEM_SIZE, dtype)) {
         throw new EngineError(
           'UNSUPPORTED_DTYPE',
-          `Tensor "${name}" in ${this.path} has dtype ${JSON.stringify(dtype)}; supported: ${Object.keys(ITEM_SIZE).join(', ')}.`,
+          `Tensor ${JSON.stringify(name)} in ${this.path} has dtype ${JSON.stringify(dtype)}; supported: ${Object.keys(ITEM_SIZE).join(', ')}.`,
           'Convert the checkpoint to f32, f16 or bf16 safetensors.',
         );
       }
@@ -104,6 +101,13 @@ export class SafetensorsFile {
       if (e < b || e - b !== want) this.fail(`tensor "${name}" spans ${e - b} bytes but its shape ${JSON.stringify(shape)} × ${dtype} needs ${want}`);
       if (e > dataBytes) this.fail(`tensor "${name}" ends at byte ${e} of the data but the file holds only ${dataBytes} (truncated?)`);
       this.tensors.set(name, { name, dtype: dtype as SafetensorsDtype, shape: shape as number[], begin: dataStart + b, end: dataStart + e });
+    }
+    // Two tensors sharing bytes is not something a writer produces; reading them would alias weights.
+    const spans = [...this.tensors.values()].filter((t) => t.end > t.begin).sort((x, y) => x.begin - y.begin);
+    for (let i = 1; i < spans.length; i++) {
+      if (spans[i].begin < spans[i - 1].end) {
+        this.fail(`tensors ${JSON.stringify(spans[i - 1].name)} and ${JSON.stringify(spans[i].name)} overlap (bytes ${spans[i].begin - dataStart}–${Math.min(spans[i].end, spans[i - 1].end) - dataStart} of the data)`);
+      }
     }
   }
 

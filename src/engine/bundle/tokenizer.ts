@@ -9,10 +9,11 @@
  * only part of a multi-byte character decodes to U+FFFD; it is given the range of the character it is
  * part of, so every token points at real text.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { EngineError } from '../errors';
+import { hasOwn, readUserJson } from '../user-files';
 import type { PromptTokenizer, TokenInfo } from '../api';
 
 const REPLACEMENT = '\uFFFD';
@@ -28,28 +29,130 @@ export function loadTokenizer(dir: string): HfPromptTokenizer {
       'Copy tokenizer.json (and tokenizer_config.json) from the model\'s Hugging Face repository into the folder.',
     );
   }
-  let json: unknown;
-  let cfg: Record<string, unknown> = {};
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new EngineError('TOKENIZER_INVALID', `${path} is not valid JSON: ${(e as Error).message}.`, 'Download tokenizer.json again.');
+  // Large real tokenizers (Gemma's 256k vocabulary) are ~35 MB.
+  const json = readUserJson(path, 'tokenizer.json', 'TOKENIZER_INVALID', 512 * 1024 ** 2, 'Download tokenizer.json again.');
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new EngineError('TOKENIZER_INVALID', `${path} is not a JSON object.`, 'Download tokenizer.json again.');
   }
   const cfgPath = join(dir, 'tokenizer_config.json');
+  let cfg: Record<string, unknown> = {};
   if (existsSync(cfgPath)) {
-    try {
-      cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
-    } catch (e) {
-      throw new EngineError('TOKENIZER_INVALID', `${cfgPath} is not valid JSON: ${(e as Error).message}.`, 'Download tokenizer_config.json again.');
+    const c = readUserJson(cfgPath, 'tokenizer_config.json', 'TOKENIZER_INVALID', 64 * 1024 ** 2, 'Download tokenizer_config.json again.');
+    if (typeof c !== 'object' || c === null || Array.isArray(c)) {
+      throw new EngineError('TOKENIZER_INVALID', `${cfgPath} is not a JSON object.`, 'Download tokenizer_config.json again.');
     }
+    cfg = c as Record<string, unknown>;
   }
+  checkTokenizerJson(json as Record<string, unknown>, path);
+  cfg = withUnknownToken(json as Record<string, unknown>, cfg);
   let tok: Tokenizer;
   try {
     tok = new Tokenizer(json as object, cfg);
   } catch (e) {
-    throw new EngineError('TOKENIZER_INVALID', `${path} could not be loaded: ${(e as Error).message}.`, 'The tokenizer uses a component the tokenizer library does not support, or the file is corrupt.');
+    throw new EngineError('TOKENIZER_INVALID', `${path} (with ${existsSync(cfgPath) ? 'tokenizer_config.json' : 'no tokenizer_config.json'}) could not be loaded: ${(e as Error).message}.`, 'The tokenizer uses a component the tokenizer library does not support, or the file is corrupt.');
   }
-  return new HfPromptTokenizer(tok);
+  const out = new HfPromptTokenizer(tok);
+  if (out.vocabSize === 0) throw new EngineError('TOKENIZER_INVALID', `${path} has an empty vocabulary.`, 'Download tokenizer.json again.');
+  const unk = typeof cfg.unk_token === 'string' ? cfg.unk_token : undefined;
+  // The library looks tokens up in a plain object: "constructor" would find Object's, so ask for a number.
+  if (unk !== undefined && typeof tok.token_to_id(unk) !== 'number') {
+    throw new EngineError('TOKENIZER_INVALID', `${path} names the unknown-word token ${JSON.stringify(unk)}, which is not in its vocabulary.`, 'Download tokenizer.json again.');
+  }
+  return out;
+}
+
+/**
+ * The library reads the unknown-word token only from tokenizer_config.json; a WordLevel or WordPiece
+ * tokenizer shipped without one would then fail on the first unknown word. The model section names
+ * its own `unk_token`, which is what the tokenizer's author meant.
+ */
+function withUnknownToken(json: Record<string, unknown>, cfg: Record<string, unknown>): Record<string, unknown> {
+  if (hasOwn(cfg, 'unk_token')) return cfg;
+  const model = json.model as Record<string, unknown> | undefined;
+  const unk = hasOwn(model, 'unk_token') ? model!.unk_token : undefined;
+  return typeof unk === 'string' ? { ...cfg, unk_token: unk } : cfg;
+}
+
+/** Longest `Split` / `Replace` regex source accepted (real ones are a few hundred characters). */
+const MAX_PATTERN_LENGTH = 4096;
+
+/**
+ * Refuses tokenizer regexes that can backtrack catastrophically: a quantified group that itself holds
+ * an unbounded quantifier — `(a+)+`, `(a*)*`, `(?:x|y+)*` — is exponential on a near-match, and a
+ * prompt is untrusted text. Real pre-tokenizers (GPT-2, Llama-3, Qwen, Gemma) quantify only
+ * character classes and single atoms, so they pass.
+ */
+function checkTokenizerJson(json: Record<string, unknown>, path: string): void {
+  const seen = new Set<object>();
+  const walk = (v: unknown, where: string): void => {
+    if (typeof v !== 'object' || v === null || seen.has(v)) return;
+    seen.add(v);
+    if (Array.isArray(v)) {
+      v.forEach((x, i) => walk(x, `${where}[${i}]`));
+      return;
+    }
+    const o = v as Record<string, unknown>;
+    if ((o.type === 'Split' || o.type === 'Replace') && hasOwn(o, 'pattern')) {
+      const p = o.pattern as { Regex?: unknown } | undefined;
+      const src = p && typeof p === 'object' && hasOwn(p, 'Regex') ? p.Regex : undefined;
+      if (typeof src === 'string') {
+        const why = src.length > MAX_PATTERN_LENGTH ? `is ${src.length} characters long` : nestedQuantifier(src);
+        if (why) {
+          throw new EngineError(
+            'TOKENIZER_INVALID',
+            `${path}: the ${o.type} pattern at ${where} ${why}; such a pattern can take exponential time on a prompt.`,
+            'Use the tokenizer.json that came with the model.',
+          );
+        }
+      }
+    }
+    for (const [k, x] of Object.entries(o)) if (k !== 'vocab' && k !== 'merges') walk(x, `${where}.${k}`);
+  };
+  walk(json, 'tokenizer');
+}
+
+/** Why a regex source has a quantified group containing an unbounded quantifier, or undefined. */
+export function nestedQuantifier(src: string): string | undefined {
+  // Per open group: whether it contains an unbounded quantifier (*, +, {n,}).
+  const stack: boolean[] = [];
+  let i = 0;
+  const unboundedAt = (k: number): boolean => {
+    const c = src[k];
+    if (c === '*' || c === '+') return true;
+    if (c === '{') return /^\{\d*,\}/.test(src.slice(k));
+    return false;
+  };
+  while (i < src.length) {
+    const c = src[i];
+    if (c === '\\') {
+      i += 2;
+      continue;
+    }
+    if (c === '[') {
+      // Skip a character class: its quantifier characters are literals.
+      i++;
+      if (src[i] === '^') i++;
+      if (src[i] === ']') i++;
+      while (i < src.length && src[i] !== ']') i += src[i] === '\\' ? 2 : 1;
+      i++;
+      continue;
+    }
+    if (c === '(') {
+      stack.push(false);
+      i++;
+      continue;
+    }
+    if (c === ')') {
+      const inner = stack.pop() ?? false;
+      i++;
+      if (inner && (unboundedAt(i) || src[i] === '{')) return `repeats a group that itself repeats without bound (near character ${i})`;
+      if (inner && stack.length) stack[stack.length - 1] = true;
+      continue;
+    }
+    if (unboundedAt(i) && stack.length) stack[stack.length - 1] = true;
+    i++;
+  }
+  return undefined;
 }
 
 export class HfPromptTokenizer implements PromptTokenizer {
@@ -62,7 +165,8 @@ export class HfPromptTokenizer implements PromptTokenizer {
     for (const [id, t] of tok.get_added_tokens_decoder()) if (t.special) this.special.set(id, t.content);
     const m = tok.model;
     const unkName = m?.unk_token ?? (m?.config as { unk_token?: unknown } | undefined)?.unk_token;
-    this.unkId = m?.unk_token_id ?? (typeof unkName === 'string' ? tok.token_to_id(unkName) : undefined);
+    const id = m?.unk_token_id ?? (typeof unkName === 'string' ? tok.token_to_id(unkName) : undefined);
+    this.unkId = typeof id === 'number' ? id : undefined;
     let max = -1;
     for (const id of tok.get_vocab(true).values()) if (id > max) max = id;
     this.vocabSize = max + 1;
@@ -73,7 +177,12 @@ export class HfPromptTokenizer implements PromptTokenizer {
   }
 
   encode(text: string): TokenInfo[] {
-    const ids = this.tok.encode(text).ids;
+    let ids: number[];
+    try {
+      ids = this.tok.encode(text).ids;
+    } catch (e) {
+      throw new EngineError('TOKENIZER_INVALID', `The tokenizer could not encode the prompt: ${(e as Error).message}`, 'The model\'s tokenizer.json is incomplete (an unknown-word token missing from the vocabulary?).');
+    }
     const out: TokenInfo[] = [];
     let cursor = 0;
     let run: number[] = [];

@@ -6,9 +6,19 @@
  * failure names the file and tensor, because "tensor missing" without a name is useless to a user
  * holding a 5 GB download.
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineError } from '../errors';
+import { readUserJson } from '../user-files';
+
+/** Whether `p` is a regular file (a dangling link or an unreadable entry is not). */
+function isFile(p: string): boolean {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
 import { bf16ToF32, f16ToF32, SafetensorsFile, type TensorInfo } from './safetensors';
 
 export class WeightStore {
@@ -38,20 +48,17 @@ export class WeightStore {
   static open(dir: string): WeightStore {
     const indexPath = join(dir, 'model.safetensors.index.json');
     if (existsSync(indexPath)) {
-      let index: { weight_map?: Record<string, string> };
-      try {
-        index = JSON.parse(readFileSync(indexPath, 'utf8'));
-      } catch (e) {
-        throw new EngineError('SAFETENSORS_INVALID', `${indexPath} is not valid JSON: ${(e as Error).message}.`, 'Download the checkpoint again.');
-      }
-      const map = index.weight_map;
-      if (!map || typeof map !== 'object') {
+      const index = readUserJson(indexPath, 'model.safetensors.index.json', 'SAFETENSORS_INVALID', 64 * 1024 ** 2, 'Download the checkpoint again.') as { weight_map?: unknown } | null;
+      const map = index && typeof index === 'object' && Object.prototype.hasOwnProperty.call(index, 'weight_map') ? index.weight_map : undefined;
+      if (!map || typeof map !== 'object' || Array.isArray(map)) {
         throw new EngineError('SAFETENSORS_INVALID', `${indexPath} has no "weight_map" object.`, 'Download the checkpoint again.');
       }
-      const shardNames = [...new Set(Object.values(map))].sort();
+      const shardNames = [...new Set(Object.values(map as Record<string, unknown>))].sort();
       const files = shardNames.map((s) => {
-        if (typeof s !== 'string' || s.includes('..') || s.startsWith('/')) {
-          throw new EngineError('SAFETENSORS_INVALID', `${indexPath} names an invalid shard path ${JSON.stringify(s)}.`);
+        // A shard is a file name in the folder (or below it): not empty, not ".", never outside the folder.
+        const parts = typeof s === 'string' ? s.split(/[\\/]/) : [];
+        if (typeof s !== 'string' || !s || s.startsWith('/') || parts.some((q) => q === '' || q === '.' || q === '..') || s.includes('\0')) {
+          throw new EngineError('SAFETENSORS_INVALID', `${indexPath} names an invalid shard path ${JSON.stringify(s)}.`, 'Download the checkpoint again.');
         }
         const p = join(dir, s);
         if (!existsSync(p)) {
@@ -59,12 +66,12 @@ export class WeightStore {
         }
         return SafetensorsFile.open(p);
       });
-      return new WeightStore(dir, files, new Map(Object.entries(map)));
+      return new WeightStore(dir, files, new Map(Object.entries(map as Record<string, string>)));
     }
     const single = join(dir, 'model.safetensors');
     const names = existsSync(single)
       ? ['model.safetensors']
-      : readdirSync(dir).filter((n) => n.endsWith('.safetensors') && statSync(join(dir, n)).isFile()).sort();
+      : readdirSync(dir).filter((n) => n.endsWith('.safetensors') && isFile(join(dir, n))).sort();
     if (!names.length) {
       throw new EngineError(
         'MODEL_NOT_FOUND',

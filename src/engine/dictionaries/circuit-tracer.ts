@@ -11,10 +11,11 @@
  * the folder (see paths.ts). An optional `weight_layout: features_first | d_model_first` settles the
  * orientation of square W_enc / W_dec matrices, which shapes alone cannot.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { EngineError } from '../errors';
+import { readUserTextFile } from '../user-files';
 import { CltDictionary } from './clt';
 import { engineHook } from './hooks';
 import { LayeredDictionary, type Layout, type LayerSpec } from './layered';
@@ -37,11 +38,10 @@ function own(o: unknown, k: string): unknown {
 
 export function readYamlConfig(dir: string): Record<string, unknown> {
   const file = join(dir, 'config.yaml');
-  const size = statSync(file).size;
-  if (size > MAX_CONFIG_BYTES) invalid(`config.yaml in ${dir} is ${size} bytes; a dictionary config is far smaller (limit ${MAX_CONFIG_BYTES}).`);
+  const text = readUserTextFile(file, 'The dictionary config', 'DICTIONARY_INVALID', undefined, MAX_CONFIG_BYTES);
   let cfg: unknown;
   try {
-    cfg = parseYaml(readFileSync(file, 'utf8'), { maxAliasCount: 100, uniqueKeys: true });
+    cfg = parseYaml(text, { maxAliasCount: 100, uniqueKeys: true });
   } catch (e) {
     invalid(`config.yaml in ${dir} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }

@@ -6,9 +6,10 @@
  * indexed by position) or an object keyed by the index. Files are read lazily, one layer at a time;
  * every value is copied into a fresh object as plain strings and finite numbers.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineError } from '../errors';
+import { readUserJson } from '../user-files';
 import type { FeatureExample, FeatureInfo, LabelEvidence } from './types';
 
 const MAX_FILE_BYTES = 512 * 1024 * 1024;
@@ -88,14 +89,7 @@ export class FeatureLabels {
     this.cache.set(layer, m);
     const file = join(this.dir, 'features', `layer_${layer}.json`);
     if (!existsSync(file)) return m;
-    const size = statSync(file).size;
-    if (size > MAX_FILE_BYTES) throw new EngineError('DICTIONARY_INVALID', `features/layer_${layer}.json is ${size} bytes; the limit is ${MAX_FILE_BYTES}.`);
-    let data: unknown;
-    try {
-      data = JSON.parse(readFileSync(file, 'utf8'));
-    } catch (e) {
-      throw new EngineError('DICTIONARY_INVALID', `features/layer_${layer}.json in ${this.dir} is not valid JSON: ${(e as Error).message.slice(0, 200)}.`);
-    }
+    const data = readUserJson(file, `features/layer_${layer}.json`, 'DICTIONARY_INVALID', MAX_FILE_BYTES);
     if (Array.isArray(data)) {
       data.forEach((f, i) => {
         const idx = own(f, 'index');

@@ -10,19 +10,20 @@
 import { EngineError } from '../errors';
 import { hooks } from '../model-spec';
 
-const BY_SUFFIX: Record<string, (l: number) => string> = {
-  'ln2.hook_normalized': hooks.mlpIn,
-  'mlp.hook_in': hooks.mlpIn,
-  hook_mlp_in: hooks.mlpIn,
-  hook_resid_mid: hooks.residMid,
-  hook_resid_pre: hooks.residPre,
-  hook_resid_post: hooks.residPost,
-  hook_mlp_out: hooks.mlpOut,
-  'mlp.hook_out': hooks.mlpOut,
-  hook_attn_out: hooks.attnOut,
-};
+// A Map: a hook named "constructor" must not find Object's.
+const BY_SUFFIX = new Map<string, (l: number) => string>([
+  ['ln2.hook_normalized', hooks.mlpIn],
+  ['mlp.hook_in', hooks.mlpIn],
+  ['hook_mlp_in', hooks.mlpIn],
+  ['hook_resid_mid', hooks.residMid],
+  ['hook_resid_pre', hooks.residPre],
+  ['hook_resid_post', hooks.residPost],
+  ['hook_mlp_out', hooks.mlpOut],
+  ['mlp.hook_out', hooks.mlpOut],
+  ['hook_attn_out', hooks.attnOut],
+]);
 
-export const SUPPORTED_HOOKS = Object.keys(BY_SUFFIX);
+export const SUPPORTED_HOOKS = [...BY_SUFFIX.keys()];
 
 /** Splits `blocks.{l}.suffix` into its layer and suffix; a bare suffix has no layer. */
 export function splitHook(name: string): { layer?: number; suffix: string } {
@@ -33,11 +34,11 @@ export function splitHook(name: string): { layer?: number; suffix: string } {
 /** The engine hook for a dictionary hook name at `layer`; `what` names the config field in errors. */
 export function engineHook(name: string, layer: number, what: string): string {
   const { layer: named, suffix } = splitHook(name);
-  const f = BY_SUFFIX[suffix];
+  const f = BY_SUFFIX.get(suffix);
   if (!f) {
     throw new EngineError(
       'DICTIONARY_INVALID',
-      `${what} is "${name}", a hook Circuit Inspector does not provide; supported: ${SUPPORTED_HOOKS.join(', ')}.`,
+      `${what} is ${JSON.stringify(name)}, a hook Circuit Inspector does not provide; supported: ${SUPPORTED_HOOKS.join(', ')}.`,
     );
   }
   if (named !== undefined && named !== layer) {

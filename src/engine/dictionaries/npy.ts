@@ -7,9 +7,11 @@
  * message naming the file and the array, never guessed at: a misread weight matrix would give wrong
  * features silently. Unzipping uses fflate (a maintained zip reader).
  */
-import { readFileSync } from 'node:fs';
+import { constants as bufferConstants } from 'node:buffer';
+import { totalmem } from 'node:os';
 import { unzipSync } from 'fflate';
 import { EngineError } from '../errors';
+import { formatSize, readUserFile } from '../user-files';
 import { f16ToF32 } from '../bundle/safetensors';
 
 export interface NpyArray {
@@ -112,7 +114,7 @@ export function parseNpy(bytes: Uint8Array, what: string): NpyArray {
   const fortran = dict.get('fortran_order');
   const shape = dict.get('shape');
   if (typeof descr !== 'string') bad(what, 'its header has no dtype (descr)');
-  if (!(descr in ITEM)) {
+  if (!Object.prototype.hasOwnProperty.call(ITEM, descr)) {
     throw new EngineError(
       'UNSUPPORTED_DTYPE',
       `${what} has dtype ${descr}; supported: little-endian float32 (<f4), float16 (<f2), float64 (<f8).`,
@@ -137,23 +139,32 @@ export function parseNpy(bytes: Uint8Array, what: string): NpyArray {
   return { shape, dtype, data };
 }
 
-/** Largest uncompressed array accepted from an archive (a zip bomb must not exhaust memory). */
-const MAX_ENTRY_BYTES = 8 * 1024 ** 3;
+/**
+ * Limits on what an archive may unpack to (a zip bomb must not exhaust memory): the arrays together
+ * at most half the machine's memory (and 16 GB), and nothing big that compresses more than 20:1 —
+ * float weights barely compress (numpy's savez does not even try), a bomb compresses 1000:1.
+ */
+const MAX_TOTAL_BYTES = Math.min(16 * 1024 ** 3, Math.floor(totalmem() / 2));
+const MAX_RATIO = 20;
+const RATIO_EXEMPT_BYTES = 16 * 1024 ** 2;
 
 /** Reads every `.npy` array of an `.npz` archive, keyed by name without the `.npy` suffix. */
 export function readNpz(path: string, file = path): Map<string, NpyArray> {
-  let zip: Uint8Array;
-  try {
-    zip = readFileSync(path);
-  } catch (e) {
-    throw new EngineError('DICTIONARY_INVALID', `Cannot read ${file}: ${(e as Error).message}`);
-  }
+  const zip = readUserFile(path, `The archive`, 'DICTIONARY_INVALID', Math.min(bufferConstants.MAX_LENGTH, MAX_TOTAL_BYTES), 'Choose the dictionary folder that holds its params.npz.');
   let entries: Record<string, Uint8Array>;
+  let total = 0;
   try {
     entries = unzipSync(zip, {
       filter: (f) => {
-        if (f.originalSize > MAX_ENTRY_BYTES) bad(`${file}:${f.name}`, `it claims ${f.originalSize} bytes uncompressed`);
-        return f.name.endsWith('.npy');
+        if (!f.name.endsWith('.npy')) return false;
+        total += f.originalSize;
+        if (total > MAX_TOTAL_BYTES) {
+          bad(`${file}:${f.name}`, `the archive's arrays claim ${formatSize(total)} uncompressed, more than this machine can hold (limit ${formatSize(MAX_TOTAL_BYTES)})`);
+        }
+        if (f.originalSize > RATIO_EXEMPT_BYTES && f.originalSize > MAX_RATIO * Math.max(1, f.size)) {
+          bad(`${file}:${f.name}`, `it claims ${formatSize(f.originalSize)} uncompressed from ${formatSize(f.size)}; no float array compresses that well`);
+        }
+        return true;
       },
     });
   } catch (e) {

@@ -9,9 +9,10 @@
  * the kept values. Architectures whose encoder is not one affine map plus an activation (gated) and
  * input normalisations that depend on the data are refused with a clear message.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { EngineError } from '../errors';
+import { readUserJson } from '../user-files';
 import { engineHook, splitHook } from './hooks';
 import { LayeredDictionary } from './layered';
 import { resolveInside } from './paths';
@@ -32,13 +33,7 @@ export function isSaeLensFolder(dir: string): boolean {
 
 export function loadSaeLens(dir: string): Dictionary {
   const cfgPath = join(dir, 'cfg.json');
-  if (statSync(cfgPath).size > 1024 * 1024) invalid(`cfg.json in ${dir} is too large to be an SAE config.`);
-  let cfg: unknown;
-  try {
-    cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
-  } catch (e) {
-    invalid(`cfg.json in ${dir} is not valid JSON: ${(e as Error).message.slice(0, 200)}.`);
-  }
+  const cfg = readUserJson(cfgPath, 'The SAE config cfg.json', 'DICTIONARY_INVALID', 1024 * 1024);
   const meta = own(cfg, 'metadata');
   const get = (k: string) => own(cfg, k) ?? own(meta, k);
   const hookName = get('hook_name');
