@@ -210,7 +210,7 @@ test('malformed files name the wrong field', () => {
     [mutate((o) => { o.metadata.schema_version = 2; }), /metadata\.schema_version is 2, newer than the version 1/],
     [mutate((o) => { o.qParams.supernodes = [[]]; }), /qParams\.supernodes\[0\] must start with a label/],
     [mutate((o) => { o.qParams.pinnedIds = [3]; }), /qParams\.pinnedIds\[0\] must be a string/],
-    [mutate((o) => { delete (o as Record<string, unknown>).nodes; }), /nodes must be an array, not undefined/],
+    [mutate((o) => { delete (o as Record<string, unknown>).nodes; }), /nodes must be an array, not missing/],
     [mutate((o) => { let x: Record<string, unknown> = {}; o.metadata.info = x; for (let i = 0; i < 30; i++) { const y = {}; x.a = y; x = y; } }), /metadata\.info(\.a)+ is nested too deeply/],
     ['[1, 2', /not valid JSON/],
     ['hello', /not valid JSON/],
@@ -248,7 +248,9 @@ test('graph files are written and read from disk, refusing oversized files befor
   writeGraphFile(p, toGraphFile(g));
   assert.deepEqual(fromGraphFile(readGraphFile(p)).edges, g.edges);
   assert.throws(() => readGraphFile(p, { maxBytes: 100 }), graphFileInvalid(/g\.graph\.json is \d+ bytes long; the limit is 100/));
-  assert.throws(() => readGraphFile(join(dir, 'missing.json')), graphFileInvalid(/Cannot open the graph file/));
+  assert.throws(() => readGraphFile(join(dir, 'missing.json')), graphFileInvalid(/The graph file .*missing\.json does not exist\./));
+  assert.throws(() => readGraphFile(dir), graphFileInvalid(/The graph file .* is a folder, not a file\./));
+  assert.throws(() => parseGraphFile(readFileSync(join(__dirname, '../../../package.json'))), graphFileInvalid(/is JSON but not an attribution graph: it has no "metadata", "nodes" or "links" \(its keys: "name"/));
 });
 
 test('label evidence on feature nodes survives a write and a read (optional label_* fields), and bad scores are rejected', () => {
