@@ -218,7 +218,12 @@ export function cacheDirOption(v: unknown): string | undefined {
 
 export function modelOption(v: unknown): string {
   const given = pathOption(v, 'model');
-  if (given !== undefined) return given;
+  if (given !== undefined) {
+    // Checked here, before anything is looked for inside it (a transcoders/ folder, say).
+    if (!existsSync(given)) throw new EngineError('MODEL_NOT_FOUND', `Model folder ${given} does not exist.`, 'Pass a folder holding config.json, the safetensors weights and tokenizer.json.');
+    if (!statSync(given).isDirectory()) throw new EngineError('MODEL_NOT_FOUND', `The model path ${given} is a file, not a folder.`, 'Pass the folder holding config.json, the safetensors weights and tokenizer.json.');
+    return given;
+  }
   const dir = defaultModelDir();
   if (!existsSync(join(dir, 'config.json'))) {
     throw new EngineError(

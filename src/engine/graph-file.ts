@@ -57,6 +57,8 @@ export interface GraphFileLimits {
   maxTokens: number;
   /** Longest label / token / id string. The prompt may be as long as maxBytes allows. */
   maxStringChars: number;
+  /** Told about what was read in a way the file did not spell out (legacy id collisions resolved). */
+  onWarning?: (message: string) => void;
 }
 
 export const DEFAULT_GRAPH_FILE_LIMITS: GraphFileLimits = {
@@ -325,6 +327,24 @@ function labelEvidenceFields(n: Record<string, unknown>, P: string): Partial<Gra
 }
 
 /**
+ * Two nodes sharing an id is refused, except for the one collision real files have: circuit-tracer's
+ * older error ids `0_{layer}_{pos}` equal the id of the layer-0 feature whose index is that layer
+ * (Neuronpedia's featured "gemma-dollar" graph has "0_2_1" twice). The pair is told apart by
+ * `feature_type` and `layer`; returns [feature index, error index], or undefined for any other repeat.
+ */
+function legacyErrorCollision(a: GraphFileNode, b: GraphFileNode, ia: number, ib: number): [number, number] | undefined {
+  const kindA = kindOfFeatureType(a.feature_type, a.layer);
+  const kindB = kindOfFeatureType(b.feature_type, b.layer);
+  const pick: [GraphFileNode, GraphFileNode, number, number] | undefined =
+    kindA === 'feature' && kindB === 'error' ? [a, b, ia, ib] : kindA === 'error' && kindB === 'feature' ? [b, a, ib, ia] : undefined;
+  if (!pick) return undefined;
+  const [f, e, fi, ei] = pick;
+  const m = /^0_(\d+)_(\d+)$/.exec(e.node_id);
+  if (!m || f.layer !== '0' || e.layer !== m[1] || String(e.ctx_idx) !== m[2] || f.ctx_idx !== e.ctx_idx) return undefined;
+  return [fi, ei];
+}
+
+/**
  * Validates a parsed JSON value as a graph file and returns a fresh, typed copy holding only the
  * fields of the format (unknown fields are dropped; free-form `info` / `generation_settings` are kept
  * as inert JSON). Throws GRAPH_FILE_INVALID naming the first wrong field.
@@ -343,13 +363,50 @@ export function validateGraphFile(raw: unknown, limits: Partial<GraphFileLimits>
   const rawLinks = arr(own(root, 'links'), 'links', L.maxLinks, 'links');
   const nTokens = metadata.prompt_tokens.length;
   const index = new Map<string, number>();
-  const nodes = rawNodes.map((r, i) => {
-    const node = validateNode(r, i, nTokens, L);
+  /** Ids two nodes share by circuit-tracer's older error-id scheme: id → [feature node, error node]. */
+  const collisions = new Map<string, [number, number]>();
+  const nodes: GraphFileNode[] = [];
+  for (let i = 0; i < rawNodes.length; i++) {
+    const node = validateNode(rawNodes[i], i, nTokens, L);
+    nodes.push(node);
     const prev = index.get(node.node_id);
-    if (prev !== undefined) fail(`nodes[${i}].node_id`, `"${node.node_id}" repeats the id of nodes[${prev}]`);
-    index.set(node.node_id, i);
-    return node;
-  });
+    if (prev === undefined) {
+      index.set(node.node_id, i);
+      continue;
+    }
+    const pair = legacyErrorCollision(nodes[prev], node, prev, i);
+    if (!pair || collisions.has(node.node_id)) fail(`nodes[${i}].node_id`, `"${node.node_id}" repeats the id of nodes[${prev}]`);
+    collisions.set(node.node_id, pair);
+  }
+  // The error node of each collision gets circuit-tracer's current, unambiguous error id.
+  for (const [id, [, e]] of collisions) {
+    const fresh = `${nodes[e].layer}_-1_${nodes[e].ctx_idx}`;
+    if (index.has(fresh)) fail(`nodes[${e}].node_id`, `"${id}" repeats the id of another node, and "${fresh}" is taken too`);
+    nodes[e] = { ...nodes[e], node_id: fresh, jsNodeId: nodes[e].jsNodeId === id ? fresh : nodes[e].jsNodeId };
+    index.set(fresh, e);
+  }
+  const layerRank = (k: number): number => {
+    const n = nodes[k];
+    const kind = kindOfFeatureType(n.feature_type, n.layer);
+    return kind === 'embedding' ? -1 : kind === 'logit' ? Number.POSITIVE_INFINITY : Number(n.layer);
+  };
+  const pairSeen = new Map<string, number>();
+  let guessed = 0;
+  /** The node a link end names: a collided id resolves by layer order (errors have no inputs). */
+  const resolveEnd = (id: string, other: number | undefined, asSource: boolean, otherId: string): number | undefined => {
+    const pair = collisions.get(id);
+    if (!pair) return index.get(id);
+    const [f, e] = pair;
+    if (!asSource) return f;
+    const feasible = other === undefined ? [f, e] : [f, e].filter((k) => layerRank(k) < layerRank(other));
+    if (feasible.length === 1) return feasible[0];
+    // Both could be the source: the same link listed twice is one from each, in file order.
+    const key = `${id}\u0000${otherId}`;
+    const n = pairSeen.get(key) ?? 0;
+    pairSeen.set(key, n + 1);
+    if (n === 0) guessed++;
+    return feasible[Math.min(n, feasible.length - 1)] ?? f;
+  };
   const seen = new Set<number>();
   const nNodes = nodes.length;
   const links: GraphFileLink[] = new Array(rawLinks.length);
@@ -360,18 +417,26 @@ export function validateGraphFile(raw: unknown, limits: Partial<GraphFileLimits>
     const source = own(l, 'source');
     const target = own(l, 'target');
     const weight = own(l, 'weight');
-    const s = typeof source === 'string' ? index.get(source) : undefined;
+    const t = typeof target === 'string' ? resolveEnd(target, undefined, false, '') : undefined;
+    const s = typeof source === 'string' ? resolveEnd(source, t, true, typeof target === 'string' ? target : '') : undefined;
     if (s === undefined) fail(`links[${i}].source`, typeof source === 'string' ? `"${source.slice(0, 256)}" is not the node_id of any node` : `must be a string, not ${describe(source)}`);
-    const t = typeof target === 'string' ? index.get(target) : undefined;
     if (t === undefined) fail(`links[${i}].target`, typeof target === 'string' ? `"${target.slice(0, 256)}" is not the node_id of any node` : `must be a string, not ${describe(target)}`);
     if (typeof weight !== 'number' || !Number.isFinite(weight)) fail(`links[${i}].weight`, `must be a finite number, not ${describe(weight)}`);
     if (Math.abs(weight) > FLOAT32_MAX) fail(`links[${i}].weight`, `is ${weight}, beyond the float32 range (±3.4e38)`);
     const key = s * nNodes + t;
     if (seen.has(key)) fail(`links[${i}]`, `repeats the link ${source as string} → ${target as string}`);
     seen.add(key);
-    links[i] = { source: source as string, target: target as string, weight };
+    links[i] = collisions.size ? { source: nodes[s].node_id, target: nodes[t].node_id, weight } : { source: source as string, target: target as string, weight };
     const heads = own(l, 'heads');
     if (heads !== undefined) links[i].heads = validateHeads(heads, i);
+  }
+  if (collisions.size) {
+    const ids = [...collisions.keys()].map((id) => `"${id}"`).join(', ');
+    L.onWarning?.(
+      `${collisions.size} node id${collisions.size === 1 ? '' : 's'} (${ids}) name both a layer-0 feature and an error node, as circuit-tracer's older ` +
+        `error ids (0_{layer}_{pos}) did; the error nodes were renamed {layer}_-1_{pos} and their links assigned by layer order` +
+        (guessed ? ` (${guessed} link${guessed === 1 ? '' : 's'} could belong to either and went to the feature)` : ''),
+    );
   }
   return { metadata, qParams, nodes, links };
 }
