@@ -57,7 +57,7 @@ export class GraphEditorProvider extends Disposable implements vscode.CustomRead
     let graph: GraphFile | undefined;
     try {
       const bytes = await vscode.workspace.fs.readFile(doc.uri);
-      graph = parseGraphFile(bytes);
+      graph = parseGraphFile(bytes, { onWarning: (m) => this.log.warn(`${doc.uri.fsPath}: ${m}`) });
       const promptUri = promptUriOf(doc.uri, graph);
       payload = {
         graph,
