@@ -2,12 +2,14 @@
  * The compare view opened from a prompt's counterfactual: a prompt block with a `counterfactual:` line
  * gets a "Compare with counterfactual" CodeLens; the command analyses both prompts and opens the
  * compare view beside the prompt, whose answers, token alignment and one-sided features say what the
- * substitution changed.
+ * substitution changed; its text and marks keep their contrast in light, dark and both high-contrast
+ * themes (measured from the page, with a screenshot of each).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchVsCode, type VsCode } from './harness';
 import { waitForActivation } from './circuit';
+import { measureContrast, setColorTheme, THEMES } from './contrast';
 
 const FILE = 'e2e-counterfactual.prompt';
 const PROMPT = 'Louisville is in the state whose capital is';
@@ -45,3 +47,20 @@ test('Compare with Counterfactual opens the compare view with both answers and t
   assert.equal(await frame.locator('[data-testid="compare-layer-label"]').count(), 6, 'Emb, L0–L3, Logits');
   await vs.screenshot('compare-counterfactual');
 });
+
+for (const theme of THEMES) {
+  test(`compare view contrast in ${theme}: text ≥ 4.5:1, nodes and edges ≥ 3:1, computed from the page`, async () => {
+    const found = await vs.step(`theme-${theme.toLowerCase().replace(/ /g, '-')}`, async () => {
+      await setColorTheme(vs, theme);
+      await vs.page.waitForTimeout(800);
+      const frame = await vs.webviewFrame('editor');
+      return measureContrast(frame, 'p, th, td, span, b, summary, .prompt, svg text', [
+        { selector: 'circle.node:not(.error)', property: 'fill' },
+        { selector: 'line.edge', property: 'stroke' },
+      ]);
+    });
+    const bad = found.filter((f) => !(f.ratio >= f.min));
+    assert.ok(found.length > 20, `only ${found.length} things were measured`);
+    assert.deepEqual(bad.map((b) => `${b.what}: ${b.ratio.toFixed(2)} < ${b.min}`), []);
+  });
+}

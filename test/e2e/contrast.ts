@@ -1,0 +1,91 @@
+/**
+ * Contrast measured from a rendered page (WCAG 2 relative luminance): every visible element with text of
+ * its own against the background it sits on (≥ 4.5:1), and marks (SVG shapes' fill or stroke) against
+ * the page (≥ 3:1). Runs inside the page with Playwright's `evaluate`; colours come from computed styles,
+ * so whatever the theme's --vscode-* variables resolve to is what is measured.
+ */
+import type { Frame } from 'playwright-core';
+import type { VsCode } from './harness';
+
+export interface ContrastFinding {
+  what: string;
+  ratio: number;
+  min: number;
+}
+
+/**
+ * Text under `textSelector`, and the `marks` shapes' `property` (fill / stroke). The measurement is
+ * plain JavaScript in a string: tsx (keepNames) would wrap a function's inner arrows in a helper that
+ * the page does not have.
+ */
+export function measureContrast(frame: Frame, textSelector: string, marks: { selector: string; property: 'fill' | 'stroke' }[]): Promise<ContrastFinding[]> {
+  return frame.evaluate(`(() => {
+    const textSel = ${JSON.stringify(textSelector)};
+    const markList = ${JSON.stringify(marks)};
+    const parse = (c) => {
+      const m = /rgba?\(([^)]+)\)/.exec(c);
+      if (!m) return undefined;
+      const p = m[1].split(/[,\s/]+/).filter(Boolean).map(Number);
+      return [p[0], p[1], p[2], p[3] === undefined ? 1 : p[3]];
+    };
+    const lum = (c) => {
+      const f = (x) => ((x /= 255) <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4);
+      return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+    };
+    const ratio = (fg, bg) => {
+      const b = parse(bg);
+      const f0 = parse(fg);
+      const f = [0, 1, 2].map((i) => f0[i] * f0[3] + b[i] * (1 - f0[3]));
+      const l1 = lum(f), l2 = lum(b);
+      return (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+    };
+    const alpha = (c) => { const p = parse(c); return p ? p[3] : 0; };
+    const bodyBg = getComputedStyle(document.body).backgroundColor;
+    const backgroundOf = (el) => {
+      let bg = 'rgba(0, 0, 0, 0)';
+      for (let e = el; e && alpha(bg) === 0; e = e.parentElement) bg = getComputedStyle(e).backgroundColor;
+      return alpha(bg) === 0 ? bodyBg : bg;
+    };
+    const out = [];
+    for (const el of Array.from(document.querySelectorAll(textSel))) {
+      const box = el.getBoundingClientRect();
+      if (!box.width || !box.height || ![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+      const style = getComputedStyle(el);
+      const color = el instanceof SVGElement ? style.fill : style.color;
+      out.push({ what: 'text "' + el.textContent.trim().slice(0, 30) + '" ' + color, ratio: ratio(color, backgroundOf(el)), min: 4.5 });
+    }
+    for (const mk of markList) {
+      for (const el of Array.from(document.querySelectorAll(mk.selector))) {
+        const color = getComputedStyle(el)[mk.property];
+        out.push({ what: mk.selector + ' ' + mk.property + ' ' + color, ratio: ratio(color, bodyBg), min: 3 });
+      }
+    }
+    return out;
+  })()`);
+}
+
+/**
+ * The theme picker, as a user does it: Preferences: Color Theme, type the name, click its row. The
+ * picker fills its list asynchronously and may clear a filter typed too early, so the name is typed
+ * again until the row shows.
+ */
+export async function setColorTheme(vs: VsCode, name: string): Promise<void> {
+  await vs.runCommand('Preferences: Color Theme');
+  const input = vs.page.locator('.quick-input-widget .quick-input-box input');
+  await input.waitFor({ state: 'visible' });
+  const exact = new RegExp(`^\\s*${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`);
+  const row = vs.page.locator('.quick-input-list .monaco-list-row', { has: vs.page.locator('.label-name', { hasText: exact }) }).first();
+  for (let attempt = 0; ; attempt++) {
+    await input.fill(name);
+    try {
+      await row.waitFor({ state: 'visible', timeout: 5_000 });
+      if ((await input.inputValue()) === name) break;
+    } catch (e) {
+      if (attempt >= 5) throw e;
+    }
+  }
+  await row.click();
+  await input.waitFor({ state: 'hidden' });
+}
+
+export const THEMES = ['Light Modern', 'Dark Modern', 'Light High Contrast', 'Dark High Contrast'];
