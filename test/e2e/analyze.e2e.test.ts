@@ -90,9 +90,10 @@ test('the feature card shows its top-activating examples as readable text', asyn
   const view = vs.webview('view');
   const example = view.locator('[data-testid="feature-card"] [data-testid="feature-example"]').first();
   await example.waitFor({ timeout: 30_000 });
-  const meta = await view.locator('[data-testid="feature-card"] .card-meta').first().innerText();
-  const m = /L(\d+) #(\d+)/.exec(meta);
-  assert.ok(m, `the card does not name its feature: ${meta}`);
+  // The card's label line names the feature as L{layer}#{index}.
+  const label = await view.locator('[data-testid="feature-card"] [data-testid="feature-card-label"]').first().innerText();
+  const m = /^L(\d+)#(\d+)/.exec(label.trim());
+  assert.ok(m, `the card does not name its feature: ${label}`);
   // With the shipped dashboards, the card's examples are their diverse top contexts; else the label file's.
   const storeFile = join(repoRoot, 'models/toy-llama/transcoders/dashboards.sqlite');
   const features = JSON.parse(readFileSync(join(repoRoot, 'models/toy-llama/transcoders/features', `layer_${m[1]}.json`), 'utf8')) as { index: number; activations: { tokens: string[] }[] }[];
