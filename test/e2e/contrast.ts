@@ -4,6 +4,8 @@
  * the page (≥ 3:1). Runs inside the page with Playwright's `evaluate`; colours come from computed styles,
  * so whatever the theme's --vscode-* variables resolve to is what is measured.
  */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Frame } from 'playwright-core';
 import type { VsCode } from './harness';
 
@@ -64,28 +66,26 @@ export function measureContrast(frame: Frame, textSelector: string, marks: { sel
   })()`);
 }
 
+/** The theme ids behind the names the theme picker shows. */
+const THEME_IDS: Record<string, string> = {
+  'Light Modern': 'Default Light Modern',
+  'Dark Modern': 'Default Dark Modern',
+  'Light High Contrast': 'Default High Contrast Light',
+  'Dark High Contrast': 'Default High Contrast',
+};
+
 /**
- * The theme picker, as a user does it: Preferences: Color Theme, type the name, click its row. The
- * picker fills its list asynchronously and may clear a filter typed too early, so the name is typed
- * again until the row shows.
+ * Switches the colour theme through the user's settings.json (VS Code applies an edit of that file at
+ * once), then waits for the workbench to carry the theme's class. The theme picker was tried first: under
+ * load it reopens with an empty filter after a name is typed, and the choice is lost.
  */
 export async function setColorTheme(vs: VsCode, name: string): Promise<void> {
-  await vs.runCommand('Preferences: Color Theme');
-  const input = vs.page.locator('.quick-input-widget .quick-input-box input');
-  await input.waitFor({ state: 'visible' });
-  const exact = new RegExp(`^\\s*${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`);
-  const row = vs.page.locator('.quick-input-list .monaco-list-row', { has: vs.page.locator('.label-name', { hasText: exact }) }).first();
-  for (let attempt = 0; ; attempt++) {
-    await input.fill(name);
-    try {
-      await row.waitFor({ state: 'visible', timeout: 5_000 });
-      if ((await input.inputValue()) === name) break;
-    } catch (e) {
-      if (attempt >= 5) throw e;
-    }
-  }
-  await row.click();
-  await input.waitFor({ state: 'hidden' });
+  const file = join(vs.runDir, 'user-data', 'User', 'settings.json');
+  const settings = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+  settings['workbench.colorTheme'] = THEME_IDS[name] ?? name;
+  writeFileSync(file, JSON.stringify(settings, null, 2));
+  const kind = name.includes('High Contrast') ? (name.startsWith('Light') ? 'hc-light' : 'hc-black') : name.startsWith('Light') ? 'vs' : 'vs-dark';
+  await vs.page.locator(`.monaco-workbench.${kind}`).waitFor({ state: 'attached', timeout: 60_000 });
 }
 
 export const THEMES = ['Light Modern', 'Dark Modern', 'Light High Contrast', 'Dark High Contrast'];
