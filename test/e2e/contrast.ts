@@ -25,9 +25,9 @@ export function measureContrast(frame: Frame, textSelector: string, marks: { sel
     const textSel = ${JSON.stringify(textSelector)};
     const markList = ${JSON.stringify(marks)};
     const parse = (c) => {
-      const m = /rgba?\(([^)]+)\)/.exec(c);
+      const m = /rgba?\\(([^)]+)\\)/.exec(c);
       if (!m) return undefined;
-      const p = m[1].split(/[,\s/]+/).filter(Boolean).map(Number);
+      const p = m[1].split(/[,\\s/]+/).filter(Boolean).map(Number);
       return [p[0], p[1], p[2], p[3] === undefined ? 1 : p[3]];
     };
     const lum = (c) => {
