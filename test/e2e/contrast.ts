@@ -4,8 +4,6 @@
  * the page (≥ 3:1). Runs inside the page with Playwright's `evaluate`; colours come from computed styles,
  * so whatever the theme's --vscode-* variables resolve to is what is measured.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Frame } from 'playwright-core';
 import type { VsCode } from './harness';
 
@@ -66,26 +64,31 @@ export function measureContrast(frame: Frame, textSelector: string, marks: { sel
   })()`);
 }
 
-/** The theme ids behind the names the theme picker shows. */
-const THEME_IDS: Record<string, string> = {
-  'Light Modern': 'Default Light Modern',
-  'Dark Modern': 'Default Dark Modern',
-  'Light High Contrast': 'Default High Contrast Light',
-  'Dark High Contrast': 'Default High Contrast',
-};
-
 /**
- * Switches the colour theme through the user's settings.json (VS Code applies an edit of that file at
- * once), then waits for the workbench to carry the theme's class. The theme picker was tried first: under
- * load it reopens with an empty filter after a name is typed, and the choice is lost.
+ * The theme picker, as a user does it: Preferences: Color Theme, type the name, click its row. The
+ * picker fills its list after it opens (and clears what was typed then), so typing is retried until
+ * the list shows the theme.
  */
 export async function setColorTheme(vs: VsCode, name: string): Promise<void> {
-  const file = join(vs.runDir, 'user-data', 'User', 'settings.json');
-  const settings = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
-  settings['workbench.colorTheme'] = THEME_IDS[name] ?? name;
-  writeFileSync(file, JSON.stringify(settings, null, 2));
-  const kind = name.includes('High Contrast') ? (name.startsWith('Light') ? 'hc-light' : 'hc-black') : name.startsWith('Light') ? 'vs' : 'vs-dark';
-  await vs.page.locator(`.monaco-workbench.${kind}`).waitFor({ state: 'attached', timeout: 60_000 });
+  // Not vs.runCommand: it waits for the palette to close, and the theme picker opens in its place.
+  const input = vs.page.locator('.quick-input-widget .quick-input-box input');
+  await vs.page.locator('.part.editor .title .tabs-and-actions-container').first().click({ position: { x: 5, y: 5 } });
+  await vs.page.keyboard.press('F1');
+  await input.waitFor({ state: 'visible' });
+  await input.fill('>Preferences: Color Theme');
+  await vs.page.locator('.quick-input-list .monaco-list-row', { has: vs.page.locator('.label-name', { hasText: /^\s*Preferences: Color Theme\s*$/ }) }).first().click();
+  await vs.page.locator('.quick-input-widget .quick-input-box input[placeholder*="Color Theme"]').waitFor({ state: 'visible' });
+  const first = vs.page.locator('.quick-input-list .monaco-list-row .label-name').first();
+  for (let attempt = 0; ; attempt++) {
+    await vs.page.waitForTimeout(700);
+    await input.fill(name);
+    await vs.page.waitForTimeout(700);
+    const top = (await first.innerText().catch(() => '')).trim();
+    if (top === name && (await input.inputValue()) === name) break;
+    if (attempt >= 10) throw new Error(`the theme picker did not offer ${name} (top row: ${top})`);
+  }
+  await input.press('Enter');
+  await input.waitFor({ state: 'hidden' });
 }
 
 export const THEMES = ['Light Modern', 'Dark Modern', 'Light High Contrast', 'Dark High Contrast'];

@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Frame, FrameLocator } from 'playwright-core';
 import { launchVsCode, resultsDir, type VsCode } from './harness';
+import { setColorTheme } from './contrast';
 import { graphSummary, waitForActivation } from './circuit';
 import { sampleGraph } from '../unit/webview/sample-graph';
 import { denseScores } from '../unit/webview/scores-reference';
@@ -173,37 +174,10 @@ test('PNG and SVG exports contain the axis and every supernode label', async () 
   assert.deepEqual([w, h], [Math.round(Number(m[1])) * 2, Math.round(Number(m[2])) * 2]);
 });
 
-/**
- * The theme picker, as a user does it: Preferences: Color Theme, type the name, click its row. The
- * picker fills its list after it opens (and clears what was typed then), so typing is retried until
- * the list shows the theme.
- */
-async function setTheme(name: string): Promise<void> {
-  // Not vs.runCommand: it waits for the palette to close, and the theme picker opens in its place.
-  const input = vs.page.locator('.quick-input-widget .quick-input-box input');
-  await vs.page.locator('.part.editor .title .tabs-and-actions-container').first().click({ position: { x: 5, y: 5 } });
-  await vs.page.keyboard.press('F1');
-  await input.waitFor({ state: 'visible' });
-  await input.fill('>Preferences: Color Theme');
-  await vs.page.locator('.quick-input-list .monaco-list-row', { has: vs.page.locator('.label-name', { hasText: /^\s*Preferences: Color Theme\s*$/ }) }).first().click();
-  await vs.page.locator('.quick-input-widget .quick-input-box input[placeholder*="Color Theme"]').waitFor({ state: 'visible' });
-  const first = vs.page.locator('.quick-input-list .monaco-list-row .label-name').first();
-  for (let attempt = 0; ; attempt++) {
-    await vs.page.waitForTimeout(700);
-    await input.fill(name);
-    await vs.page.waitForTimeout(700);
-    const top = (await first.innerText().catch(() => '')).trim();
-    if (top === name && (await input.inputValue()) === name) break;
-    if (attempt >= 10) throw new Error(`the theme picker did not offer ${name} (top row: ${top})`);
-  }
-  await input.press('Enter');
-  await input.waitFor({ state: 'hidden' });
-}
-
 for (const theme of ['Light Modern', 'Dark Modern', 'Light High Contrast', 'Dark High Contrast']) {
   test(`contrast in ${theme}: text ≥ 4.5:1, nodes and edges ≥ 3:1, computed from the page`, async () => {
     const found = await vs.step(`theme-${theme.toLowerCase().replace(/ /g, '-')}`, async () => {
-      await setTheme(theme);
+      await setColorTheme(vs, theme);
       await vs.page.waitForTimeout(800);
       // A string, not a function: tsx (keepNames) would wrap the inner arrows in a helper the page lacks.
       return frame.evaluate(`(() => {
