@@ -23,7 +23,7 @@ export class PromptCodeLensProvider implements vscode.CodeLensProvider {
     const text = doc.getText();
     const dialect = dialectFor(doc.languageId, doc.fileName);
     const blocks = findPromptBlocks(text, dialect);
-    const analysed = this.store.get(doc.uri);
+    const analysed = this.store.forUri(doc.uri);
     const lenses: vscode.CodeLens[] = [];
     for (const b of blocks) {
       // A fenced block's lens sits on its opening fence, not between the fence and the prompt.
@@ -47,8 +47,8 @@ export class PromptCodeLensProvider implements vscode.CodeLensProvider {
           }),
         );
       }
-      if (analysed && analysed.promptStart === b.start && analysed.graph) {
-        lenses.push(new vscode.CodeLens(range, { title: 'Show Graph', command: 'circuitInspector.showGraph', arguments: [doc.uri] }));
+      if (analysed.some((a) => a.promptStart === b.start && a.graph)) {
+        lenses.push(new vscode.CodeLens(range, { title: 'Show Graph', command: 'circuitInspector.showGraph', arguments: [doc.uri, b.start] }));
       }
     }
     return lenses;

@@ -5,6 +5,7 @@
 export { actionsFor, notificationText } from './error-actions';
 import * as vscode from 'vscode';
 import { actionsFor, notificationText } from './error-actions';
+import { isEngineError } from '../engine/errors';
 
 export async function reportError(e: unknown, log: vscode.LogOutputChannel, context: string): Promise<void> {
   const { code, text } = notificationText(e);
@@ -12,7 +13,10 @@ export async function reportError(e: unknown, log: vscode.LogOutputChannel, cont
     log.info(`${context}: cancelled`);
     return;
   }
-  log.error(`${context}: [${code}] ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+  // An expected refusal (a bad model folder, an empty prompt) is one line; only an internal error, a bug,
+  // earns its stack trace in the log.
+  if (isEngineError(e) && code !== 'INTERNAL') log.warn(`${context}: [${code}] ${text}`);
+  else log.error(`${context}: [${code}] ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
   const actions = actionsFor(code);
   const pick = await vscode.window.showErrorMessage(`Circuit Inspector: ${text}`, ...actions.map((a) => a.title));
   const action = actions.find((a) => a.title === pick);

@@ -13,11 +13,13 @@ import { GRAPH_VIEW_ID } from './graph-view';
 import type { FocusArgs } from '../shared/hover-content';
 import { TokenHoverProvider } from './hover';
 import { Inspector } from './inspector';
+import { PromptWords } from './prompt-words';
+import { NEW_PROMPT_TEMPLATE } from '../shared/new-prompt';
 import { CircuitTestController } from './circuit-tests/controller';
 
 function isFocusArgs(x: unknown): x is FocusArgs {
   const o = x as Record<string, unknown>;
-  return !!o && typeof o === 'object' && typeof o.uri === 'string' && Number.isInteger(o.layer) && Number.isInteger(o.feature) && Number.isInteger(o.position);
+  return !!o && typeof o === 'object' && typeof o.uri === 'string' && Number.isInteger(o.layer) && Number.isInteger(o.feature) && Number.isInteger(o.position) && (o.at === undefined || Number.isInteger(o.at));
 }
 
 export function activate(context: vscode.ExtensionContext): { inspector: Inspector } {
@@ -33,7 +35,7 @@ export function activate(context: vscode.ExtensionContext): { inspector: Inspect
   command('circuitInspector.analyzePrompt', (uri, start, end) =>
     inspector.analyze(uri instanceof vscode.Uri ? uri : undefined, typeof start === 'number' ? start : undefined, typeof end === 'number' ? end : undefined),
   );
-  command('circuitInspector.showGraph', (uri) => inspector.showGraph(uri instanceof vscode.Uri ? uri : undefined));
+  command('circuitInspector.showGraph', (uri, offset) => inspector.showGraph(uri instanceof vscode.Uri ? uri : undefined, typeof offset === 'number' ? offset : undefined));
   command('circuitInspector.saveGraph', (uri) => inspector.saveGraph(uri instanceof vscode.Uri ? uri : undefined));
   command('circuitInspector.clearDecorations', () => inspector.clearDecorations());
   command('circuitInspector.focusFeature', (args) => inspector.focusFeature(isFocusArgs(args) ? args : undefined));
@@ -44,8 +46,11 @@ export function activate(context: vscode.ExtensionContext): { inspector: Inspect
   command('circuitInspector.showModelMenu', () => inspector.showModelMenu());
   command('circuitInspector.showLog', () => log.show());
   command('circuitInspector.newPrompt', async () => {
-    const doc = await vscode.workspace.openTextDocument({ language: 'circuit-prompt', content: 'The capital of Texas is' });
-    await vscode.window.showTextDocument(doc);
+    const doc = await vscode.workspace.openTextDocument({ language: 'circuit-prompt', content: NEW_PROMPT_TEMPLATE });
+    const editor = await vscode.window.showTextDocument(doc);
+    // The cursor on the first prompt, where Analyze Prompt and the hovers start.
+    const end = doc.lineAt(0).range.end;
+    editor.selection = new vscode.Selection(end, end);
   });
   const at = (uri: unknown, offset: unknown) => [uri instanceof vscode.Uri ? uri : undefined, typeof offset === 'number' ? offset : undefined] as const;
   command('circuitInspector.compareCounterfactual', (uri, offset) => compareWithCounterfactual(context.extensionUri, inspector, ...at(uri, offset)));
@@ -69,6 +74,7 @@ export function activate(context: vscode.ExtensionContext): { inspector: Inspect
   );
   sub(vscode.languages.registerHoverProvider('*', new TokenHoverProvider(inspector.store, engine, log)));
   sub(vscode.languages.registerCodeLensProvider(CODELENS_SELECTOR, new PromptCodeLensProvider(inspector.store)));
+  sub(new PromptWords(engine, () => inspector.modelConfig().args.modelPath, log));
   sub(new CircuitTestController((doc, dialect, signal) => inspector.runCircuitTests(doc, dialect, signal), log));
   return { inspector };
 }

@@ -4,6 +4,7 @@
  * export to files. What the viewer shows and does is delegated to its owner.
  */
 import * as vscode from 'vscode';
+import { isEngineError } from '../engine/errors';
 import { randomBytes } from 'node:crypto';
 import { dispatchMessage, parseFromWebview, type ExportFormat, type MessageHandlers, type FeatureCard, type FeatureRef, type FromWebview, type GraphFile, type InterventionOutcome, type InterventionSpec, type InterveneOptionsView, type FeatureAt, type InterventionSemanticsView, type VerifyView, type ToWebview, type ViewerInitState } from '../shared/protocol';
 import { Disposable } from './disposable';
@@ -79,7 +80,9 @@ export class GraphWebview extends Disposable {
     try {
       await this.dispatch(m);
     } catch (e) {
-      this.log.error(`graph view ${m.type}: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+      // Expected refusals in one line; a stack trace only for a bug.
+      if (isEngineError(e) && e.code !== 'INTERNAL') this.log.warn(`graph view ${m.type}: [${e.code}] ${e.message}`);
+      else this.log.error(`graph view ${m.type}: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
     }
   }
 

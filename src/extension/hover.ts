@@ -17,10 +17,10 @@ export class TokenHoverProvider implements vscode.HoverProvider {
   ) {}
 
   async provideHover(doc: vscode.TextDocument, pos: vscode.Position, token: vscode.CancellationToken): Promise<vscode.Hover | undefined> {
-    const a = this.store.get(doc.uri);
-    if (!a) return undefined;
     const offset = doc.offsetAt(pos);
-    if (offset < a.promptStart || offset > a.promptEnd) return undefined;
+    // The analysis of the block under the mouse: each block of a file keeps its own.
+    const a = this.store.get(doc.uri, offset);
+    if (!a) return undefined;
     const t = tokenAtOffset(a.forward.tokens, offset, a.promptStart);
     if (t < 0) return undefined;
     let lens = a.lens.get(t);
@@ -38,7 +38,7 @@ export class TokenHoverProvider implements vscode.HoverProvider {
       }
     }
     if (token.isCancellationRequested) return undefined;
-    const md = new vscode.MarkdownString(hoverMarkdown(doc.uri.toString(), a.forward, t, lens, 6, labelMinF1Setting((k) => vscode.workspace.getConfiguration(SECTION).get(k))));
+    const md = new vscode.MarkdownString(hoverMarkdown(doc.uri.toString(), a.forward, t, lens, 6, labelMinF1Setting((k) => vscode.workspace.getConfiguration(SECTION).get(k)), a.promptStart));
     md.isTrusted = { enabledCommands: [FOCUS_COMMAND] };
     md.supportHtml = false;
     const span = tokenSpan(a.forward.tokens, t, a.promptStart);

@@ -23,7 +23,8 @@ import { reportError } from './errors';
 import { GRAPH_EDITOR_ID } from './graph-editor';
 import { GraphViewProvider } from './graph-view';
 import type { FocusArgs } from '../shared/hover-content';
-import { choosePrompt, dialectFor, graphFileName, type PromptDialect } from '../shared/prompt-blocks';
+import { choosePrompt, dialectFor, findPromptBlocks, type PromptDialect } from '../shared/prompt-blocks';
+import { blockGraphFileName, shareableOwnMetadata, type LocalPathsSetting } from '../shared/saved-graph';
 import type { BlockResult } from '../shared/circuit-tests';
 import { SECTION, analysisSettings, labelMinF1Setting, providerSetting, resolveTrustedPath, PROVIDERS } from './settings';
 import { ModelStatusBar } from './status-bar';
@@ -56,11 +57,11 @@ export class Inspector extends Disposable {
           featureCard: (ref) => this.featureCard(ref),
           intervene: (specs, options) => this.interveneOnPanel(specs, options),
           verify: (groups, semantics) => this.verifyOnPanel(groups, semantics),
-          focusFeature: (ref) => this.panelSource && void this.focusFeature({ uri: this.panelSource.uri.toString(), ...ref, position: -1 }, false),
+          focusFeature: (ref) => this.panelSource && void this.focusFeature({ uri: this.panelSource.uri.toString(), ...ref, position: -1, at: this.panelAnalysis()?.promptStart }, false),
           openPrompt: () => this.panelSource && void vscode.window.showTextDocument(this.panelSource.uri),
           viewState: (pinnedIds, supernodes) => {
-            const a = this.panelSource && this.store.get(this.panelSource.uri);
-            if (a?.graph && a.text === this.panelSource!.text) a.graph = { ...a.graph, qParams: { ...(a.graph.qParams ?? {}), pinnedIds, supernodes } };
+            const a = this.panelAnalysis();
+            if (a?.graph) a.graph = { ...a.graph, qParams: { ...(a.graph.qParams ?? {}), pinnedIds, supernodes } };
           },
           prune: (t) => this.pruneOnPanel(t),
           exportTarget: () => this.exportTarget(),
@@ -82,7 +83,7 @@ export class Inspector extends Disposable {
       this.updateStatus();
     }));
     this._register(this.store.onDidChange((uri) => {
-      if (!this.store.get(uri)) this.decorations.clear(uri);
+      if (!this.store.forUri(uri).some((a) => a.focused)) this.decorations.clear(uri);
     }));
     this.decorations.onEditorsChanged = () => {
       for (const a of this.store.all()) if (a.focused) this.decorations.paint(a);
@@ -244,7 +245,7 @@ export class Inspector extends Disposable {
           this.attributed = analysis;
           // An edit inside the prompt while attribution ran dropped the analysis: hovers must not come back
           // for text that changed (the panel still shows the graph of what was analysed).
-          if (this.store.get(doc.uri) === analysis) this.store.set(analysis);
+          if (this.store.has(analysis)) this.store.set(analysis);
           this.panelSource = { uri: doc.uri, text: prompt!.text };
           await this.view.show(this.payloadOf(analysis, title));
           this.log.info(
@@ -277,13 +278,39 @@ export class Inspector extends Disposable {
     return { graph: a.graph!, title, canIntervene: true, source: 'analysis', canPrune: a === this.attributed, labelMinF1: labelMinF1Setting((k) => vscode.workspace.getConfiguration(SECTION).get(k)) };
   }
 
-  async showGraph(uri?: vscode.Uri): Promise<void> {
+  /** The analysis the side panel shows (its document may hold other blocks' analyses too). */
+  private panelAnalysis(): Analysis | undefined {
+    const p = this.panelSource;
+    return p && this.store.forUri(p.uri).find((a) => a.text === p.text);
+  }
+
+  /**
+   * The analysis a command means: of the block at `offset` in `uri`; else, in the active editor, of the
+   * block under the cursor; else that document's latest.
+   */
+  private analysisAt(uri?: vscode.Uri, offset?: number): Analysis | undefined {
+    const editor = vscode.window.activeTextEditor;
+    const target = uri ?? editor?.document.uri;
+    if (!target) return undefined;
+    if (offset === undefined && editor && editor.document.uri.toString() === target.toString()) offset = editor.document.offsetAt(editor.selection.active);
+    return (offset !== undefined ? this.store.get(target, offset) : undefined) ?? this.store.get(target);
+  }
+
+  async showGraph(uri?: vscode.Uri, offset?: number): Promise<void> {
     const target = uri ?? vscode.window.activeTextEditor?.document.uri;
-    const a = target && this.store.get(target);
+    const a = this.analysisAt(uri, offset);
     if (a?.graph) {
       this.panelSource = { uri: a.uri, text: a.text };
       await this.view.show(this.payloadOf(a, a.uri.path.split('/').pop() ?? 'prompt'));
-    } else await this.view.reveal();
+      return;
+    }
+    await this.view.reveal();
+    // Saying so beats showing another file's graph as if it were this one's.
+    if (target && target.scheme !== 'vscode-webview') {
+      const name = target.path.split('/').pop() ?? 'This file';
+      const pick = await vscode.window.showInformationMessage(`Circuit Inspector: ${name} has no graph yet.`, 'Analyze Prompt');
+      if (pick) await this.analyze(target);
+    }
   }
 
   // ----------------------------------------------------------------------------------------- focus
@@ -295,7 +322,7 @@ export class Inspector extends Disposable {
         if (!args) return;
       }
       const uri = vscode.Uri.parse(args.uri);
-      const a = this.store.get(uri);
+      const a = args.at !== undefined ? this.store.get(uri, args.at) : this.store.get(uri);
       if (!a) {
         void vscode.window.showWarningMessage('Circuit Inspector: analyze the prompt again — it changed since its analysis.', 'Analyze Prompt').then((p) => {
           if (p) void this.analyze(uri);
@@ -304,6 +331,8 @@ export class Inspector extends Disposable {
       }
       const ref: FeatureRef = { layer: args.layer, feature: args.feature };
       const values = await this.engine.call('featureActivations', { text: a.text, ...ref });
+      // One painted feature per document: another block's paint gives way.
+      for (const other of this.store.forUri(uri)) if (other !== a) other.focused = undefined;
       a.focused = { feature: ref, values };
       this.decorations.paint(a);
       if (toPanel && this.panelSource?.uri.toString() === uri.toString()) {
@@ -316,8 +345,7 @@ export class Inspector extends Disposable {
   }
 
   private async pickFeature(): Promise<FocusArgs | undefined> {
-    const editor = vscode.window.activeTextEditor;
-    const a = editor && this.store.get(editor.document.uri);
+    const a = this.analysisAt();
     if (!a) {
       void vscode.window.showInformationMessage('Circuit Inspector: analyze a prompt first.');
       return undefined;
@@ -326,7 +354,7 @@ export class Inspector extends Disposable {
     a.forward.features.forEach((fs, t) =>
       fs.forEach((f) => {
         const key = `${f.layer}:${f.feature}`;
-        if ((best.get(key)?.act ?? -Infinity) < f.activation) best.set(key, { f: { uri: a.uri.toString(), layer: f.layer, feature: f.feature, position: t }, act: f.activation, label: f.label });
+        if ((best.get(key)?.act ?? -Infinity) < f.activation) best.set(key, { f: { uri: a.uri.toString(), layer: f.layer, feature: f.feature, position: t, at: a.promptStart }, act: f.activation, label: f.label });
       }),
     );
     const items = [...best.values()].sort((x, y) => y.act - x.act).map((b) => ({ label: b.label || `#${b.f.feature}`, description: `L${b.f.layer} #${b.f.feature} · max ${b.act.toFixed(2)}`, b }));
@@ -409,8 +437,8 @@ export class Inspector extends Disposable {
     const editor = vscode.window.visibleTextEditors.find((e) => e.document.uri.toString() === promptUri.toString());
     if (!editor) return;
     try {
-      let a = this.store.get(promptUri);
-      if (!a || a.text !== prompt) {
+      let a = this.store.forUri(promptUri).find((x) => x.text === prompt);
+      if (!a) {
         const at = editor.document.getText().indexOf(prompt);
         if (at < 0) return;
         await this.ensureModel();
@@ -418,7 +446,7 @@ export class Inspector extends Disposable {
         a = { uri: promptUri, promptStart: at, promptEnd: at + prompt.length, text: prompt, forward, lens: new Map() };
         this.store.set(a);
       }
-      await this.focusFeature({ uri: promptUri.toString(), ...ref, position: -1 }, false);
+      await this.focusFeature({ uri: promptUri.toString(), ...ref, position: -1, at: a.promptStart }, false);
     } catch (e) {
       await reportError(e, this.log, 'focus feature');
     }
@@ -427,14 +455,19 @@ export class Inspector extends Disposable {
   private exportTarget(): { dir?: vscode.Uri; base: string } {
     const src = this.panelSource?.uri;
     if (!src || src.scheme === 'untitled') return { dir: vscode.workspace.workspaceFolders?.[0]?.uri, base: 'graph' };
-    return { dir: vscode.Uri.joinPath(src, '..'), base: graphFileName(src.path.split('/').pop() ?? 'prompt').replace(/\.graph\.json$/, '') };
+    const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === src.toString());
+    const blocks = doc ? findPromptBlocks(doc.getText(), dialectFor(doc.languageId, doc.fileName)) : [];
+    const at = this.panelAnalysis()?.promptStart ?? -1;
+    const block = blocks.findIndex((b) => at >= b.start && at <= b.end);
+    return { dir: vscode.Uri.joinPath(src, '..'), base: blockGraphFileName(src.path.split('/').pop() ?? 'prompt', block, blocks.length).replace(/\.graph\.json$/, '') };
   }
 
   // ------------------------------------------------------------------------------------------ save
 
   async saveGraph(uriArg?: vscode.Uri): Promise<void> {
-    const uri = uriArg ?? vscode.window.activeTextEditor?.document.uri ?? this.panelSource?.uri;
-    const a = (uri && this.store.get(uri)) || (this.panelSource && this.store.get(this.panelSource.uri));
+    // The block the user means: the one under the cursor of the given (or active) prompt, else the
+    // graph the side panel shows.
+    const a = (uriArg || vscode.window.activeTextEditor ? this.analysisAt(uriArg) : undefined) ?? this.panelAnalysis();
     if (!a?.graph) {
       const pick = await vscode.window.showWarningMessage('Circuit Inspector: analyze a prompt first, then save its graph.', 'Analyze Prompt');
       if (pick) await this.analyze();
@@ -442,20 +475,62 @@ export class Inspector extends Disposable {
     }
     try {
       const name = a.uri.path.split('/').pop() ?? 'prompt';
+      const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
       let target: vscode.Uri | undefined;
       if (a.uri.scheme === 'untitled') {
-        target = await vscode.window.showSaveDialog({ defaultUri: vscode.workspace.workspaceFolders?.[0] ? vscode.Uri.joinPath(vscode.workspace.workspaceFolders[0].uri, 'prompt.graph.json') : undefined, filters: { 'Graph JSON': ['json'] } });
-        if (!target) return;
-      } else target = vscode.Uri.joinPath(a.uri, '..', graphFileName(name));
-      const graph = { ...a.graph, metadata: { ...a.graph.metadata, ...(a.uri.scheme === 'untitled' ? {} : { prompt_file: name }) } };
+        target = await this.askWhere(folder ? vscode.Uri.joinPath(folder, 'prompt.graph.json') : undefined);
+      } else {
+        const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === a.uri.toString());
+        const blocks = doc ? findPromptBlocks(doc.getText(), dialectFor(doc.languageId, doc.fileName)) : [];
+        const block = blocks.findIndex((b) => a.promptStart >= b.start && a.promptStart <= b.end);
+        target = vscode.Uri.joinPath(a.uri, '..', blockGraphFileName(name, block, blocks.length));
+        if (await this.exists(target)) {
+          const rel = vscode.workspace.asRelativePath(target);
+          const pick = await vscode.window.showWarningMessage(
+            `${rel} already exists. Replace it with the graph of this prompt?`,
+            { modal: true, detail: `Prompt: "${a.text.length > 80 ? a.text.slice(0, 77) + '…' : a.text}"` },
+            'Replace',
+            'Save As…',
+          );
+          if (pick === 'Save As…') target = await this.askWhere(target);
+          else if (pick !== 'Replace') return;
+        }
+      }
+      if (!target) return;
+      // Paths of this machine stay on it: relative to the workspace, or left out (setting graphFile.localPaths).
+      const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
+      const paths: LocalPathsSetting = vscode.workspace.getConfiguration(SECTION).get('graphFile.localPaths') === 'omit' ? 'omit' : 'relative';
+      const ci = a.graph.metadata.circuit_inspector;
+      const graph = {
+        ...a.graph,
+        metadata: {
+          ...a.graph.metadata,
+          ...(ci ? { circuit_inspector: shareableOwnMetadata(ci, folders, paths) } : {}),
+          ...(a.uri.scheme === 'untitled' ? {} : { prompt_file: name }),
+        },
+      };
       // Validated again on write: a graph that would not read back is never written.
       const text = serializeGraphFile(graph);
       await vscode.workspace.fs.writeFile(target, Buffer.from(text, 'utf8'));
-      this.log.info(`saved ${target.fsPath}`);
+      this.log.info(`saved ${vscode.workspace.asRelativePath(target)}`);
       const pick = await vscode.window.showInformationMessage(`Circuit Inspector: saved ${vscode.workspace.asRelativePath(target)}.`, 'Open Graph');
       if (pick) await vscode.commands.executeCommand('vscode.openWith', target, GRAPH_EDITOR_ID);
     } catch (e) {
       await reportError(e, this.log, 'save graph');
+    }
+  }
+
+  /** The save dialog (which asks about replacing a file itself). */
+  private async askWhere(defaultUri?: vscode.Uri): Promise<vscode.Uri | undefined> {
+    return vscode.window.showSaveDialog({ defaultUri, filters: { 'Graph JSON': ['json'] }, saveLabel: 'Save Graph' });
+  }
+
+  private async exists(uri: vscode.Uri): Promise<boolean> {
+    try {
+      await vscode.workspace.fs.stat(uri);
+      return true;
+    } catch {
+      return false;
     }
   }
 

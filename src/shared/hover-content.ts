@@ -15,6 +15,8 @@ export interface FocusArgs {
   layer: number;
   feature: number;
   position: number;
+  /** Where the analysed prompt starts in the document: which block's analysis (a file may hold several). */
+  at?: number;
 }
 
 function commandLink(title: string, command: string, args: unknown): string {
@@ -25,7 +27,7 @@ function preds(ps: PredictionView[]): string {
   return ps.map((p) => `\`${JSON.stringify(p.token).slice(1, -1).replace(/`/g, 'ˋ')}\`\u00a0${(p.prob * 100).toFixed(1)}%`).join(', ');
 }
 
-export function hoverMarkdown(uri: string, forward: ForwardResult, t: number, lens: LensRow[] | undefined, maxFeatures = 6, minF1 = DEFAULT_LABEL_MIN_F1): string {
+export function hoverMarkdown(uri: string, forward: ForwardResult, t: number, lens: LensRow[] | undefined, maxFeatures = 6, minF1 = DEFAULT_LABEL_MIN_F1, promptStart?: number): string {
   const tok = forward.tokens[t];
   const lines: string[] = [];
   lines.push(`**Circuit Inspector** · token ${t}: \`${JSON.stringify(tok.text).slice(1, -1).replace(/`/g, 'ˋ')}\``);
@@ -35,7 +37,7 @@ export function hoverMarkdown(uri: string, forward: ForwardResult, t: number, le
     lines.push('| Feature | Label score | Activation | |');
     lines.push('|---|---|---:|---|');
     for (const f of feats) {
-      const args: FocusArgs = { uri, layer: f.layer, feature: f.feature, position: t };
+      const args: FocusArgs = { uri, layer: f.layer, feature: f.feature, position: t, ...(promptStart !== undefined ? { at: promptStart } : {}) };
       const v = labelView(f.layer, f.feature, f.label, f.evidence, minF1);
       const score = v.score ? `${v.score}${v.against ? ` vs ${v.against}` : ''}` : 'no score';
       lines.push(`| ${escapeMarkdown(`${v.id} ${v.text}`)} | ${escapeMarkdown(score)} | ${f.activation.toFixed(2)} | ${commandLink('Focus', FOCUS_COMMAND, args)} |`);

@@ -9,6 +9,7 @@
 import type { BlockResult } from './circuit-tests';
 import type { PromptDialect } from './prompt-blocks';
 import type { LabelScore } from './label-text';
+import type { PromptVocabulary } from './vocabulary';
 import type { TokenInfo } from '../engine/api';
 import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSemanticsView, InterventionSpec, PredictionView, FeatureAt, VerifyView } from './protocol';
 
@@ -143,6 +144,8 @@ export interface EngineMethods {
   intervene(args: { text: string; interventions: InterventionSpec[]; k: number; semantics?: Partial<InterventionSemanticsView>; track?: number[]; trackTokens?: string[]; generate?: number }): InterventionOutcome;
   /** The graph's predicted effect of ablating each group next to the measured one (real model unless told). */
   verify(args: { text: string; groups: FeatureAt[][]; semantics?: InterventionSemanticsView }): VerifyView;
+  /** The words of a model folder's tokenizer, when it is word-level (tokenizer.json only: no model load). */
+  vocabulary(args: { modelPath: string }): PromptVocabulary;
   /** Runs the circuit tests (expect lines) of a prompt document; one result per block that has tests. */
   circuitTests(args: { doc: string; dialect: PromptDialect }): BlockResult[];
 }

@@ -5,6 +5,7 @@
 import { parentPort } from 'node:worker_threads';
 import { loadEngine, validateModelDir } from './engine-adapter';
 import { EngineService } from './engine-service';
+import { readPromptVocabulary } from '../engine/bundle/vocabulary';
 import { serve, type Port } from './rpc-endpoints';
 import type { Handlers } from '../shared/rpc';
 
@@ -23,6 +24,8 @@ export function handlersFor(service: EngineService): Handlers {
     verify: (a, c) => service.verify(a, c),
     buildDashboards: (a, c) => service.buildDashboards(a, c),
     searchFeatures: (a) => service.searchFeatures(a),
+    // Only tokenizer.json is read: the editor's word checks must not wait for (or trigger) a model load.
+    vocabulary: (a) => readPromptVocabulary(a.modelPath),
   };
 }
 

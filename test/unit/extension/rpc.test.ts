@@ -21,6 +21,7 @@ function handlers(log: string[]): Handlers {
     prune: unused,
     buildDashboards: unused,
     searchFeatures: unused,
+    vocabulary: unused,
     logitLens: async (a, ctx: CallContext) => {
       for (let i = 0; i < a.k; i++) ctx.progress({ stage: `step ${i}`, fraction: (i + 1) / a.k });
       return [{ layer: a.position, predictions: [] }];
