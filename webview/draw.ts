@@ -131,7 +131,10 @@ export function drawScene(d: DrawInput): Prim[] {
   };
   const restAlpha = lit ? 0.1 : 0.35;
   for (const i of scene.resting) if (!focusEdges.has(i)) edge(i, restAlpha);
-  for (const i of focusEdges) edge(i, 0.95);
+  // A node with hundreds of inputs: its strongest edges stand out, the weak ones stay visible but pale.
+  let focusMax = 0;
+  for (const i of focusEdges) focusMax = Math.max(focusMax, Math.abs(scene.edges[i].weight));
+  for (const i of focusEdges) edge(i, focusMax > 0 ? Math.round((0.2 + 0.75 * Math.sqrt(Math.abs(scene.edges[i].weight) / focusMax)) * 20) / 20 : 0.95);
   // Faint first, then bright on top; thin before thick.
   out.push(...[...buckets.values()].sort((a, b) => a.alpha - b.alpha || a.width - b.width));
 
@@ -240,7 +243,6 @@ function tokenAxis(d: DrawInput, top: number): Prim[] {
   // Rotated labels need one line height between neighbours; beyond that every k-th token is labelled.
   const every = Math.max(1, Math.ceil(14 / Math.max(1e-6, narrowest)));
   const size = 11;
-  const rotate = cols.some((c) => measure(tokenLabel(graph.promptTokens[c.ctx] ?? ''), size) > (c.right - c.left) * v.zoomX - 4);
   for (const c of cols) {
     if (c.ctx % every) continue;
     const x = sx(c.centre);
@@ -249,7 +251,8 @@ function tokenAxis(d: DrawInput, top: number): Prim[] {
     if (l >= f.gutter) out.push({ t: 'line', x1: l, y1: top, x2: l, y2: top + 4, color: t.border, width: 1 });
     out.push({ t: 'text', x, y: top + 3, text: String(c.ctx), color: t.muted, size: 10, align: 'center', baseline: 'top', role: 'axis-position' });
     const tok = tokenLabel(graph.promptTokens[c.ctx] ?? '');
-    if (rotate) {
+    // Only a label wider than its column turns: a turned "+" would read as "×".
+    if (measure(tok, size) > (c.right - c.left) * v.zoomX - 4) {
       const max = (f.axis - 20) / Math.sin(Math.PI / 4);
       out.push({ t: 'text', x: x + 3, y: top + 16, text: ellipsize(tok, max, size, measure), color: t.foreground, size, align: 'right', baseline: 'top', rotate: -45, role: 'axis-token' });
     } else {

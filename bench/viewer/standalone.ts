@@ -43,7 +43,7 @@ export const THEMES: Record<string, Record<string, string>> = {
   },
 };
 
-export const fakeHost = (graph: unknown) => `
+export const fakeHost = (graph: unknown, title = 'dallas.prompt') => `
 (() => {
   const state = { v: undefined };
   const reply = (m) => setTimeout(() => window.postMessage(m, '*'), 10);
@@ -52,7 +52,7 @@ export const fakeHost = (graph: unknown) => `
     getState: () => state.v, setState: (s) => { state.v = s; },
     postMessage: (m) => {
       window.__posted.push(m);
-      if (m.type === 'ready') reply({ type: 'init', inReplyTo: m.requestId, state: { payload: { graph: ${JSON.stringify(graph)}, title: 'dallas.prompt', canIntervene: true, source: 'analysis' } } });
+      if (m.type === 'ready') reply({ type: 'init', inReplyTo: m.requestId, state: { payload: { graph: ${JSON.stringify(graph)}, title: ${JSON.stringify(title)}, canIntervene: true, source: 'analysis' } } });
       if (m.type === 'requestFeatureCard') reply({ type: 'featureCard', inReplyTo: m.requestId, card: { ...m.feature, label: 'Texas (the state)', examples: [{ tokens: ['Dallas', ' is', ' in', ' Texas'], values: [0, 0.2, 0.5, 3.1] }, { tokens: ['Houston', ',', ' Texas'], values: [0.1, 0, 2.7] }], topLogits: [{ token: ' Austin', value: 1.2 }, { token: ' Texas', value: 0.9 }], bottomLogits: [{ token: ' Paris', value: -0.7 }] } });
       if (m.type === 'intervene') reply({ type: 'interventionResult', inReplyTo: m.requestId, outcome: { before: [{ token: ' Austin', prob: 0.61 }, { token: ' Dallas', prob: 0.12 }, { token: ' Houston', prob: 0.05 }], after: [{ token: ' Sacramento', prob: 0.33 }, { token: ' Austin', prob: 0.2 }, { token: ' Dallas', prob: 0.1 }] } });
       if (m.type === 'export') reply({ type: 'exportDone', inReplyTo: m.requestId, path: '/tmp/x' });
@@ -68,7 +68,7 @@ export interface Standalone {
 }
 
 /** Serves the viewer page with the given graph (call after `node esbuild.mjs`). */
-export async function serveViewer(graph: unknown): Promise<Standalone> {
+export async function serveViewer(graph: unknown, title?: string): Promise<Standalone> {
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const theme = url.searchParams.get('theme') ?? 'dark';
@@ -79,7 +79,7 @@ export async function serveViewer(graph: unknown): Promise<Standalone> {
       let html = viewerHtml({ cspSource: origin, nonce, scriptUri: `${origin}/dist/webview.js`, cssUri: `${origin}/media/webview.css`, codiconUri: `${origin}/dist/codicons/codicon.css`, title: 'Graph' });
       html = html
         .replace('<body ', `<body class="vscode-${theme === 'light' ? 'light' : 'dark'}" `)
-        .replace('</head>', `<link rel="stylesheet" href="${origin}/theme.css?theme=${theme}">\n<script nonce="${nonce}">${fakeHost(graph)}</script>\n</head>`);
+        .replace('</head>', `<link rel="stylesheet" href="${origin}/theme.css?theme=${theme}">\n<script nonce="${nonce}">${fakeHost(graph, title)}</script>\n</head>`);
       res.writeHead(200, { 'content-type': 'text/html' }).end(html);
       return;
     }

@@ -129,10 +129,12 @@ export function displayToken(token: string): string {
 
 /**
  * A token as a short label under a node or in a list: its display form, with other control characters
- * escaped as JSON would, and ∅ for the empty string.
+ * escaped as JSON would, ∅ for the empty string, and a token of spaces alone written as ␣ per space
+ * (blank, it would read as a missing label: Gemma's " " before an answer digit is such a token).
  */
 export function tokenLabel(token: string): string {
-  return JSON.stringify(displayToken(token)).slice(1, -1).replace(/\\"/g, '"') || '∅';
+  const s = JSON.stringify(displayToken(token)).slice(1, -1).replace(/\\"/g, '"');
+  return !s ? '∅' : /^ +$/.test(s) ? '␣'.repeat(s.length) : s;
 }
 
 /** A logit node's clerp, `Output "tok" (p=0.123)`. */

@@ -64,31 +64,75 @@ export function measureContrast(frame: Frame, textSelector: string, marks: { sel
   })()`);
 }
 
+/** The class VS Code puts on the workbench for each theme's kind: how a switch is seen to have taken effect. */
+const THEME_CLASS: Record<string, string> = {
+  'Light Modern': 'vs',
+  'Dark Modern': 'vs-dark',
+  'Light High Contrast': 'hc-light',
+  'Dark High Contrast': 'hc-black',
+};
+
 /**
- * The theme picker, as a user does it: Preferences: Color Theme, type the name, click its row. The
- * picker fills its list after it opens (and clears what was typed then), so typing is retried until
- * the list shows the theme.
+ * Switches the colour theme as a user does it (Preferences: Color Theme, type the name, pick its row) and
+ * waits until the workbench wears it. Under load the picker can lose what was typed, and a dialog left
+ * open makes the whole workbench inert; each try closes what is open first, and three tries are made.
  */
 export async function setColorTheme(vs: VsCode, name: string): Promise<void> {
-  // Not vs.runCommand: it waits for the palette to close, and the theme picker opens in its place.
+  let last: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await closeDialogs(vs);
+      await pickTheme(vs, name);
+      const cls = THEME_CLASS[name];
+      if (cls) await vs.page.locator(`.monaco-workbench.${cls}`).first().waitFor({ state: 'attached', timeout: 15_000 });
+      return;
+    } catch (e) {
+      last = e;
+      await vs.screenshot(`theme-retry-${attempt + 1}`);
+      for (let k = 0; k < 2; k++) await vs.page.keyboard.press('Escape').catch(() => {});
+    }
+  }
+  throw last;
+}
+
+/** A modal dialog (it makes everything behind it inert) is cancelled, and what it said is logged. */
+async function closeDialogs(vs: VsCode): Promise<void> {
+  const box = vs.page.locator('.monaco-dialog-box');
+  for (let k = 0; k < 3 && (await box.count()) > 0 && (await box.first().isVisible()); k++) {
+    console.error(`[e2e] a dialog was open before the theme switch: ${(await box.first().innerText().catch(() => '')).replace(/\s+/g, ' ').slice(0, 300)}`);
+    const buttons = box.first().locator('.dialog-buttons a, .dialog-buttons button');
+    const n = await buttons.count();
+    if (n > 0) await buttons.nth(n - 1).click({ timeout: 5_000 }).catch(() => {});
+    else await vs.page.keyboard.press('Escape');
+    await vs.page.waitForTimeout(300);
+  }
+}
+
+/**
+ * The picker fills its list after it opens (and clears what was typed then), so typing is retried until
+ * the list shows the theme. Not vs.runCommand: it waits for the palette to close, and the theme picker
+ * opens in its place.
+ */
+async function pickTheme(vs: VsCode, name: string): Promise<void> {
+  const T = { timeout: 15_000 };
   const input = vs.page.locator('.quick-input-widget .quick-input-box input');
-  await vs.page.locator('.part.editor .title .tabs-and-actions-container').first().click({ position: { x: 5, y: 5 } });
+  await vs.page.locator('.part.editor .title .tabs-and-actions-container').first().click({ position: { x: 5, y: 5 }, ...T });
   await vs.page.keyboard.press('F1');
-  await input.waitFor({ state: 'visible' });
-  await input.fill('>Preferences: Color Theme');
-  await vs.page.locator('.quick-input-list .monaco-list-row', { has: vs.page.locator('.label-name', { hasText: /^\s*Preferences: Color Theme\s*$/ }) }).first().click();
-  await vs.page.locator('.quick-input-widget .quick-input-box input[placeholder*="Color Theme"]').waitFor({ state: 'visible' });
+  await input.waitFor({ state: 'visible', ...T });
+  await input.fill('>Preferences: Color Theme', T);
+  await vs.page.locator('.quick-input-list .monaco-list-row', { has: vs.page.locator('.label-name', { hasText: /^\s*Preferences: Color Theme\s*$/ }) }).first().click(T);
+  await vs.page.locator('.quick-input-widget .quick-input-box input[placeholder*="Color Theme"]').waitFor({ state: 'visible', ...T });
   const first = vs.page.locator('.quick-input-list .monaco-list-row .label-name').first();
   for (let attempt = 0; ; attempt++) {
     await vs.page.waitForTimeout(700);
-    await input.fill(name);
+    await input.fill(name, T);
     await vs.page.waitForTimeout(700);
     const top = (await first.innerText().catch(() => '')).trim();
     if (top === name && (await input.inputValue()) === name) break;
     if (attempt >= 10) throw new Error(`the theme picker did not offer ${name} (top row: ${top})`);
   }
   await input.press('Enter');
-  await input.waitFor({ state: 'hidden' });
+  await input.waitFor({ state: 'hidden', ...T });
 }
 
 export const THEMES = ['Light Modern', 'Dark Modern', 'Light High Contrast', 'Dark High Contrast'];

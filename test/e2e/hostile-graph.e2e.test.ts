@@ -14,7 +14,7 @@ const SVG = `<svg onload="window.__ciPwned='svg'"></svg>`;
 
 const hostile = {
   metadata: { slug: SCRIPT, prompt: `Hello ${SCRIPT}`, prompt_tokens: ['Hello', SCRIPT], prompt_file: `../${IMG}` },
-  qParams: { pinnedIds: [], supernodes: [[SVG, '0_7_1']] },
+  qParams: { pinnedIds: [], supernodes: [[SVG, '1_err_1']] },
   nodes: [
     { node_id: 'E_1_0', feature_type: 'embedding', layer: 'E', ctx_idx: 0 },
     { node_id: 'E_2_1', feature_type: 'embedding', layer: 'E', ctx_idx: 1 },
@@ -42,7 +42,7 @@ after(async () => {
   await vs?.close();
 });
 
-test('the hostile graph opens in the custom editor and its labels are shown literally', { todo: 'regressed in the last landings of this session: labels are literal, but the layer-0 feature 0_7_1 is missing from the node list; see the closing note' }, async () => {
+test('the hostile graph opens in the custom editor and its labels are shown literally', async () => {
   const labels = await vs.step('hostile-open', async () => {
     await vs.openFile('hostile.graph.json');
     const s = await graphSummary(vs.webview('editor'));
@@ -53,9 +53,11 @@ test('the hostile graph opens in the custom editor and its labels are shown lite
   // Feature labels read with their L#idx in front.
   assert.ok(labels.includes(`L0#7 ${IMG}`), `the <img> label is not shown literally: ${JSON.stringify(labels)}`);
   assert.ok(labels.includes(`L1#3 ${SCRIPT}`), `the <script> label is not shown literally: ${JSON.stringify(labels)}`);
+  // The supernode is drawn merged (one row, its name as the label), its member folded into it.
+  assert.ok(labels.includes(SVG), `the <svg> supernode name is not shown literally: ${JSON.stringify(labels)}`);
 });
 
-test('the feature card shows the hostile label as text', { todo: 'regressed in the last landings of this session: the node row is not found by its id; see the closing note' }, async () => {
+test('the feature card shows the hostile label as text', async () => {
   const label = await vs.step('hostile-card', async () => {
     const view = vs.webview('editor');
     await openNodeList(view);

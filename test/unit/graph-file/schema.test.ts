@@ -73,4 +73,7 @@ test('token display: the file form makes whitespace visible; the label quotes th
   assert.equal(tokenLabel('say "hi"'), 'say "hi"');
   assert.equal(tokenLabel('\u0001'), '\\u0001');
   assert.equal(tokenLabel(''), '∅');
+  assert.equal(tokenLabel(' '), '␣');
+  assert.equal(tokenLabel('   '), '␣␣␣');
+  assert.equal(tokenLabel(' Austin'), ' Austin');
 });

@@ -10,13 +10,20 @@ import { sampleGraph, syntheticGraph } from './sample-graph';
 const g = normalizeGraph(sampleGraph(4));
 const lay = layeredLayout(g.nodes, g.nLayers, g.promptTokens.length);
 
-test('pruning keeps nodes with cumulative influence ≤ threshold, the frame, and pinned nodes', () => {
+test('pruning keeps nodes with cumulative influence ≤ threshold and the one that crosses it, the frame, and pinned nodes', () => {
+  // circuit-tracer's rule: walking nodes in influence order, the node whose share carries the running sum
+  // across t is kept too (its cumulative value is the first one ≥ t).
+  const order = g.nodes.map((n) => n.influence).filter((v): v is number => v !== undefined).sort((a, b) => a - b);
   for (const t of [0.1, 0.3, 0.6, 1]) {
+    const crossing = order.find((v) => v >= t) ?? t;
     const vis = visibleElements(g, t, new Set(), false);
+    let crossed = 0;
     for (const n of g.nodes) {
-      const expect = n.kind === 'embedding' || n.kind === 'logit' || n.influence === undefined || n.influence <= t;
+      if (n.influence !== undefined && n.influence > t && vis.nodes.has(n.id) && n.kind !== 'embedding' && n.kind !== 'logit') crossed++;
+      const expect = n.kind === 'embedding' || n.kind === 'logit' || n.influence === undefined || n.influence <= crossing;
       assert.equal(vis.nodes.has(n.id), expect, `${n.id} at ${t}`);
     }
+    assert.ok(crossed <= 1, `${crossed} nodes above ${t} shown; only the crossing one may be`);
     assert.equal(vis.links.length, g.links.filter((l) => vis.nodes.has(l.source) && vis.nodes.has(l.target)).length);
   }
   const hidden = g.nodes.find((n) => n.kind === 'feature' && (n.influence ?? 0) > 0.5)!;
