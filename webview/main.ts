@@ -216,7 +216,7 @@ class Viewer {
       ...(selection.length ? { focus: selection[selection.length - 1] } : {}),
       selection,
       host: this.host,
-      actions: { select: (id, additive) => this.select(id, additive), update: (c) => this.update(c) },
+      actions: { select: (id, additive) => this.select(id, additive), update: (c) => this.update(c), showFeature: (f) => this.revealFeature(f) },
       card: (n) => this.cardFor(n),
     });
     const byKind: Record<string, number> = { embedding: 0, feature: 0, error: 0, logit: 0, supernode: 0 };
@@ -335,20 +335,25 @@ class Viewer {
 
   /** Host asked to focus a feature (from a hover link): select its node at that position, or any. */
   private focusFeature(f: FeatureRef, position?: number): void {
+    if (!this.shown) return;
+    if (!this.revealFeature(f, position)) this.showMessage(`Feature L${f.layer} #${f.feature} is not in the pruned graph.`);
+  }
+
+  /** Selects a feature's node (at `position` when given, else its first) and pans to it; false when absent. */
+  private revealFeature(f: FeatureRef, position?: number): boolean {
     const sh = this.shown;
-    if (!sh) return;
+    if (!sh) return false;
     const matches = sh.graph.nodes.filter((n) => n.kind === 'feature' && n.layer === f.layer && n.feature === f.feature);
     const best = matches.find((n) => n.ctx === position) ?? matches[0];
-    if (!best) {
-      this.showMessage(`Feature L${f.layer} #${f.feature} is not in the pruned graph.`);
-      return;
-    }
+    if (!best) return false;
     $('message').hidden = true;
     // Pruned away at the current threshold: pin it so it shows.
     if (!sh.scene.byId.has(best.id)) this.update((s) => vs.ensurePinned(s, best.id));
     this.update((s) => vs.clickNode(s, best.id, false));
     this.canvas.reveal(best.id);
+    return true;
   }
+
 
   // ------------------------------------------------------------------------------------------ export
 

@@ -64,6 +64,7 @@ export function activate(context: vscode.ExtensionContext): { inspector: Inspect
       GRAPH_EDITOR_ID,
       new GraphEditorProvider(context.extensionUri, {
         featureCardOn: (g, ref) => inspector.featureCardOn(g, ref),
+        searchFeaturesOn: (g, query) => inspector.searchFeaturesOn(g, query),
         interveneOn: (g, specs, options) => inspector.interveneOn(g, specs, options),
         verifyOn: (g, groups, semantics) => inspector.verifyOn(g, groups, semantics),
         focusOnPrompt: (uri, prompt, ref) => void inspector.focusOnPrompt(uri, prompt, ref),

@@ -15,6 +15,8 @@ export const GRAPH_EDITOR_ID = 'circuitInspector.graphFile';
 
 export interface GraphFileHost {
   featureCardOn(graph: GraphFile, ref: FeatureRef): ReturnType<ViewerDelegate['featureCard']>;
+  /** Searches the dictionary of the model the graph was made with (rejects when another is loaded). */
+  searchFeaturesOn(graph: GraphFile, query: string): ReturnType<ViewerDelegate['searchFeatures']>;
   /** Steers on the graph's own prompt; rejects when the loaded model is not the graph's. */
   interveneOn(graph: GraphFile, specs: InterventionSpec[], options?: InterveneOptionsView): ReturnType<ViewerDelegate['intervene']>;
   verifyOn(graph: GraphFile, groups: FeatureAt[][], semantics?: InterventionSemanticsView): Promise<VerifyView>;
@@ -81,6 +83,7 @@ export class GraphEditorProvider extends Disposable implements vscode.CustomRead
       {
         initState: () => ({ payload, message }),
         featureCard: (ref) => (g ? this.host.featureCardOn(g, ref) : Promise.reject(new Error('No graph.'))),
+        searchFeatures: (query) => (g ? this.host.searchFeaturesOn(g, query) : Promise.reject(new Error('No graph.'))),
         intervene: (specs, options) => (g ? this.host.interveneOn(g, specs, options) : Promise.reject(new Error('No graph.'))),
         verify: (groups, semantics) => (g ? this.host.verifyOn(g, groups, semantics) : Promise.reject(new Error('No graph.'))),
         focusFeature: (ref) => g && this.host.focusOnPrompt(promptUriOf(doc.uri, g), String(g.metadata.prompt ?? ''), ref),

@@ -6,7 +6,7 @@
 import * as vscode from 'vscode';
 import { isEngineError } from '../engine/errors';
 import { randomBytes } from 'node:crypto';
-import { dispatchMessage, parseFromWebview, type ExportFormat, type MessageHandlers, type FeatureCard, type FeatureRef, type FromWebview, type GraphFile, type InterventionOutcome, type InterventionSpec, type InterveneOptionsView, type FeatureAt, type InterventionSemanticsView, type VerifyView, type ToWebview, type ViewerInitState } from '../shared/protocol';
+import { dispatchMessage, parseFromWebview, type ExportFormat, type MessageHandlers, type FeatureCard, type FeatureRef, type FeatureSearchHitView, type FromWebview, type GraphFile, type InterventionOutcome, type InterventionSpec, type InterveneOptionsView, type FeatureAt, type InterventionSemanticsView, type VerifyView, type ToWebview, type ViewerInitState } from '../shared/protocol';
 import { Disposable } from './disposable';
 import { notificationText } from './errors';
 import { viewerHtml } from '../shared/viewer-html';
@@ -14,6 +14,8 @@ import { viewerHtml } from '../shared/viewer-html';
 export interface ViewerDelegate {
   initState(): ViewerInitState;
   featureCard(ref: FeatureRef): Promise<FeatureCard>;
+  /** Features of the whole dictionary matching label text (the loaded model's feature dashboards). */
+  searchFeatures(query: string): Promise<FeatureSearchHitView[]>;
   intervene(specs: InterventionSpec[], options?: InterveneOptionsView): Promise<InterventionOutcome>;
   /** Predicted vs measured ablation effects; absent where the graph's prompt cannot be run. */
   verify?(groups: FeatureAt[][], semantics?: InterventionSemanticsView): Promise<VerifyView>;
@@ -105,6 +107,13 @@ export class GraphWebview extends Disposable {
         this.reply({ type: 'featureCard', inReplyTo: m.requestId, card: await this.delegate.featureCard(m.feature) });
       } catch (e) {
         this.reply({ type: 'featureCard', inReplyTo: m.requestId, error: notificationText(e).text });
+      }
+    },
+    searchFeatures: async (m) => {
+      try {
+        this.reply({ type: 'featureSearch', inReplyTo: m.requestId, hits: await this.delegate.searchFeatures(m.query) });
+      } catch (e) {
+        this.reply({ type: 'featureSearch', inReplyTo: m.requestId, error: notificationText(e).text });
       }
     },
     intervene: async (m) => {

@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { EngineError } from '../engine/errors';
 import { serializeGraphFile, type GraphFile } from '../engine/graph-file';
-import type { FeatureAt, FeatureCard, FeatureRef, GraphPayload, InterveneOptionsView, InterventionOutcome, InterventionSemanticsView, InterventionSpec, VerifyView } from '../shared/protocol';
+import type { FeatureAt, FeatureCard, FeatureRef, FeatureSearchHitView, GraphPayload, InterveneOptionsView, InterventionOutcome, InterventionSemanticsView, InterventionSpec, VerifyView } from '../shared/protocol';
 
 /** The panel's intervention options as the worker's request fields. */
 function interveneExtras(o?: InterveneOptionsView) {
@@ -28,6 +28,9 @@ import { blockGraphFileName, shareableOwnMetadata, type LocalPathsSetting } from
 import type { BlockResult } from '../shared/circuit-tests';
 import { SECTION, analysisSettings, labelMinF1Setting, providerSetting, resolveTrustedPath, PROVIDERS } from './settings';
 import { ModelStatusBar } from './status-bar';
+
+/** Features listed per search of the whole dictionary (the panel shows them with their scores). */
+const SEARCH_RESULTS = 30;
 
 interface PanelSource {
   uri: vscode.Uri;
@@ -55,6 +58,7 @@ export class Inspector extends Disposable {
         context.extensionUri,
         {
           featureCard: (ref) => this.featureCard(ref),
+          searchFeatures: (query) => this.searchFeatures(query),
           intervene: (specs, options) => this.interveneOnPanel(specs, options),
           verify: (groups, semantics) => this.verifyOnPanel(groups, semantics),
           focusFeature: (ref) => this.panelSource && void this.focusFeature({ uri: this.panelSource.uri.toString(), ...ref, position: -1, at: this.panelAnalysis()?.promptStart }, false),
@@ -372,6 +376,17 @@ export class Inspector extends Disposable {
   async featureCard(ref: FeatureRef): Promise<FeatureCard> {
     await this.ensureModel();
     return this.engine.call('featureCard', ref);
+  }
+
+  /** Features of the loaded dictionary matching label text, best label score first (the feature dashboards). */
+  async searchFeatures(query: string): Promise<FeatureSearchHitView[]> {
+    await this.ensureModel();
+    return this.engine.call('searchFeatures', { query, limit: SEARCH_RESULTS });
+  }
+
+  async searchFeaturesOn(graph: GraphFile, query: string): Promise<FeatureSearchHitView[]> {
+    await this.checkModelOf(graph);
+    return this.engine.call('searchFeatures', { query, limit: SEARCH_RESULTS });
   }
 
   /** Re-prunes the panel's analysis from the worker's kept attribution; Save Graph then writes this graph. */

@@ -4,6 +4,7 @@
  * the user's threshold — a weak label is evidence, not a name. Pure and dependency-free, so every
  * surface formats labels the same way.
  */
+import { DISPLAY_DEFAULTS } from './settings-defaults';
 
 /** The part of a label's evidence the text needs (a structural subset of LabelEvidence). */
 export interface LabelScore {
@@ -14,7 +15,7 @@ export interface LabelScore {
 }
 
 /** Default of the `circuitInspector.labels.minF1` setting: labels scoring below it read "unlabelled". */
-export const DEFAULT_LABEL_MIN_F1 = 0.5;
+export const DEFAULT_LABEL_MIN_F1: number = DISPLAY_DEFAULTS['labels.minF1'];
 
 export function featureId(layer: number, index: number): string {
   return `L${layer}#${index}`;

@@ -56,6 +56,20 @@ export interface FeatureCard extends FeatureRef {
   automatic?: string;
 }
 
+/** A feature of the whole dictionary found by label text (from the feature dashboards). */
+export interface FeatureSearchHitView extends FeatureRef {
+  label: string;
+  /** 'latent' | 'published' | 'automatic' | '' (no label). */
+  labelSource: string;
+  /** The label's F1 against what it was scored on; null when it has no score. */
+  f1: number | null;
+  /** Fraction of the dashboards' corpus tokens it fires on. */
+  density: number;
+}
+
+/** Longest search text the host accepts from the viewer. */
+export const MAX_FEATURE_QUERY = 200;
+
 export type InterventionMode = 'ablate' | 'scale' | 'set';
 
 export interface InterventionSpec extends FeatureRef {
@@ -167,12 +181,15 @@ export type ToWebview =
   | { type: 'interventionResult'; inReplyTo: number; outcome?: InterventionOutcome; error?: string }
   | { type: 'verifyResult'; inReplyTo: number; report?: VerifyView; error?: string }
   | { type: 'exportDone'; inReplyTo: number; path?: string; error?: string }
-  | { type: 'pruned'; inReplyTo: number; graph?: GraphFile; error?: string };
+  | { type: 'pruned'; inReplyTo: number; graph?: GraphFile; error?: string }
+  | { type: 'featureSearch'; inReplyTo: number; hits?: FeatureSearchHitView[]; error?: string };
 
 export type FromWebview =
   | { type: 'ready'; requestId: number }
   | { type: 'focusFeature'; feature: FeatureRef; nodeId: string }
   | { type: 'requestFeatureCard'; requestId: number; feature: FeatureRef }
+  /** Every feature of the dictionary whose label, description or top tokens match (the dashboards). */
+  | { type: 'searchFeatures'; requestId: number; query: string }
   | { type: 'intervene'; requestId: number; interventions: InterventionSpec[]; options?: InterveneOptionsView }
   /** Each group (a node, or a selection ablated together) verified against the model. */
   | { type: 'verify'; requestId: number; groups: FeatureAt[][]; semantics?: InterventionSemanticsView }
@@ -201,6 +218,7 @@ export type HostEvent = Exclude<ToWebview, Reply>;
 export const REPLY_TO = {
   ready: 'init',
   requestFeatureCard: 'featureCard',
+  searchFeatures: 'featureSearch',
   intervene: 'interventionResult',
   export: 'exportDone',
   prune: 'pruned',
@@ -284,6 +302,10 @@ export function parseFromWebview(raw: unknown): FromWebview | undefined {
     case 'requestFeatureCard':
       return isInt(m.requestId) && isFeatureRef(m.feature)
         ? { type: 'requestFeatureCard', requestId: m.requestId, feature: { layer: m.feature.layer, feature: m.feature.feature } }
+        : undefined;
+    case 'searchFeatures':
+      return isInt(m.requestId) && typeof m.query === 'string' && m.query.length <= MAX_FEATURE_QUERY
+        ? { type: 'searchFeatures', requestId: m.requestId, query: m.query }
         : undefined;
     case 'intervene': {
       if (!(isInt(m.requestId) && Array.isArray(m.interventions) && m.interventions.length > 0 && m.interventions.length <= 256 && m.interventions.every(isIntervention))) return undefined;

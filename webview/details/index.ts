@@ -4,12 +4,13 @@
  */
 import { cardSection } from './card';
 import { connectionsSection } from './connections';
+import { featureSearchSection } from './feature-search';
 import { nodeListSection } from './node-list';
 import type { DetailsContext, DetailsSection } from './section';
 import { steerSection } from './steer';
 import { subgraphSection } from './subgraph';
 
-export const SECTIONS: readonly DetailsSection[] = [steerSection, cardSection, connectionsSection, subgraphSection, nodeListSection];
+export const SECTIONS: readonly DetailsSection[] = [steerSection, cardSection, connectionsSection, subgraphSection, featureSearchSection, nodeListSection];
 
 /** Renders the sections into `root`, each in its own slot, re-rendering only those whose key changed. */
 export class DetailsPane {

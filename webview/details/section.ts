@@ -4,7 +4,7 @@
  * renders from the context alone and is re-rendered only when its `key` changes, so what the user typed
  * or unfolded in it survives unrelated updates (a hover, a pan, another section's change).
  */
-import type { FeatureCard, GraphPayload } from '../../src/shared/protocol';
+import type { FeatureCard, FeatureRef, GraphPayload } from '../../src/shared/protocol';
 import type { HostChannel } from '../channel';
 import type { ViewGraph, ViewNode } from '../graph-model';
 import type { Scene, SceneNode } from '../scene';
@@ -15,6 +15,11 @@ export interface ViewActions {
   select(id: string, additive?: boolean): void;
   /** Applies a state change (view-state.ts) and redraws what depends on it. */
   update(change: (s: ViewState) => ViewState): void;
+  /**
+   * Selects the feature's node in the graph (pinned when the threshold hides it) and pans it into view;
+   * false when the graph has no node of that feature.
+   */
+  showFeature(f: FeatureRef): boolean;
 }
 
 export interface DetailsContext {

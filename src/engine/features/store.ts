@@ -2,24 +2,26 @@
  * The feature store: every feature's dashboard in one indexed file (SQLite through sql.js), with
  * full-text search (FTS4: sql.js's build has no FTS5) over labels, automatic descriptions and top tokens.
  *
- * Schema:
+ * Schema (version 2):
  *   meta(key PRIMARY KEY, value)                — model, dictionary, corpus, tokens, build settings (JSON)
  *   features(id PRIMARY KEY, layer, idx, label, label_source, f1, density, max_act, card)
  *       id = layer · 2^24 + idx; label_source 'latent' | 'published' | 'automatic' | '';
  *       card = the dashboard as deflated JSON (DashboardCard; a few KB each before compression)
- *   feature_text(label, tokens)                 — FTS4, rowid = features.id
- * A card read is one primary-key lookup; a search is one FTS query joined back on rowid.
+ *   feature_text(label, tokens, fid)            — FTS4 with prefix indexes; fid = features.id (not indexed)
+ * A card read is one primary-key lookup. Search order is fixed when the store is written: full-text rows
+ * are inserted best first (scored labels by F1, then unscored, then automatic descriptions; density breaks
+ * ties), so a row's docid is its rank. FTS4 yields matches in docid order, so the best `limit` matches
+ * of a query are its first `limit` rows: no match set is sorted, however common the word — ranking
+ * every match of a common word of a 426k-feature dictionary cost seconds.
  */
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { deflateSync, inflateSync, strFromU8, strToU8 } from 'fflate';
-import type { Database } from 'sql.js';
+import type { Database, Statement } from 'sql.js';
 import { EngineError } from '../errors';
 import { sqlite } from './sqlite';
 
 export const STORE_FILE = 'dashboards.sqlite';
-export const STORE_SCHEMA_VERSION = 1;
-/** Full-text matches ranked per search (the best label scores among the first this many matches). */
-export const SEARCH_CANDIDATES = 2000;
+export const STORE_SCHEMA_VERSION = 2;
 const ID_SHIFT = 2 ** 24;
 
 export function featureKey(layer: number, index: number): number {
@@ -88,8 +90,41 @@ export interface SearchHit {
   density: number;
 }
 
+/**
+ * Search order: scored labels (latent or published) by F1, best first; then labels with no score; then
+ * automatic descriptions; density (more often seen first) breaks ties, then (layer, index).
+ */
+export function searchOrder(a: RankKey, b: RankKey): number {
+  const cls = (k: RankKey) => (k.labelSource === 'automatic' ? 2 : k.f1 === null || k.f1 === undefined ? 1 : 0);
+  return cls(a) - cls(b) || (b.f1 ?? 0) - (a.f1 ?? 0) || b.density - a.density || a.layer - b.layer || a.index - b.index;
+}
+
+interface RankKey {
+  layer: number;
+  index: number;
+  labelSource: string;
+  f1: number | null | undefined;
+  density: number;
+}
+
+/** The FTS4 query for user text: its words, the last one a prefix; punctuation dropped, so any text is data. */
+export function matchQuery(query: string): string | undefined {
+  const words = query.toLowerCase().match(/[\p{L}\p{N}_]+/gu) ?? [];
+  if (!words.length) return undefined;
+  return words.map((w, i) => (i === words.length - 1 ? `${w}*` : w)).join(' ');
+}
+
 export class FeatureStore {
-  private constructor(private readonly db: Database, readonly path: string, readonly meta: StoreMeta) {}
+  private readonly cardStmt: Statement;
+  private readonly searchStmt: Statement;
+
+  private constructor(private readonly db: Database, readonly path: string, readonly meta: StoreMeta) {
+    // Prepared once: a 426k-feature store answers many cards and searches per session.
+    this.cardStmt = db.prepare('SELECT card FROM features WHERE id = ?');
+    this.searchStmt = db.prepare(`SELECT f.layer, f.idx, f.label, f.label_source, f.f1, f.density
+      FROM (SELECT docid AS d, fid FROM feature_text WHERE feature_text MATCH ? ORDER BY docid LIMIT ?) t
+      JOIN features f ON f.id = t.fid ORDER BY t.d`);
+  }
 
   /** Opens a store file (read into memory; sql.js has no file I/O). */
   static async open(path: string): Promise<FeatureStore> {
@@ -121,12 +156,12 @@ export class FeatureStore {
     const db = new SQL.Database();
     db.run(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
       CREATE TABLE features (id INTEGER PRIMARY KEY, layer INTEGER, idx INTEGER, label TEXT, label_source TEXT, f1 REAL, density REAL, max_act REAL, card BLOB);
-      CREATE VIRTUAL TABLE feature_text USING fts4(label, tokens, tokenize=unicode61);`);
+      CREATE VIRTUAL TABLE feature_text USING fts4(label, tokens, fid, notindexed=fid, prefix="2,3,4", tokenize=unicode61);`);
     return new FeatureStoreWriter(db, meta);
   }
 
   card(layer: number, index: number): DashboardCard | undefined {
-    const st = this.db.prepare('SELECT card FROM features WHERE id = ?');
+    const st = this.cardStmt;
     try {
       st.bind([featureKey(layer, index)]);
       if (!st.step()) return undefined;
@@ -134,24 +169,18 @@ export class FeatureStore {
       if (!(blob instanceof Uint8Array)) return undefined;
       return JSON.parse(strFromU8(inflateSync(blob))) as DashboardCard;
     } finally {
-      st.free();
+      st.reset();
     }
   }
 
   /**
-   * Features whose label, automatic description or top tokens match `query` (words; the last one is
-   * a prefix), best label score first among the first SEARCH_CANDIDATES matches. Punctuation in the
-   * query is dropped, so any text is safe.
+   * The best `limit` features (searchOrder) whose label, automatic description or top tokens match
+   * `query` (words; the last one a prefix). Punctuation in the query is dropped, so any text is safe.
    */
   search(query: string, limit = 50): SearchHit[] {
-    const words = query.toLowerCase().match(/[\p{L}\p{N}_]+/gu) ?? [];
-    if (!words.length) return [];
-    const match = words.map((w, i) => (i === words.length - 1 ? `${w}*` : w)).join(' ');
-    // The full-text match is capped before the join and sort: a common word matches a large share of a
-    // 426k-feature dictionary, and ranking every match cost seconds (bench section features).
-    const st = this.db.prepare(`SELECT f.layer, f.idx, f.label, f.label_source, f.f1, f.density FROM features f
-      WHERE f.id IN (SELECT rowid FROM feature_text WHERE feature_text MATCH ? LIMIT ${SEARCH_CANDIDATES})
-      ORDER BY (f.label_source = 'automatic'), f.f1 IS NULL, f.f1 DESC, f.density DESC LIMIT ?`);
+    const match = matchQuery(query);
+    if (!match) return [];
+    const st = this.searchStmt;
     const out: SearchHit[] = [];
     try {
       st.bind([match, Math.max(1, Math.floor(limit))]);
@@ -160,40 +189,53 @@ export class FeatureStore {
         out.push({ layer: Number(layer), index: Number(index), label: String(label), labelSource: String(labelSource), f1: f1 === null ? null : Number(f1), density: Number(density) });
       }
     } finally {
-      st.free();
+      st.reset();
     }
     return out;
   }
 
   close(): void {
+    this.cardStmt.free();
+    this.searchStmt.free();
     this.db.close();
   }
 }
 
 export class FeatureStoreWriter {
   private readonly insert;
-  private readonly insertText;
-  private n = 0;
+  /** Full-text rows, written in search order at `save` (their docid is their rank). */
+  private readonly texts: { key: RankKey; id: number; label: string; tokens: string }[] = [];
 
   constructor(private readonly db: Database, private readonly meta: StoreMeta) {
     this.insert = db.prepare('INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
-    this.insertText = db.prepare('INSERT INTO feature_text (rowid, label, tokens) VALUES (?, ?, ?)');
     db.run('BEGIN');
   }
 
   add(card: DashboardCard, topTokens: string[]): void {
     const id = featureKey(card.layer, card.index);
-    this.insert.run([id, card.layer, card.index, card.label, card.labelSource, card.evidence?.f1 ?? null, card.density, card.maxAct, deflateSync(strToU8(JSON.stringify(card)), { level: 9 })]);
-    this.insertText.run([id, `${card.label} ${card.labelSource === 'automatic' ? '' : card.automatic}`, topTokens.join(' ')]);
-    this.n++;
+    const f1 = card.evidence?.f1 ?? null;
+    this.insert.run([id, card.layer, card.index, card.label, card.labelSource, f1, card.density, card.maxAct, deflateSync(strToU8(JSON.stringify(card)), { level: 9 })]);
+    this.texts.push({
+      key: { layer: card.layer, index: card.index, labelSource: card.labelSource, f1, density: card.density },
+      id,
+      label: `${card.label} ${card.labelSource === 'automatic' ? '' : card.automatic}`,
+      tokens: topTokens.join(' '),
+    });
   }
 
   /** Writes the store atomically (a temporary file renamed into place); returns its size in bytes. */
   save(path: string): number {
-    this.db.run('COMMIT');
     this.insert.free();
-    this.insertText.free();
-    this.db.run("INSERT OR REPLACE INTO meta VALUES ('meta', ?)", [JSON.stringify({ ...this.meta, features: this.n })]);
+    this.texts.sort((a, b) => searchOrder(a.key, b.key));
+    const insertText = this.db.prepare('INSERT INTO feature_text (docid, label, tokens, fid) VALUES (?, ?, ?, ?)');
+    this.texts.forEach((t, rank) => insertText.run([rank + 1, t.label, t.tokens, t.id]));
+    insertText.free();
+    const n = this.texts.length;
+    this.texts.length = 0;
+    this.db.run('COMMIT');
+    // One b-tree per term prefix instead of the many segments the inserts left: fewer pages per query.
+    this.db.run("INSERT INTO feature_text(feature_text) VALUES ('optimize')");
+    this.db.run("INSERT OR REPLACE INTO meta VALUES ('meta', ?)", [JSON.stringify({ ...this.meta, features: n })]);
     const bytes = this.db.export();
     this.db.close();
     const tmp = `${path}.tmp`;

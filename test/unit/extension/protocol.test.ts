@@ -15,6 +15,7 @@ test('well-formed messages pass, with only the known fields', () => {
   const iv = parseFromWebview({ type: 'intervene', requestId: 3, interventions: [{ layer: 0, feature: 1, mode: 'scale', value: 2, positions: [4] }] });
   assert.equal(iv?.type, 'intervene');
   assert.deepEqual(parseFromWebview({ type: 'prune', requestId: 4, nodeThreshold: 0.5, edgeThreshold: 0 }), { type: 'prune', requestId: 4, nodeThreshold: 0.5 });
+  assert.deepEqual(parseFromWebview({ type: 'searchFeatures', requestId: 5, query: 'Texas', limit: 1e9 }), { type: 'searchFeatures', requestId: 5, query: 'Texas' });
 });
 
 test('malformed messages are rejected', () => {
@@ -38,6 +39,8 @@ test('malformed messages are rejected', () => {
     { type: 'viewState', pinnedIds: [], supernodes: [[]] },
     { type: 'viewState', pinnedIds: [], supernodes: 'x' },
     { type: 'prune', requestId: 1, nodeThreshold: 0 },
+    { type: 'searchFeatures', requestId: 1, query: 5 },
+    { type: 'searchFeatures', requestId: 1, query: 'x'.repeat(201) },
     { type: 'prune', requestId: 1, nodeThreshold: 1.5 },
     { type: 'prune', requestId: 1, nodeThreshold: '0.5' },
     { type: 'prune', nodeThreshold: 0.5 },
