@@ -22,6 +22,8 @@ export interface CanvasModel {
   theme: Theme;
   selected: readonly string[];
   hovered?: string;
+  /** Nodes whose verified effect contradicts the graph: marked with a ring and a badge. */
+  flagged?: ReadonlySet<string>;
 }
 
 export interface CanvasEvents {
@@ -123,7 +125,7 @@ export class GraphCanvas {
   drawInput(frame: Frame, viewport: Viewport): DrawInput | undefined {
     const m = this.model;
     if (!m) return undefined;
-    return { graph: m.graph, layout: m.layout, scene: m.scene, viewport, frame, theme: m.theme, selected: m.selected, ...(m.hovered ? { hovered: m.hovered } : {}), measure: this.measure };
+    return { graph: m.graph, layout: m.layout, scene: m.scene, viewport, frame, theme: m.theme, selected: m.selected, ...(m.hovered ? { hovered: m.hovered } : {}), ...(m.flagged?.size ? { flagged: m.flagged } : {}), measure: this.measure };
   }
 
   request(): void {

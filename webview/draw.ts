@@ -39,6 +39,8 @@ export interface DrawInput {
   /** Ids drawn as selected, and the hovered one. */
   selected: readonly string[];
   hovered?: string;
+  /** Nodes flagged by verify (measured effect contradicts the graph): a ring and a "!" badge. */
+  flagged?: ReadonlySet<string>;
   measure: (text: string, size: number, bold?: boolean) => number;
 }
 
@@ -167,6 +169,19 @@ export function drawScene(d: DrawInput): Prim[] {
   // a few dozen fills, not 20,000); plain nodes first, rings (selection, pins) on top.
   const look = (p: Extract<Prim, { t: 'shape' }>) => `${p.strokeWidth > 1 ? 1 : 0}|${p.shape}|${p.fill}|${p.stroke}|${p.alpha}|${p.dash ? 1 : 0}|${p.w}`;
   out.push(...shapes.map((p) => [look(p), p] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, p]) => p));
+
+  // Verify's flags: a ring outside the node and a "!" badge at its upper right, in the warning colour;
+  // drawn over the nodes so a crowded cell cannot hide them.
+  if (d.flagged?.size) {
+    for (const n of onScreen) {
+      if (!d.flagged.has(n.id)) continue;
+      const [w, h] = NODE_SIZE[n.kind];
+      const x = sx(n.x), y = sy(n.y);
+      out.push({ t: 'shape', shape: 'ellipse', x, y, w: w + 9, h: h + 9, fill: 'transparent', stroke: t.flag, strokeWidth: 2, alpha: 1 });
+      out.push({ t: 'shape', shape: 'ellipse', x: x + w / 2 + 4, y: y - h / 2 - 4, w: 11, h: 11, fill: t.flag, stroke: t.background, strokeWidth: 1, alpha: 1 });
+      out.push({ t: 'text', x: x + w / 2 + 4, y: y - h / 2 - 3.5, text: '!', color: t.background, size: 9, bold: true, align: 'center', baseline: 'middle', role: 'verify-flag' });
+    }
+  }
 
   // Labels: the important ones first (selected, hovered, pinned, groups, logits, then features by
   // influence); a label that would overlap one already placed is left out (its card says the rest).

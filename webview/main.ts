@@ -27,6 +27,8 @@ import { attachSplitter } from './splitter';
 import { readTheme, type Theme } from './theme';
 import { Toolbar } from './toolbar';
 import * as vs from './view-state';
+import { verdictLines } from './details/verify';
+import { VerifyRuns } from './verify-runs';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -50,6 +52,8 @@ class Viewer {
   private persistTimer?: ReturnType<typeof setTimeout>;
   private sentView = '';
   private scoreCache?: { key: string; shown: GraphScores; sub?: GraphScores };
+  /** Verify runs of the shown graph: the details section shows them, the canvas marks their flags. */
+  private readonly verify = new VerifyRuns(() => this.redraw());
 
   constructor(private readonly host: HostChannel) {
     this.canvas = new GraphCanvas($('graph'), {
@@ -154,7 +158,10 @@ class Viewer {
     const layout = layeredLayout(graph.nodes, graph.nLayers, graph.promptTokens.length);
     this.cards.clear();
     this.sentView = '';
+    // Another prompt's graph: its verdicts mean nothing here (a re-pruned one keeps them).
+    const samePrompt = !!carry && !!this.shown && this.shown.graph.slug === graph.slug && this.shown.graph.prompt === graph.prompt;
     this.shown = { payload, graph, layout, scene: buildScene(graph, layout, state), sceneVersion: 1, state };
+    if (!samePrompt) this.verify.reset();
     $('message').hidden = true;
     $('empty').hidden = true;
     this.toolbar.setVisible(true);
@@ -205,7 +212,7 @@ class Viewer {
     const sh = this.shown;
     if (!sh) return;
     const s = sh.state;
-    this.canvas.setModel({ graph: sh.graph, layout: sh.layout, scene: sh.scene, theme: this.theme, selected: s.selected, ...(s.hovered ? { hovered: s.hovered } : {}) });
+    this.canvas.setModel(this.canvasModel());
     const selection = s.selected.map((id) => sh.scene.byId.get(id)).filter((n) => n !== undefined);
     this.details.update({
       graph: sh.graph,
@@ -216,6 +223,7 @@ class Viewer {
       ...(selection.length ? { focus: selection[selection.length - 1] } : {}),
       selection,
       host: this.host,
+      verify: this.verify,
       actions: { select: (id, additive) => this.select(id, additive), update: (c) => this.update(c), showFeature: (f) => this.revealFeature(f) },
       card: (n) => this.cardFor(n),
     });
@@ -226,6 +234,27 @@ class Viewer {
     this.toolbar.showSummary({ shownNodes: sh.scene.shownNodes, totalNodes: sh.graph.nodes.length, shownLinks: sh.scene.shownLinks, totalLinks: sh.graph.links.length, byKind });
     this.toolbar.showSearchCount(s.search.trim() ? searchNodes(sh.graph, s.search).length : undefined);
     this.showScores();
+  }
+
+  private canvasModel() {
+    const sh = this.shown!;
+    const s = sh.state;
+    const flagged = this.verify.flagged();
+    return { graph: sh.graph, layout: sh.layout, scene: sh.scene, theme: this.theme, selected: s.selected, ...(s.hovered ? { hovered: s.hovered } : {}), ...(flagged.size ? { flagged } : {}) };
+  }
+
+  /** A verified node's verdict for its tooltip: the warning when flagged, and the numbers. */
+  private verdict(id: string): HTMLElement | undefined {
+    const r = this.verify.result;
+    const v = r?.bySceneId.get(id);
+    if (!r || !v) return undefined;
+    const { warn, lines } = verdictLines(v, r.report.setting);
+    return el(
+      'div',
+      { class: `verify-tip${warn ? ' flagged' : ''}`, 'data-testid': 'verify-tooltip' },
+      el('div', { class: 'card-section' }, warn ? '⚠ effect runs through attention or normalisation' : 'Verified: the graph predicts this ablation'),
+      ...lines.map((l) => el('div', { class: 'card-meta' }, l)),
+    );
   }
 
   private showScores(): void {
@@ -280,7 +309,7 @@ class Viewer {
     const id = t?.kind === 'node' ? t.id : undefined;
     if (id !== sh.state.hovered) {
       sh.state = vs.hover(sh.state, id);
-      this.canvas.setModel({ graph: sh.graph, layout: sh.layout, scene: sh.scene, theme: this.theme, selected: sh.state.selected, ...(id ? { hovered: id } : {}) });
+      this.canvas.setModel(this.canvasModel());
     }
     const tip = $('tooltip');
     const token = ++this.hoverToken;
@@ -300,16 +329,17 @@ class Viewer {
       const sn = sh.scene.byId.get(t.id);
       if (!sn) return;
       if (!sn.node) {
-        tip.append(el('div', { class: 'card-title' }, sn.label), el('div', { class: 'card-meta' }, `Supernode of ${sn.members?.length ?? 0} nodes; its edges are the sums of its members’.`));
+        tip.append(el('div', { class: 'card-title' }, sn.label), el('div', { class: 'card-meta' }, `Supernode of ${sn.members?.length ?? 0} nodes; its edges are the sums of its members’.`), this.verdict(t.id) ?? '');
         return place();
       }
       const node = sn.node;
-      tip.append(renderCard(node, undefined, true));
+      const verdict = () => this.verdict(t.id);
+      tip.append(renderCard(node, undefined, true), verdict() ?? '');
       place();
       void this.cardFor(node).then((c) => {
         if (!c || token !== this.hoverToken) return;
         clear(tip);
-        tip.append(renderCard(node, c, true));
+        tip.append(renderCard(node, c, true), verdict() ?? '');
         place();
       });
     } else if (t.kind === 'edge') {
@@ -392,6 +422,8 @@ class Viewer {
       nodeAt: (id: string) => this.canvas.screenOf(id),
       exportData: (format: 'png' | 'svg' | 'json') => this.exportData(format),
       texts: () => this.canvas.drawn.filter((p) => p.t === 'text').map((p) => ({ ...(p as Extract<typeof p, { t: 'text' }>) })),
+      /** Scene ids verify flagged (the canvas marks them: text prims with role 'verify-flag'). */
+      flagged: () => [...this.verify.flagged()],
       selected: () => [...(this.shown?.state.selected ?? [])],
       frameTimes: () => [...this.canvas.frameTimes],
       theme: () => ({ ...this.theme }),

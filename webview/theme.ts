@@ -22,6 +22,8 @@ export interface Theme {
   negative: string;
   pinned: string;
   match: string;
+  /** Verify's mark on a node whose measured effect contradicts the graph. */
+  flag: string;
   fontFamily: string;
 }
 
@@ -42,6 +44,7 @@ const ROLES: Record<Role, [string[], number, string]> = {
   negative: [['--vscode-charts-red', '--vscode-errorForeground', '--vscode-terminal-ansiRed', '--vscode-foreground'], 3, '#f14c4c'],
   pinned: [['--vscode-charts-orange', '--vscode-charts-yellow', '--vscode-foreground'], 3, '#d18616'],
   match: [['--vscode-editorOverviewRuler-findMatchForeground', '--vscode-charts-orange', '--vscode-foreground'], 3, '#d18616'],
+  flag: [['--vscode-editorWarning-foreground', '--vscode-list-warningForeground', '--vscode-charts-orange', '--vscode-foreground'], 3, '#cca700'],
 };
 
 /** [r, g, b, a] of a CSS colour the browser computed (rgb()/rgba() or #hex), or undefined. */

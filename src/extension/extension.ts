@@ -66,7 +66,7 @@ export function activate(context: vscode.ExtensionContext): { inspector: Inspect
         featureCardOn: (g, ref) => inspector.featureCardOn(g, ref),
         searchFeaturesOn: (g, query) => inspector.searchFeaturesOn(g, query),
         interveneOn: (g, specs, options) => inspector.interveneOn(g, specs, options),
-        verifyOn: (g, groups, semantics) => inspector.verifyOn(g, groups, semantics),
+        verifyOn: (g, groups, options, call) => inspector.verifyOn(g, groups, options, call),
         focusOnPrompt: (uri, prompt, ref) => void inspector.focusOnPrompt(uri, prompt, ref),
         canInterveneOn: (g) => inspector.canInterveneOn(g),
       }, log),

@@ -5,10 +5,10 @@
  */
 import * as vscode from 'vscode';
 import { parseGraphFile } from '../engine/graph-file';
-import type { FeatureAt, FeatureRef, GraphFile, GraphPayload, InterveneOptionsView, InterventionSemanticsView, InterventionSpec, VerifyView } from '../shared/protocol';
+import type { FeatureAt, FeatureRef, GraphFile, GraphPayload, InterveneOptionsView, InterventionSpec, VerifyOptionsView, VerifyView } from '../shared/protocol';
 import { Disposable } from './disposable';
 import { notificationText } from './errors';
-import { GraphWebview, type ViewerDelegate } from './graph-webview';
+import { GraphWebview, type ViewerDelegate, type VerifyCall } from './graph-webview';
 import { labelMinF1Setting, SECTION } from './settings';
 
 export const GRAPH_EDITOR_ID = 'circuitInspector.graphFile';
@@ -19,7 +19,7 @@ export interface GraphFileHost {
   searchFeaturesOn(graph: GraphFile, query: string): ReturnType<ViewerDelegate['searchFeatures']>;
   /** Steers on the graph's own prompt; rejects when the loaded model is not the graph's. */
   interveneOn(graph: GraphFile, specs: InterventionSpec[], options?: InterveneOptionsView): ReturnType<ViewerDelegate['intervene']>;
-  verifyOn(graph: GraphFile, groups: FeatureAt[][], semantics?: InterventionSemanticsView): Promise<VerifyView>;
+  verifyOn(graph: GraphFile, groups: FeatureAt[][], options: VerifyOptionsView, call: VerifyCall): Promise<VerifyView>;
   /** Paints a feature on the prompt file, when it is open and holds the graph's prompt. */
   focusOnPrompt(promptUri: vscode.Uri | undefined, prompt: string, ref: FeatureRef): void;
   canInterveneOn(graph: GraphFile): boolean;
@@ -85,7 +85,7 @@ export class GraphEditorProvider extends Disposable implements vscode.CustomRead
         featureCard: (ref) => (g ? this.host.featureCardOn(g, ref) : Promise.reject(new Error('No graph.'))),
         searchFeatures: (query) => (g ? this.host.searchFeaturesOn(g, query) : Promise.reject(new Error('No graph.'))),
         intervene: (specs, options) => (g ? this.host.interveneOn(g, specs, options) : Promise.reject(new Error('No graph.'))),
-        verify: (groups, semantics) => (g ? this.host.verifyOn(g, groups, semantics) : Promise.reject(new Error('No graph.'))),
+        verify: (groups, options, call) => (g ? this.host.verifyOn(g, groups, options, call) : Promise.reject(new Error('No graph.'))),
         focusFeature: (ref) => g && this.host.focusOnPrompt(promptUriOf(doc.uri, g), String(g.metadata.prompt ?? ''), ref),
         openPrompt: () => void this.openPrompt(doc.uri, g),
         exportTarget: () => ({ dir: vscode.Uri.joinPath(doc.uri, '..'), base: (doc.uri.path.split('/').pop() ?? 'graph').replace(/\.graph\.json$|\.json$/i, '') }),

@@ -6,7 +6,7 @@
 import * as vscode from 'vscode';
 import { isEngineError } from '../engine/errors';
 import { randomBytes } from 'node:crypto';
-import { dispatchMessage, parseFromWebview, type ExportFormat, type MessageHandlers, type FeatureCard, type FeatureRef, type FeatureSearchHitView, type FromWebview, type GraphFile, type InterventionOutcome, type InterventionSpec, type InterveneOptionsView, type FeatureAt, type InterventionSemanticsView, type VerifyView, type ToWebview, type ViewerInitState } from '../shared/protocol';
+import { dispatchMessage, parseFromWebview, type ExportFormat, type MessageHandlers, type FeatureCard, type FeatureRef, type FeatureSearchHitView, type FromWebview, type GraphFile, type InterventionOutcome, type InterventionSpec, type InterveneOptionsView, type FeatureAt, type VerifyOptionsView, type VerifyView, type ToWebview, type ViewerInitState } from '../shared/protocol';
 import { Disposable } from './disposable';
 import { notificationText } from './errors';
 import { viewerHtml } from '../shared/viewer-html';
@@ -18,7 +18,7 @@ export interface ViewerDelegate {
   searchFeatures(query: string): Promise<FeatureSearchHitView[]>;
   intervene(specs: InterventionSpec[], options?: InterveneOptionsView): Promise<InterventionOutcome>;
   /** Predicted vs measured ablation effects; absent where the graph's prompt cannot be run. */
-  verify?(groups: FeatureAt[][], semantics?: InterventionSemanticsView): Promise<VerifyView>;
+  verify?(groups: FeatureAt[][], options: VerifyOptionsView, call: VerifyCall): Promise<VerifyView>;
   focusFeature(ref: FeatureRef, nodeId: string): void;
   openPrompt(): void;
   /** The viewer finished its handshake (it has drawn its initial state). */
@@ -31,6 +31,12 @@ export interface ViewerDelegate {
   exportTarget(): { dir?: vscode.Uri; base: string };
 }
 
+/** How a long request is run: cancelled from the viewer, its progress shown there. */
+export interface VerifyCall {
+  signal: AbortSignal;
+  onProgress(p: { stage: string; fraction?: number }): void;
+}
+
 export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
   return {
     enableScripts: true,
@@ -41,6 +47,8 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
 export class GraphWebview extends Disposable {
   private ready = false;
   private readonly queue: ToWebview[] = [];
+  /** Requests that can be cancelled from the viewer, by request id. */
+  private readonly running = new Map<number, AbortController>();
 
   constructor(
     private readonly webview: vscode.Webview,
@@ -132,13 +140,20 @@ export class GraphWebview extends Disposable {
       }
     },
     verify: async (m) => {
+      const abort = new AbortController();
+      this.running.set(m.requestId, abort);
       try {
         if (!this.delegate.verify) throw new Error('This graph cannot be verified here.');
-        this.reply({ type: 'verifyResult', inReplyTo: m.requestId, report: await this.delegate.verify(m.groups, m.semantics) });
+        const onProgress = (p: { stage: string; fraction?: number }) => this.reply({ type: 'progress', forRequest: m.requestId, stage: p.stage, ...(p.fraction !== undefined ? { fraction: p.fraction } : {}) });
+        const options = { ...(m.semantics ? { semantics: m.semantics } : {}), ...(m.keep ? { keep: m.keep } : {}) };
+        this.reply({ type: 'verifyResult', inReplyTo: m.requestId, report: await this.delegate.verify(m.groups, options, { signal: abort.signal, onProgress }) });
       } catch (e) {
         this.reply({ type: 'verifyResult', inReplyTo: m.requestId, error: notificationText(e).text });
+      } finally {
+        this.running.delete(m.requestId);
       }
     },
+    cancel: async (m) => this.running.get(m.forRequest)?.abort(),
     focusFeature: async (m) => this.delegate.focusFeature(m.feature, m.nodeId),
     openPrompt: async () => this.delegate.openPrompt(),
     analyze: async () => {

@@ -8,7 +8,8 @@ import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { EngineError } from '../engine/errors';
 import { serializeGraphFile, type GraphFile } from '../engine/graph-file';
-import type { FeatureAt, FeatureCard, FeatureRef, FeatureSearchHitView, GraphPayload, InterveneOptionsView, InterventionOutcome, InterventionSemanticsView, InterventionSpec, VerifyView } from '../shared/protocol';
+import type { FeatureAt, FeatureCard, FeatureRef, FeatureSearchHitView, GraphPayload, InterveneOptionsView, InterventionOutcome, InterventionSpec, VerifyOptionsView, VerifyView } from '../shared/protocol';
+import type { VerifyCall } from './graph-webview';
 
 /** The panel's intervention options as the worker's request fields. */
 function interveneExtras(o?: InterveneOptionsView) {
@@ -60,7 +61,7 @@ export class Inspector extends Disposable {
           featureCard: (ref) => this.featureCard(ref),
           searchFeatures: (query) => this.searchFeatures(query),
           intervene: (specs, options) => this.interveneOnPanel(specs, options),
-          verify: (groups, semantics) => this.verifyOnPanel(groups, semantics),
+          verify: (groups, options, call) => this.verifyOnPanel(groups, options, call),
           focusFeature: (ref) => this.panelSource && void this.focusFeature({ uri: this.panelSource.uri.toString(), ...ref, position: -1, at: this.panelAnalysis()?.promptStart }, false),
           openPrompt: () => this.panelSource && void vscode.window.showTextDocument(this.panelSource.uri),
           viewState: (pinnedIds, supernodes) => {
@@ -409,15 +410,15 @@ export class Inspector extends Disposable {
     return this.engine.call('intervene', { text: this.panelSource.text, interventions: specs, k: 5, ...interveneExtras(options) });
   }
 
-  private async verifyOnPanel(groups: FeatureAt[][], semantics?: InterventionSemanticsView): Promise<VerifyView> {
+  private async verifyOnPanel(groups: FeatureAt[][], options: VerifyOptionsView, call: VerifyCall): Promise<VerifyView> {
     if (!this.panelSource) throw new EngineError('PROMPT_EMPTY', 'No prompt is shown.');
-    await this.ensureModel();
-    return this.engine.call('verify', { text: this.panelSource.text, groups, semantics });
+    await this.ensureModel(call.signal);
+    return this.engine.call('verify', { text: this.panelSource.text, groups, ...options }, call);
   }
 
-  async verifyOn(graph: GraphFile, groups: FeatureAt[][], semantics?: InterventionSemanticsView): Promise<VerifyView> {
+  async verifyOn(graph: GraphFile, groups: FeatureAt[][], options: VerifyOptionsView, call: VerifyCall): Promise<VerifyView> {
     await this.checkModelOf(graph);
-    return this.engine.call('verify', { text: String(graph.metadata.prompt ?? ''), groups, semantics });
+    return this.engine.call('verify', { text: String(graph.metadata.prompt ?? ''), groups, ...options }, call);
   }
 
   private async checkModelOf(graph: GraphFile): Promise<void> {

@@ -133,11 +133,42 @@ export interface VerifyGroupView {
   flagged: boolean;
 }
 
+/** One target logit's value with only a subgraph's features kept (demeaned logits). */
+export interface FaithfulnessTargetView {
+  tokenId: number;
+  token: string;
+  probability: number;
+  model: number;
+  none: number;
+  kept: number;
+  /** (kept − none) / (model − none): the fraction of the target the subgraph recovers. */
+  recovered: number;
+}
+
+/** Subgraph faithfulness: keep only the subgraph's features, errors kept or ablated (both reported). */
+export interface FaithfulnessView {
+  setting: string;
+  /** Features kept / active features of the prompt. */
+  kept: number;
+  active: number;
+  errorsKept: FaithfulnessTargetView[];
+  errorsAblated: FaithfulnessTargetView[];
+}
+
 export interface VerifyView {
   semantics: InterventionSemanticsView;
   setting: string;
   reason: string;
   groups: VerifyGroupView[];
+  /** Present when a subgraph to keep was given. */
+  faithfulness?: FaithfulnessView;
+}
+
+/** What a verify request asks for, besides the groups. */
+export interface VerifyOptionsView {
+  semantics?: InterventionSemanticsView;
+  /** Also report the faithfulness of keeping only these features. */
+  keep?: FeatureAt[];
 }
 
 /** What the panel shows: the graph plus where it came from. */
@@ -177,12 +208,22 @@ export type ToWebview =
   | { type: 'showMessage'; message: string }
   | { type: 'focusNode'; feature: FeatureRef; position?: number }
   | { type: 'busy'; busy: boolean; label?: string }
+  /** Progress of a long request (verify), by its request id. */
+  | ProgressEvent
   | { type: 'featureCard'; inReplyTo: number; card?: FeatureCard; error?: string }
   | { type: 'interventionResult'; inReplyTo: number; outcome?: InterventionOutcome; error?: string }
   | { type: 'verifyResult'; inReplyTo: number; report?: VerifyView; error?: string }
   | { type: 'exportDone'; inReplyTo: number; path?: string; error?: string }
   | { type: 'pruned'; inReplyTo: number; graph?: GraphFile; error?: string }
   | { type: 'featureSearch'; inReplyTo: number; hits?: FeatureSearchHitView[]; error?: string };
+
+/** Progress of a request still running; the webview's channel hands it to that request's listener. */
+export interface ProgressEvent {
+  type: 'progress';
+  forRequest: number;
+  stage: string;
+  fraction?: number;
+}
 
 export type FromWebview =
   | { type: 'ready'; requestId: number }
@@ -192,7 +233,9 @@ export type FromWebview =
   | { type: 'searchFeatures'; requestId: number; query: string }
   | { type: 'intervene'; requestId: number; interventions: InterventionSpec[]; options?: InterveneOptionsView }
   /** Each group (a node, or a selection ablated together) verified against the model. */
-  | { type: 'verify'; requestId: number; groups: FeatureAt[][]; semantics?: InterventionSemanticsView }
+  | { type: 'verify'; requestId: number; groups: FeatureAt[][]; semantics?: InterventionSemanticsView; keep?: FeatureAt[] }
+  /** Cancels a running request (its reply then carries the cancellation as an error). */
+  | { type: 'cancel'; forRequest: number }
   | { type: 'export'; requestId: number; format: ExportFormat; data: string }
   /** Re-prune the shown analysis at this node threshold (cumulative influence, in (0, 1]). */
   | { type: 'prune'; requestId: number; nodeThreshold: number }
@@ -211,8 +254,8 @@ export type FromWebviewType = FromWebview['type'];
 /** Messages from the webview that expect an answer, and the answers. */
 export type Request = Extract<FromWebview, { requestId: number }>;
 export type Reply = Extract<ToWebview, { inReplyTo: number }>;
-/** Messages from the host that are not answers: the webview's handler table covers exactly these. */
-export type HostEvent = Exclude<ToWebview, Reply>;
+/** Messages from the host that are not answers (nor a request's progress): the webview's handler table covers exactly these. */
+export type HostEvent = Exclude<ToWebview, Reply | ProgressEvent>;
 
 /** Which reply answers which request. */
 export const REPLY_TO = {
@@ -259,6 +302,10 @@ function isIntervention(x: unknown): x is InterventionSpec {
   if (r.mode !== 'ablate' && !(typeof r.value === 'number' && Number.isFinite(r.value))) return false;
   if (r.positions !== undefined && !(Array.isArray(r.positions) && r.positions.every((p) => isInt(p) && p >= 0))) return false;
   return true;
+}
+
+function isFeatureAt(x: unknown): x is FeatureAt {
+  return isFeatureRef(x) && isInt((x as unknown as Record<string, unknown>).position) && ((x as unknown as Record<string, unknown>).position as number) >= 0;
 }
 
 function isSemantics(x: unknown): x is InterventionSemanticsView {
@@ -316,11 +363,17 @@ export function parseFromWebview(raw: unknown): FromWebview | undefined {
     case 'verify': {
       const groups = m.groups;
       if (!isInt(m.requestId) || !Array.isArray(groups) || !groups.length || groups.length > 64) return undefined;
-      if (!groups.every((g) => Array.isArray(g) && g.length > 0 && g.length <= 256 && g.every((f) => isFeatureRef(f) && isInt((f as unknown as Record<string, unknown>).position) && ((f as unknown as Record<string, unknown>).position as number) >= 0))) return undefined;
+      if (!groups.every((g) => Array.isArray(g) && g.length > 0 && g.length <= 256 && g.every(isFeatureAt))) return undefined;
       if (m.semantics !== undefined && !isSemantics(m.semantics)) return undefined;
-      const clean = (groups as FeatureAt[][]).map((g) => g.map((f) => ({ layer: f.layer, feature: f.feature, position: f.position })));
-      return { type: 'verify', requestId: m.requestId, groups: clean, ...(m.semantics ? { semantics: m.semantics as InterventionSemanticsView } : {}) };
+      const keep = m.keep;
+      if (keep !== undefined && !(Array.isArray(keep) && keep.length <= GRAPH_LIMITS.nodes && keep.every(isFeatureAt))) return undefined;
+      const at = (f: FeatureAt) => ({ layer: f.layer, feature: f.feature, position: f.position });
+      const clean = (groups as FeatureAt[][]).map((g) => g.map(at));
+      const semantics = m.semantics ? { semantics: { attention: m.semantics.attention, norms: m.semantics.norms } } : {};
+      return { type: 'verify', requestId: m.requestId, groups: clean, ...semantics, ...(keep ? { keep: (keep as FeatureAt[]).map(at) } : {}) };
     }
+    case 'cancel':
+      return isInt(m.forRequest) ? { type: 'cancel', forRequest: m.forRequest } : undefined;
     case 'export':
       return isInt(m.requestId) && (m.format === 'png' || m.format === 'svg' || m.format === 'json') &&
         typeof m.data === 'string' && m.data.length <= MAX_EXPORT_BYTES

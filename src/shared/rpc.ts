@@ -143,7 +143,7 @@ export interface EngineMethods {
   /** Steer / ablate features and report the changed top predictions at the last position. */
   intervene(args: { text: string; interventions: InterventionSpec[]; k: number; semantics?: Partial<InterventionSemanticsView>; track?: number[]; trackTokens?: string[]; generate?: number }): InterventionOutcome;
   /** The graph's predicted effect of ablating each group next to the measured one (real model unless told). */
-  verify(args: { text: string; groups: FeatureAt[][]; semantics?: InterventionSemanticsView }): VerifyView;
+  verify(args: { text: string; groups: FeatureAt[][]; semantics?: InterventionSemanticsView; keep?: FeatureAt[] }): VerifyView;
   /** The words of a model folder's tokenizer, when it is word-level (tokenizer.json only: no model load). */
   vocabulary(args: { modelPath: string }): PromptVocabulary;
   /** Runs the circuit tests (expect lines) of a prompt document; one result per block that has tests. */

@@ -7,7 +7,7 @@ import { runDocument } from '../engine/circuit-tests/runner';
 import { computeAttribution } from '../engine/attribution/attribute';
 import { resolveToken } from '../engine/attribution/intervene';
 import { REAL_SEMANTICS } from '../engine/attribution/semantics';
-import { verifyGroups } from '../engine/attribution/verify';
+import { subgraphFaithfulness, verifyGroups } from '../engine/attribution/verify';
 import type { BlockResult } from '../shared/circuit-tests';
 import type { PromptDialect } from '../shared/prompt-blocks';
 import type { LabelScore } from '../shared/label-text';
@@ -132,14 +132,33 @@ class RealEngine implements LoadedEngine {
     return out;
   }
 
-  /** The graph's linear prediction of each ablation next to the measured effect (the real model by default). */
-  async verify(text: string, groups: FeatureAt[][], semantics: InterventionSemanticsView | undefined, signal?: AbortSignal): Promise<VerifyView> {
+  /**
+   * The graph's linear prediction of each ablation next to the measured effect (the real model unless
+   * told), and the faithfulness of keeping only `keep` when given. Progress: the attribution, then one
+   * step per group, then the four subgraph runs.
+   */
+  async verify(text: string, groups: FeatureAt[][], opts: { semantics?: InterventionSemanticsView; keep?: FeatureAt[] }, ctx: CallContext): Promise<VerifyView> {
+    const { signal } = ctx;
     const dict = this.session.requireDictionary('Verifying a graph');
     const attr = await this.session.engineFor(dict);
+    ctx.progress({ stage: 'Attribution', fraction: 0 });
     const raw = await computeAttribution(attr, text, {}, { signal });
+    const semantics = opts.semantics ?? REAL_SEMANTICS;
     const keys = groups.map((g) => g.map((f) => ({ layer: f.layer, feature: f.feature, position: f.position })));
     const label = (k: { layer: number; feature: number }) => dict.featureInfo(k.layer, k.feature)?.label;
-    return verifyGroups(attr, raw, keys, semantics ?? REAL_SEMANTICS, { label, signal });
+    // Progress shares: attribution ~10 %, the groups, then the subgraph's four model runs (each ~L passes).
+    const faithShare = opts.keep ? 0.4 : 0;
+    const onProgress = (done: number, total: number) => ctx.progress({ stage: `Ablating ${done} of ${total}`, fraction: 0.1 + (0.9 - faithShare) * (done / total) });
+    const report: VerifyView = await verifyGroups(attr, raw, keys, semantics, { label, signal, onProgress });
+    if (opts.keep) {
+      const keep = opts.keep.map((f) => ({ layer: f.layer, feature: f.feature, position: f.position }));
+      const f = await subgraphFaithfulness(attr, raw, keep, semantics, {
+        signal,
+        onProgress: (done, total) => ctx.progress({ stage: `Subgraph faithfulness ${done} of ${total}`, fraction: 1 - faithShare + faithShare * (done / total) }),
+      });
+      report.faithfulness = { setting: f.setting, kept: f.kept, active: f.active, errorsKept: f.errorsKept, errorsAblated: f.errorsAblated };
+    }
+    return report;
   }
 
   /** The engine-side circuit-test runner, the same one `circuit-inspector test` uses. */

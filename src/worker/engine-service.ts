@@ -67,7 +67,7 @@ export interface LoadedEngine {
   /** The label's score, when the dictionary's label files carry one. */
   labelEvidence?(ref: FeatureRef): LabelScore | undefined;
   /** Predicted vs measured ablation effects (engines without transcoders cannot). */
-  verify?(text: string, groups: FeatureAt[][], semantics: InterventionSemanticsView | undefined, signal?: AbortSignal): Promise<VerifyView>;
+  verify?(text: string, groups: FeatureAt[][], opts: { semantics?: InterventionSemanticsView; keep?: FeatureAt[] }, ctx: CallContext): Promise<VerifyView>;
   /** Runs a document's circuit tests (engines without transcoders cannot). */
   circuitTests?(doc: string, dialect: PromptDialect, signal?: AbortSignal): Promise<BlockResult[]>;
   buildDashboards?(args: { corpus: string[]; resume?: boolean; maxTokens?: number }, ctx: CallContext): Promise<DashboardsBuilt>;
@@ -259,10 +259,10 @@ export class EngineService {
     return e.intervene(base, args.interventions, args.k, ctx.signal, { semantics: args.semantics, track: args.track, trackTokens: args.trackTokens, generate: args.generate });
   }
 
-  async verify(args: { text: string; groups: FeatureAt[][]; semantics?: InterventionSemanticsView }, ctx: CallContext): Promise<VerifyView> {
+  async verify(args: { text: string; groups: FeatureAt[][]; semantics?: InterventionSemanticsView; keep?: FeatureAt[] }, ctx: CallContext): Promise<VerifyView> {
     const e = this.require();
     if (!e.verify) throw new EngineError('DICTIONARY_INVALID', 'Verifying a graph needs a transcoder set.', 'Set circuitInspector.transcoderPath to a transcoder folder.');
-    return e.verify(args.text, args.groups, args.semantics, ctx.signal);
+    return e.verify(args.text, args.groups, { semantics: args.semantics, keep: args.keep }, ctx);
   }
 
   async circuitTests(args: { doc: string; dialect: PromptDialect }, ctx: CallContext): Promise<BlockResult[]> {

@@ -9,8 +9,9 @@ import { nodeListSection } from './node-list';
 import type { DetailsContext, DetailsSection } from './section';
 import { steerSection } from './steer';
 import { subgraphSection } from './subgraph';
+import { verifySection } from './verify';
 
-export const SECTIONS: readonly DetailsSection[] = [steerSection, cardSection, connectionsSection, subgraphSection, featureSearchSection, nodeListSection];
+export const SECTIONS: readonly DetailsSection[] = [steerSection, cardSection, connectionsSection, subgraphSection, verifySection, featureSearchSection, nodeListSection];
 
 /** Renders the sections into `root`, each in its own slot, re-rendering only those whose key changed. */
 export class DetailsPane {

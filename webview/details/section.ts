@@ -9,6 +9,7 @@ import type { HostChannel } from '../channel';
 import type { ViewGraph, ViewNode } from '../graph-model';
 import type { Scene, SceneNode } from '../scene';
 import type { ViewState } from '../view-state';
+import type { VerifyRuns } from '../verify-runs';
 
 export interface ViewActions {
   /** Selects a node as a click would (additive: Shift-click) and pans it into view. */
@@ -35,6 +36,8 @@ export interface DetailsContext {
   selection: SceneNode[];
   host: HostChannel;
   actions: ViewActions;
+  /** Verify runs and the last report (flags drawn on the graph). */
+  verify: VerifyRuns;
   /** The feature card of a feature node (asked of the host once per feature). */
   card(n: ViewNode): Promise<FeatureCard | undefined>;
   /** False once the pane has moved on to another context (for sections that finish asynchronously). */

@@ -59,6 +59,8 @@ export interface VerifyOptions {
   /** Only targets at least this probable flag a node (default 0.05; the top target always does). */
   flagMinProb?: number;
   signal?: AbortSignal;
+  /** Called after each group is measured (done of total), for a progress bar. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface VerifyReport {
@@ -167,6 +169,7 @@ export async function verifyGroups(
     });
     const flagged = effects.some((e, j) => e.flagged && (j === 0 || e.probability >= minProb));
     out.push({ features, effects, flagged });
+    opts.onProgress?.(out.length, groups.length);
   }
   return { semantics: pass.semantics, setting: describeSemantics(pass.semantics), groups: out, reason: FLAG_REASON.replace('2×', `${ratio}×`) };
 }
@@ -257,7 +260,7 @@ export async function subgraphFaithfulness(
   raw: RawAttribution,
   keep: FeatureKey[],
   semantics: Partial<InterventionSemantics>,
-  opts: { signal?: AbortSignal } = {},
+  opts: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<Faithfulness> {
   const { bundle } = engine;
   const V = bundle.spec.vocabSize;
@@ -271,9 +274,16 @@ export async function subgraphFaithfulness(
     active++;
     if (keys.has(`${f.layer[k]}:${f.pos[k]}:${f.index[k]}`)) kept++;
   }
+  // Four runs: no feature / the subgraph kept, errors kept / ablated.
+  let runs = 0;
+  const counted = async (p: Promise<Float32Array>) => {
+    const r = await p;
+    opts.onProgress?.(++runs, 4);
+    return r;
+  };
   const mode = async (errors: 'kept' | 'ablated'): Promise<FaithfulnessTarget[]> => {
-    const none = targetValues(await keepOnly(engine, pass, new Set(), errors, opts.signal), V, ids);
-    const withKept = targetValues(await keepOnly(engine, pass, keys, errors, opts.signal), V, ids);
+    const none = targetValues(await counted(keepOnly(engine, pass, new Set(), errors, opts.signal)), V, ids);
+    const withKept = targetValues(await counted(keepOnly(engine, pass, keys, errors, opts.signal)), V, ids);
     return raw.targets.map((t, j) => ({
       tokenId: t.tokenId,
       token: bundle.tokenizer.tokenText(t.tokenId),

@@ -16,6 +16,11 @@ test('well-formed messages pass, with only the known fields', () => {
   assert.equal(iv?.type, 'intervene');
   assert.deepEqual(parseFromWebview({ type: 'prune', requestId: 4, nodeThreshold: 0.5, edgeThreshold: 0 }), { type: 'prune', requestId: 4, nodeThreshold: 0.5 });
   assert.deepEqual(parseFromWebview({ type: 'searchFeatures', requestId: 5, query: 'Texas', limit: 1e9 }), { type: 'searchFeatures', requestId: 5, query: 'Texas' });
+  assert.deepEqual(
+    parseFromWebview({ type: 'verify', requestId: 5, groups: [[{ layer: 3, feature: 370, position: 8, x: 1 }]], semantics: { attention: 'frozen', norms: 'frozen', y: 2 }, keep: [{ layer: 0, feature: 1, position: 2 }] }),
+    { type: 'verify', requestId: 5, groups: [[{ layer: 3, feature: 370, position: 8 }]], semantics: { attention: 'frozen', norms: 'frozen' }, keep: [{ layer: 0, feature: 1, position: 2 }] },
+  );
+  assert.deepEqual(parseFromWebview({ type: 'cancel', forRequest: 5, requestId: 9 }), { type: 'cancel', forRequest: 5 });
 });
 
 test('malformed messages are rejected', () => {
@@ -41,6 +46,11 @@ test('malformed messages are rejected', () => {
     { type: 'prune', requestId: 1, nodeThreshold: 0 },
     { type: 'searchFeatures', requestId: 1, query: 5 },
     { type: 'searchFeatures', requestId: 1, query: 'x'.repeat(201) },
+    { type: 'verify', requestId: 1, groups: [] },
+    { type: 'verify', requestId: 1, groups: [[{ layer: 0, feature: 1 }]] },
+    { type: 'verify', requestId: 1, groups: [[{ layer: 0, feature: 1, position: 0 }]], keep: [{ layer: 0, feature: 1, position: -1 }] },
+    { type: 'verify', requestId: 1, groups: [[{ layer: 0, feature: 1, position: 0 }]], semantics: { attention: 'live', norms: 'frozen' } },
+    { type: 'cancel', forRequest: '5' },
     { type: 'prune', requestId: 1, nodeThreshold: 1.5 },
     { type: 'prune', requestId: 1, nodeThreshold: '0.5' },
     { type: 'prune', nodeThreshold: 0.5 },

@@ -14,6 +14,7 @@ import { HOSTILE_LABEL, sampleGraph } from './sample-graph';
 const theme: Theme = {
   background: '#1e1e1e', foreground: '#d4d4d4', muted: '#9d9d9d', border: '#555555', focus: '#0078d4', embedding: '#89d185', feature: '#b180d7',
   error: '#8c8c8c', logit: '#cca700', supernode: '#d18616', positive: '#3794ff', negative: '#f14c4c', pinned: '#d18616', match: '#d18616', fontFamily: '"Segoe UI", sans-serif',
+  flag: '#cca700',
 };
 /** Text width as a monospace font would give it: enough for placement tests. */
 const measure = (t: string, size: number) => t.length * size * 0.6;
@@ -86,4 +87,24 @@ test('viewer HTML: strict CSP with a nonce, no inline styles or scripts, every t
   for (const id of ['graph-canvas', 'graph-summary', 'graph-search', 'graph-threshold', 'graph-pin', 'graph-pinned-only', 'graph-group', 'graph-export-png', 'graph-export-svg', 'graph-export-json', 'graph-details', 'graph-scores', 'graph-empty-analyze', 'graph-message']) {
     assert.ok(html.includes(`data-testid="${id}"`), id);
   }
+});
+
+test('a node verify flagged is marked on the picture: a ring and a "!" badge at the node, nothing on the others', () => {
+  const g = normalizeGraph(sampleGraph(4));
+  const layout = layeredLayout(g.nodes, g.nLayers, g.promptTokens.length);
+  const scene = buildScene(g, layout, vs.initialState(g));
+  const { frame, viewport } = exportFrame(layout);
+  const target = scene.nodes.find((n) => n.kind === 'feature')!;
+  const prims = drawScene({ graph: g, layout, scene, viewport, frame, theme, selected: [], measure, flagged: new Set([target.id]) });
+  const x = target.x * viewport.zoomX + viewport.panX, y = target.y * viewport.zoomY + viewport.panY;
+  const badges = prims.filter((p): p is Extract<Prim, { t: 'text' }> => p.t === 'text' && p.role === 'verify-flag');
+  assert.equal(badges.length, 1);
+  assert.ok(Math.hypot(badges[0].x - x, badges[0].y - y) < 15, 'the badge sits at the flagged node');
+  const rings = prims.filter((p) => p.t === 'shape' && p.stroke === theme.flag && p.fill === 'transparent');
+  assert.equal(rings.length, 1);
+  assert.ok(rings[0].t === 'shape' && rings[0].x === x && rings[0].y === y);
+  const plain = drawScene({ graph: g, layout, scene, viewport, frame, theme, selected: [], measure });
+  assert.equal(plain.filter((p) => p.t === 'text' && p.role === 'verify-flag').length, 0);
+  // The SVG export carries the mark too (colour whitelisted).
+  assert.match(primsToSvg(prims, frame.width, frame.height, theme.background, theme.fontFamily), /fill="transparent" stroke="#cca700"/);
 });
