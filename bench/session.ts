@@ -84,22 +84,35 @@ export async function benchSession(ctx: SectionContext): Promise<BenchRow[]> {
       for (let r = 0; r < 3; r++) times.push((await analyzeOnce(s, ids(r, 24), o)).ms);
       rows.push({ section: 'session', name: 'Analyze wall time, random d768 × 12-layer Llama, 24 tokens', value: median(times), unit: 'ms', provider: 'cpu', note: `median of 3; ${threads} thread(s); 4096-feature random transcoders, max ${o.maxFeatureNodes} feature nodes, batch ${o.batchSize}` });
 
-      // Re-prune a kept raw attribution of about 3,000 nodes.
+      // Re-prune a kept raw attribution of about 3,000 nodes, looser and tighter than the analysis's own
+      // thresholds (whose prune, part of the analysis, built what every re-prune shares).
       const big = await analyzeOnce(s, ids(7, 24), { maxFeatureNodes: 2700, batchSize: 64 });
-      const nNodes = big.raw.adjacency.nNodes;
-      const pruneTimes: number[] = [];
-      const withFile: number[] = [];
-      for (const [node, edge] of [[0.5, 0.9], [0.95, 0.99], [0.8, 0.98], [0.3, 0.8], [0.99, 0.999]]) {
-        const t0 = performance.now();
-        const g = s.prune(big.run, big.raw, { node, edge });
-        const t1 = performance.now();
-        toGraphFile(g);
-        pruneTimes.push(t1 - t0);
-        withFile.push(performance.now() - t0);
+      const nNodes = big.raw.adjacency.nNodes, nEdges = big.raw.adjacency.val.length;
+      const sequence: [number, number][] = [[0.95, 0.99], [0.5, 0.9], [0.99, 0.999], [0.3, 0.8], [0.8, 0.98], [0.9, 0.99], [0.6, 0.95]];
+      const cpuMs = () => {
+        const u = process.cpuUsage();
+        return (u.user + u.system) / 1000;
+      };
+      const pruneMs: number[] = [], pruneCpu: number[] = [], fileMs: number[] = [], kept: string[] = [];
+      // Two rounds: the first warms the JIT; the second is measured.
+      for (let round = 0; round < 2; round++) {
+        for (const [node, edge] of sequence) {
+          const t0 = performance.now(), c0 = cpuMs();
+          const g = s.prune(big.run, big.raw, { node, edge });
+          const t1 = performance.now(), c1 = cpuMs();
+          toGraphFile(g);
+          const t2 = performance.now();
+          if (round === 0) continue;
+          pruneMs.push(t1 - t0);
+          pruneCpu.push(c1 - c0);
+          fileMs.push(t2 - t0);
+          kept.push(`${node}/${edge}: ${g.nodes.length} nodes, ${g.edges.weight.length} edges`);
+        }
       }
-      const reprune = median(withFile);
-      rows.push({ section: 'session', name: `re-prune a kept raw attribution of ${nNodes} nodes (${big.raw.adjacency.val.length} edges): influence, masks, scores`, value: median(pruneTimes), unit: 'ms', provider: 'cpu', note: 'median of 5 thresholds; goal ≤ 100 ms with the graph file' });
-      rows.push({ section: 'session', name: `re-prune + graph file, ${nNodes} nodes`, value: reprune, unit: 'ms', provider: 'cpu', ratio: reprune / big.ms, ratioLabel: 'of re-running the analysis' });
+      const min = (xs: number[]) => Math.min(...xs);
+      ctx.log(`  re-prune of ${nNodes} nodes / ${nEdges} edges, ms per threshold: ${pruneMs.map((x) => x.toFixed(1)).join(', ')} (cpu ${pruneCpu.map((x) => x.toFixed(1)).join(', ')}); kept ${kept.join('; ')}`);
+      rows.push({ section: 'session', name: `re-prune a kept raw attribution of ${nNodes} nodes (${nEdges} edges): session.prune`, value: median(pruneMs), unit: 'ms', provider: 'cpu', note: `median of ${sequence.length} thresholds looser and tighter than 0.8/0.98 (min ${min(pruneMs).toFixed(1)} ms; CPU time median ${median(pruneCpu).toFixed(1)} ms); goal ≤ 100 ms` });
+      rows.push({ section: 'session', name: `re-prune + graph file, ${nNodes} nodes`, value: median(fileMs), unit: 'ms', provider: 'cpu', ratio: median(fileMs) / big.ms, ratioLabel: 'of re-running the analysis', note: `min ${min(fileMs).toFixed(1)} ms` });
       await s.dispose();
     } finally {
       rmSync(tcDir, { recursive: true, force: true });

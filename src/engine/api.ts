@@ -2,17 +2,10 @@
  * Types at the engine's boundary: what the CLI, the worker and the tests get back from it.
  * Implementations live beside them (bundle/, forward.ts, attribution/); this file has no logic.
  */
+import type { TokenInfo } from '../shared/tokens';
 import type { ModelSpec } from './model-spec';
 
-/** One token of a prompt, with the character range it covers in the prompt text (end exclusive).
- *  Special tokens the tokenizer inserts (BOS) have start === end at their insertion point. */
-export interface TokenInfo {
-  id: number;
-  text: string;
-  start: number;
-  end: number;
-  special: boolean;
-}
+export type { TokenInfo };
 
 export interface PromptTokenizer {
   encode(text: string): TokenInfo[];

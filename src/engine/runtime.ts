@@ -12,12 +12,9 @@ import { dirname } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { EngineError } from './errors';
 import { bindInputs } from './onnx/bind-constants';
+import type { PrecisionSetting, ProviderName, ProviderSetting } from '../shared/runtime-settings';
 
-export type ProviderName = 'cpu' | 'cuda' | 'tensorrt' | 'webgpu' | 'dml' | 'coreml';
-export type ProviderSetting = 'auto' | ProviderName;
-export type PrecisionSetting = 'auto' | 'f32' | 'f16';
-
-export const PROVIDER_SETTINGS: readonly ProviderSetting[] = ['auto', 'cpu', 'cuda', 'tensorrt', 'webgpu', 'dml', 'coreml'];
+export { PROVIDER_SETTINGS, type PrecisionSetting, type ProviderName, type ProviderSetting } from '../shared/runtime-settings';
 
 export interface RuntimeOptions {
   provider?: ProviderSetting;

@@ -10,10 +10,10 @@ import type { BlockResult } from './circuit-tests';
 import type { PromptDialect } from './prompt-blocks';
 import type { LabelScore } from './label-text';
 import type { PromptVocabulary } from './vocabulary';
-import type { TokenInfo } from '../engine/api';
+import type { TokenInfo } from './tokens';
 import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSemanticsView, InterventionSpec, PredictionView, FeatureAt, VerifyView } from './protocol';
 
-import type { PrecisionSetting, ProviderSetting } from '../engine/runtime';
+import type { PrecisionSetting, ProviderSetting } from './runtime-settings';
 
 export type { PrecisionSetting, ProviderSetting };
 

@@ -2,7 +2,7 @@
  * Tokens ↔ document offsets. A token's `start`/`end` are offsets into the prompt text; the prompt sits at
  * `promptStart` in the document. Pure functions, unit-tested.
  */
-import type { TokenInfo } from '../engine/api';
+import type { TokenInfo } from './tokens';
 
 export interface DocSpan {
   start: number;

@@ -4,7 +4,7 @@
  * conversion of torch.nn.Linear weights ([out, in]) to the ModelSpec's [in, out].
  */
 import { EngineError } from '../errors';
-import type { Mat, NormSpec, RotarySpec } from '../model-spec';
+import type { Mat, RotarySpec } from '../model-spec';
 import type { WeightStore } from '../bundle/weights';
 import { LazyMat } from '../bundle/lazy-mat';
 
@@ -86,10 +86,6 @@ export function transpose(src: Float32Array, rows: number, cols: number): Float3
 export function mat(w: WeightStore, name: string, rows: number, cols: number): Mat {
   w.check(name, [rows, cols]);
   return new LazyMat(rows, cols, () => w.get(name, [rows, cols]), name);
-}
-
-export function rmsNorm(w: WeightStore, name: string, dim: number, eps: number, plusOne = false): NormSpec {
-  return { kind: 'rms', weight: w.get(name, [dim]), eps, ...(plusOne ? { plusOne: true } : {}) };
 }
 
 /**

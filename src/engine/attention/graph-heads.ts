@@ -7,7 +7,7 @@
  */
 import type { ModelSpec } from '../model-spec';
 import type { Replacement } from '../attribution/replacement';
-import type { RawAttribution } from '../attribution/attribute';
+import type { RawAttribution } from '../attribution/raw';
 import { FrozenLinearModel } from './linear-model';
 import { headLoadings, type HeadLoadingEdge, type HeadTarget } from './head-loadings';
 

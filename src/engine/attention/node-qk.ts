@@ -7,7 +7,7 @@
  * is the source position that head brings the most from; a node with no such edge needs --head, and its
  * key is then the position the head attends to most.
  */
-import type { RawAttribution } from '../attribution/attribute';
+import type { RawAttribution } from '../attribution/raw';
 import type { Replacement } from '../attribution/replacement';
 import { EngineError } from '../errors';
 import { nodeIdOf } from '../graph-file';

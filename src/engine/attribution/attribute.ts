@@ -18,6 +18,7 @@ import type { Dictionary } from '../dictionaries/types';
 import { EngineError, throwIfCancelled } from '../errors';
 import { tokensFromIds } from '../forward';
 import type { AttributionGraph, AttributionNode } from './types';
+import type { RawAttribution } from './raw';
 import { BackwardSweep } from './backward';
 import { attributionEngine, type AttributionEngine, type EngineOptions } from './engine';
 import { encodeFeatures, type ActiveFeatures } from './features';
@@ -25,8 +26,8 @@ import { freezeForward, type FrozenForward } from './frozen';
 import { influenceOnRows, topUnvisited } from './influence';
 import { pruneCsr, type NodeLayout } from './prune';
 import { scoresOnCsr } from './scores';
-import { RowStore, type Csr } from './sparse';
-import { buildTargets, type CustomTarget, type Target } from './targets';
+import { RowStore } from './sparse';
+import { buildTargets, type CustomTarget } from './targets';
 import { edgeHeadsOf, HEAD_LOADING_AUTO_FLOPS, headLoadingFlops, headLoadingTargets, type KeptEdge } from '../attention/graph-heads';
 
 /** The folder of a dictionary given by folder or by one of its files. */
@@ -86,26 +87,7 @@ export interface AttributeContext {
   signal?: AbortSignal;
 }
 
-/** Everything attribution computed, before it becomes an AttributionGraph (tests and bench read it). */
-export interface RawAttribution {
-  tokens: TokenInfo[];
-  frozen: FrozenForward;
-  features: ActiveFeatures;
-  targets: Target[];
-  /** Indices (into `features`) of the features that are graph nodes, ascending. */
-  selected: Int32Array;
-  layout: NodeLayout;
-  /** Full adjacency over [selected features, errors, tokens, logits]. */
-  adjacency: Csr;
-  logitWeights: Float64Array;
-  /** Backward sweeps run and the seeds they carried. */
-  sweeps: number;
-  seeds: number;
-  /** Wall-clock milliseconds per phase. */
-  timings: { forwardMs: number; encodeMs: number; sweepMs: number; totalMs: number };
-  /** Whether the sweeps ran with the prompt's constants bound into the session (uploaded once). */
-  deviceResident: boolean;
-}
+export type { RawAttribution };
 
 export async function attribute(
   bundle: ModelBundle,

@@ -6,8 +6,7 @@
  * - completeness = Σ over nodes of (1 − fraction of its normalised input coming from error nodes) ×
  *   (its influence + logit weight), divided by Σ (influence + logit weight).
  */
-import { influenceOnCsr } from './influence';
-import type { NodeLayout } from './prune';
+import { pruneIndex, type NodeLayout } from './prune';
 import { rowAbsSums, type Csr } from './sparse';
 
 export interface GraphScores {
@@ -15,12 +14,27 @@ export interface GraphScores {
   completeness: number;
 }
 
+const known = new WeakMap<Csr, { logitWeights: Float64Array; layout: NodeLayout; scores: GraphScores }>();
+
+/** The scores of an adjacency (threshold-independent: computed once per adjacency and kept). */
 export function scoresOnCsr(a: Csr, layout: NodeLayout, logitWeights: Float64Array): GraphScores {
+  const k = known.get(a);
+  if (k && k.logitWeights === logitWeights && sameLayout(k.layout, layout)) return { ...k.scores };
+  const scores = computeScores(a, layout, logitWeights);
+  known.set(a, { logitWeights, layout: { ...layout }, scores });
+  return { ...scores };
+}
+
+function sameLayout(a: NodeLayout, b: NodeLayout): boolean {
+  return a.nFeatures === b.nFeatures && a.nErrors === b.nErrors && a.nTokens === b.nTokens && a.nLogits === b.nLogits;
+}
+
+function computeScores(a: Csr, layout: NodeLayout, logitWeights: Float64Array): GraphScores {
   const n = a.nNodes;
   const errStart = layout.nFeatures;
   const errEnd = errStart + layout.nErrors;
   const tokEnd = errEnd + layout.nTokens;
-  const influence = influenceOnCsr(a, logitWeights);
+  const { influence } = pruneIndex(a, logitWeights);
   let tokenInf = 0, errorInf = 0;
   for (let i = errStart; i < errEnd; i++) errorInf += influence[i];
   for (let i = errEnd; i < tokEnd; i++) tokenInf += influence[i];

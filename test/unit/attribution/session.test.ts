@@ -12,7 +12,7 @@ import { BackwardSweep } from '../../../src/engine/attribution/backward';
 import { loadModelBundle } from '../../../src/engine/bundle/index';
 import { loadDictionary } from '../../../src/engine/dictionaries/index';
 import { ForwardRunner } from '../../../src/engine/forward';
-import { fromGraphFile, nodeIdOf } from '../../../src/engine/graph-file';
+import { fromGraphFile, nodeIdOf, toGraphFile } from '../../../src/engine/graph-file';
 import { ModelSession } from '../../../src/engine/session';
 import { loadEngine } from '../../../src/worker/engine-adapter';
 import { EngineService } from '../../../src/worker/engine-service';
@@ -79,6 +79,29 @@ test('an analysis makes one forward pass; re-pruning makes none and no backward 
     });
   } finally {
     service.dispose();
+  }
+});
+
+test('re-pruning the kept attribution looser and tighter gives the graph a fresh analysis at those thresholds gives', async () => {
+  const service = new EngineService(loadEngine);
+  await service.loadModel({ modelPath: MODEL, transcoderPath: DICT, provider: 'cpu', threads: 1, cacheDir: CACHE_DIR }, ctx);
+  const bundle = await loadModelBundle(MODEL);
+  const dict = await loadDictionary(DICT, { dModel: bundle.spec.dModel, nLayers: bundle.spec.nLayers });
+  try {
+    await service.analyze(ARGS, ctx);
+    const sizes: number[] = [];
+    for (const [node, edge] of [[0.95, 0.99], [0.3, 0.8], [0.99, 0.999]]) {
+      const re = service.prune({ nodeThreshold: node, edgeThreshold: edge, slug: 's' }).graph;
+      // Independent of everything the service kept: a new engine, forward pass, sweeps and prune.
+      const fresh = toGraphFile(await attribute(bundle, dict, PROMPT, { nodeThreshold: node, edgeThreshold: edge, maxFeatureNodes: ARGS.maxFeatureNodes, batchSize: ARGS.batchSize, runtime: { provider: 'cpu', threads: 1, cacheDir: CACHE_DIR } }));
+      assert.deepEqual(ids(re), ids(fresh), `nodes at ${node}/${edge}`);
+      assert.deepEqual(links(re), links(fresh), `edges at ${node}/${edge}`);
+      sizes.push(re.nodes.length);
+    }
+    assert.ok(sizes[0] > sizes[1] && sizes[2] > sizes[0], `graph sizes ${sizes}`);
+  } finally {
+    service.dispose();
+    dict.release();
   }
 });
 

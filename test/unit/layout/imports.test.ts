@@ -1,8 +1,8 @@
 /**
  * The house rules of the layout, checked on the import statements themselves: the webview imports only
- * its own folder and src/shared; src/shared imports nothing at run time outside itself (type-only imports
- * are erased); the engine never imports 'vscode', the extension, the worker or the webview; nothing
- * outside bench/ imports bench code.
+ * its own folder and src/shared; src/shared imports nothing outside itself, types included (both sides
+ * depend on it, it depends on neither); the engine never imports 'vscode', the extension, the worker or
+ * the webview; nothing outside bench/ imports bench code; and no modules import each other in a circle.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -49,10 +49,10 @@ test('the webview imports only its own folder, src/shared and packages', () => {
   assert.deepEqual(bad, []);
 });
 
-test('src/shared imports nothing at run time outside itself, and no Node or vscode module', () => {
+test('src/shared imports nothing outside itself (not even types), and no Node or vscode module', () => {
   const bad = tsFiles('src/shared').flatMap((f) =>
     importsOf(f)
-      .filter((i) => !i.typeOnly && (i.target === undefined ? /^(node:|vscode$|fs$|path$)/.test(i.spec) : !inside(i.target, 'src/shared')))
+      .filter((i) => (i.target === undefined ? /^(node:|vscode$|fs$|path$)/.test(i.spec) : !inside(i.target, 'src/shared')))
       .map((i) => `${f} → ${i.spec}`),
   );
   assert.deepEqual(bad, []);
@@ -70,4 +70,27 @@ test('bench code stays out of the product, and bench imports no extension code',
   const bad = product.flatMap((f) => importsOf(f).filter((i) => inside(i.target, 'bench')).map((i) => `${f} → ${i.spec}`));
   const benchBad = tsFiles('bench').flatMap((f) => importsOf(f).filter((i) => i.spec === 'vscode' || inside(i.target, 'src/extension')).map((i) => `${f} → ${i.spec}`));
   assert.deepEqual([...bad, ...benchBad], []);
+});
+
+test('no import cycles among the product modules (type-only imports included)', () => {
+  const files = ['src', 'webview'].flatMap(tsFiles);
+  const known = new Set(files);
+  const resolveTs = (t: string) => [t, `${t}.ts`, `${t}/index.ts`].find((c) => known.has(c));
+  const edges = new Map(files.map((f) => [f, importsOf(f).flatMap((i) => (i.target ? [resolveTs(i.target)] : [])).filter((t): t is string => t !== undefined)]));
+  // Depth-first search with colours: a grey node met again closes a cycle.
+  const colour = new Map<string, 'grey' | 'black'>();
+  const cycles: string[] = [];
+  const stack: string[] = [];
+  const visit = (f: string) => {
+    colour.set(f, 'grey');
+    stack.push(f);
+    for (const t of edges.get(f) ?? []) {
+      if (colour.get(t) === 'grey') cycles.push([...stack.slice(stack.indexOf(t)), t].join(' → '));
+      else if (!colour.has(t)) visit(t);
+    }
+    stack.pop();
+    colour.set(f, 'black');
+  };
+  for (const f of files) if (!colour.has(f)) visit(f);
+  assert.deepEqual(cycles, []);
 });
