@@ -4,7 +4,7 @@
  * key-only terms and biases (src/engine/attention/qk.ts), for a node of the prompt's attribution graph.
  */
 import { attributionEngine, computeAttribution } from '../engine/attribution/index';
-import { qkForNode, type NodeQk, type NodeRef } from '../engine/attention/node-qk';
+import { describeQkSource, nodeRefOfId, qkForNode, type NodeQk, type NodeRef } from '../engine/attention/node-qk';
 import { loadModelBundle } from '../engine/bundle/index';
 import { loadDictionary } from '../engine/dictionaries/index';
 import type { Dictionary } from '../engine/dictionaries/types';
@@ -23,21 +23,13 @@ const usage = `Usage: circuit-inspector qk [--model DIR] (--prompt TEXT | --prom
   --json           print the result as JSON (with Neuronpedia's qk_tracing_results)
   --model DIR, --transcoders DIR, --provider NAME, --threads N, --cache-dir DIR`;
 
-/** A node reference from a graph-file id or L#F@P. */
+/** A node reference from a graph-file id or L#F@P (a bad one is a usage error). */
 export function parseNodeRef(s: string, nLayers: number): NodeRef {
-  const t = s.trim();
-  let m = /^L(\d+)#(\d+)@(\d+)$/i.exec(t);
-  if (m) return { kind: 'feature', layer: Number(m[1]), index: Number(m[2]), position: Number(m[3]) };
-  m = /^(\d+)_(-?\d+)_(\d+)$/.exec(t);
-  if (m) {
-    const layer = Number(m[1]), idx = Number(m[2]), pos = Number(m[3]);
-    if (layer === nLayers + 1) return { kind: 'logit', layer: nLayers, index: idx, position: pos };
-    if (layer >= nLayers) throw new UsageError(`--node ${JSON.stringify(s)}: layer ${layer} does not exist (features 0..${nLayers - 1}, logits ${nLayers + 1})`);
-    return idx === -1 ? { kind: 'error', layer, index: -1, position: pos } : { kind: 'feature', layer, index: idx, position: pos };
+  try {
+    return nodeRefOfId(s, nLayers);
+  } catch (e) {
+    throw new UsageError(`--node: ${(e as Error).message}`);
   }
-  m = /^E_(\d+)_(\d+)$/.exec(t);
-  if (m) return { kind: 'embedding', layer: -1, index: Number(m[1]), position: Number(m[2]) };
-  throw new UsageError(`--node ${JSON.stringify(s)}: expected a graph-file node id (e.g. 3_370_8, 2_-1_5, ${nLayers + 1}_42_9) or L3#370@8`);
 }
 
 export function parseHead(s: string): { layer: number; head: number } {
@@ -48,15 +40,7 @@ export function parseHead(s: string): { layer: number; head: number } {
 
 /** A source's name for people: its label (features), or what it is. */
 function describe(id: string, dict: Dictionary, tokens: string[]): string {
-  if (id === 'bias') return 'biases';
-  let m = /^E_(\d+)_(\d+)$/.exec(id);
-  if (m) return `Emb ${JSON.stringify(tokens[Number(m[2])])}@${m[2]}`;
-  m = /^(\d+)_(-?\d+)_(\d+)$/.exec(id);
-  if (!m) return id;
-  const [l, f, p] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  if (f === -1) return `Err L${l} ${JSON.stringify(tokens[p])}@${p}`;
-  const label = dict.featureInfo(l, f)?.label;
-  return `L${l}#${f}@${p}${label ? ` "${label}"` : ''}`;
+  return describeQkSource(id, tokens, (l, f) => dict.featureInfo(l, f)?.label);
 }
 
 export function formatQk(r: NodeQk, dict: Dictionary, tokens: string[]): string {

@@ -25,6 +25,7 @@ import { loadDictionary, type Dictionary } from './dictionaries/index';
 import { EngineError, throwIfCancelled } from './errors';
 import { ForwardRunner } from './forward';
 import { checkMemory, type MemoryEstimate } from './memory';
+import { qkForNode, type NodeQk, type NodeQkRequest } from './attention/node-qk';
 
 /** The model folder's own dictionary: `<model>/transcoders` when it exists. */
 export function defaultDictionaryDir(modelDir: string): string | undefined {
@@ -153,6 +154,16 @@ export class ModelSession {
     const engine = this.built.get(run.dictionary);
     if (!engine) throw new EngineError('INTERNAL', 'This run was not made by this session.');
     return toAttributionGraph(engine, run.dictionary, raw, o.promptText, { ...o.settings, nodeThreshold: thresholds.node, edgeThreshold: thresholds.edge });
+  }
+
+  /**
+   * QK attribution of a node of a kept raw attribution (attention/node-qk.ts): host-side work on the
+   * frozen run, no forward pass or sweep again.
+   */
+  qk(run: SessionRun, raw: RawAttribution, req: NodeQkRequest): NodeQk {
+    const engine = this.built.get(run.dictionary);
+    if (!engine) throw new EngineError('INTERNAL', 'This run was not made by this session.');
+    return qkForNode(this.bundle.spec, engine.replacement, raw, run.zeroBos, req);
   }
 
   /** run → attribute → prune in one call (the CLI's analyze). An SAE as the primary dictionary gives an SAE graph. */

@@ -67,6 +67,7 @@ export function activate(context: vscode.ExtensionContext): { inspector: Inspect
         searchFeaturesOn: (g, query) => inspector.searchFeaturesOn(g, query),
         interveneOn: (g, specs, options) => inspector.interveneOn(g, specs, options),
         verifyOn: (g, groups, options, call) => inspector.verifyOn(g, groups, options, call),
+        qkOn: (g, nodeId, head) => inspector.qkOn(g, nodeId, head),
         focusOnPrompt: (uri, prompt, ref) => void inspector.focusOnPrompt(uri, prompt, ref),
         canInterveneOn: (g) => inspector.canInterveneOn(g),
       }, log),

@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { parseGraphFile } from '../engine/graph-file';
-import type { FeatureAt, FeatureRef, GraphFile, GraphPayload, InterveneOptionsView, InterventionSpec, VerifyOptionsView, VerifyView } from '../shared/protocol';
+import type { FeatureAt, FeatureRef, GraphFile, GraphPayload, InterveneOptionsView, InterventionSpec, QkView, VerifyOptionsView, VerifyView } from '../shared/protocol';
 import { Disposable } from './disposable';
 import { notificationText } from './errors';
 import { GraphWebview, type ViewerDelegate, type VerifyCall } from './graph-webview';
@@ -20,6 +20,8 @@ export interface GraphFileHost {
   /** Steers on the graph's own prompt; rejects when the loaded model is not the graph's. */
   interveneOn(graph: GraphFile, specs: InterventionSpec[], options?: InterveneOptionsView): ReturnType<ViewerDelegate['intervene']>;
   verifyOn(graph: GraphFile, groups: FeatureAt[][], options: VerifyOptionsView, call: VerifyCall): Promise<VerifyView>;
+  /** QK attribution of a node on the graph's own prompt; rejects when the loaded model is not the graph's. */
+  qkOn(graph: GraphFile, nodeId: string, head?: { layer: number; head: number }): Promise<QkView>;
   /** Paints a feature on the prompt file, when it is open and holds the graph's prompt. */
   focusOnPrompt(promptUri: vscode.Uri | undefined, prompt: string, ref: FeatureRef): void;
   canInterveneOn(graph: GraphFile): boolean;
@@ -65,6 +67,7 @@ export class GraphEditorProvider extends Disposable implements vscode.CustomRead
         graph,
         title: doc.uri.path.split('/').pop() ?? 'graph',
         canIntervene: this.host.canInterveneOn(graph),
+        canTraceQk: this.host.canInterveneOn(graph),
         source: 'file',
         promptLink: promptUri ? vscode.workspace.asRelativePath(promptUri) : undefined,
         labelMinF1: labelMinF1Setting((k) => vscode.workspace.getConfiguration(SECTION).get(k)),
@@ -86,6 +89,7 @@ export class GraphEditorProvider extends Disposable implements vscode.CustomRead
         searchFeatures: (query) => (g ? this.host.searchFeaturesOn(g, query) : Promise.reject(new Error('No graph.'))),
         intervene: (specs, options) => (g ? this.host.interveneOn(g, specs, options) : Promise.reject(new Error('No graph.'))),
         verify: (groups, options, call) => (g ? this.host.verifyOn(g, groups, options, call) : Promise.reject(new Error('No graph.'))),
+        qk: (nodeId, head) => (g ? this.host.qkOn(g, nodeId, head) : Promise.reject(new Error('No graph.'))),
         focusFeature: (ref) => g && this.host.focusOnPrompt(promptUriOf(doc.uri, g), String(g.metadata.prompt ?? ''), ref),
         openPrompt: () => void this.openPrompt(doc.uri, g),
         exportTarget: () => ({ dir: vscode.Uri.joinPath(doc.uri, '..'), base: (doc.uri.path.split('/').pop() ?? 'graph').replace(/\.graph\.json$|\.json$/i, '') }),

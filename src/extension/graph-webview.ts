@@ -6,7 +6,7 @@
 import * as vscode from 'vscode';
 import { isEngineError } from '../engine/errors';
 import { randomBytes } from 'node:crypto';
-import { dispatchMessage, parseFromWebview, type ExportFormat, type MessageHandlers, type FeatureCard, type FeatureRef, type FeatureSearchHitView, type FromWebview, type GraphFile, type InterventionOutcome, type InterventionSpec, type InterveneOptionsView, type FeatureAt, type VerifyOptionsView, type VerifyView, type ToWebview, type ViewerInitState } from '../shared/protocol';
+import { dispatchMessage, parseFromWebview, type ExportFormat, type MessageHandlers, type FeatureCard, type FeatureRef, type FeatureSearchHitView, type FromWebview, type GraphFile, type InterventionOutcome, type InterventionSpec, type InterveneOptionsView, type FeatureAt, type QkView, type VerifyOptionsView, type VerifyView, type ToWebview, type ViewerInitState } from '../shared/protocol';
 import { Disposable } from './disposable';
 import { notificationText } from './errors';
 import { viewerHtml } from '../shared/viewer-html';
@@ -25,6 +25,8 @@ export interface ViewerDelegate {
   ready?(): void;
   /** Pins and supernodes as the viewer has them now (Neuronpedia qParams form). */
   viewState?(pinnedIds: string[], supernodes: string[][]): void;
+  /** QK attribution of a node of the shown graph (absent: its prompt cannot be traced here). */
+  qk?(nodeId: string, head?: { layer: number; head: number }): Promise<QkView>;
   /** The shown analysis pruned again at a node threshold (absent: this viewer's graph cannot be). */
   prune?(nodeThreshold: number): Promise<GraphFile>;
   /** Folder and base name offered by the export save dialog. */
@@ -154,6 +156,14 @@ export class GraphWebview extends Disposable {
       }
     },
     cancel: async (m) => this.running.get(m.forRequest)?.abort(),
+    requestQk: async (m) => {
+      try {
+        if (!this.delegate.qk) throw new Error('This graph\'s prompt cannot be traced here: open it from an analysis.');
+        this.reply({ type: 'qkResult', inReplyTo: m.requestId, qk: await this.delegate.qk(m.nodeId, m.head) });
+      } catch (e) {
+        this.reply({ type: 'qkResult', inReplyTo: m.requestId, error: notificationText(e).text });
+      }
+    },
     focusFeature: async (m) => this.delegate.focusFeature(m.feature, m.nodeId),
     openPrompt: async () => this.delegate.openPrompt(),
     analyze: async () => {

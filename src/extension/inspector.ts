@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { EngineError } from '../engine/errors';
 import { serializeGraphFile, type GraphFile } from '../engine/graph-file';
-import type { FeatureAt, FeatureCard, FeatureRef, FeatureSearchHitView, GraphPayload, InterveneOptionsView, InterventionOutcome, InterventionSpec, VerifyOptionsView, VerifyView } from '../shared/protocol';
+import type { FeatureAt, FeatureCard, FeatureRef, FeatureSearchHitView, GraphPayload, InterveneOptionsView, InterventionOutcome, InterventionSpec, QkView, VerifyOptionsView, VerifyView } from '../shared/protocol';
 import type { VerifyCall } from './graph-webview';
 
 /** The panel's intervention options as the worker's request fields. */
@@ -69,6 +69,7 @@ export class Inspector extends Disposable {
             if (a?.graph) a.graph = { ...a.graph, qParams: { ...(a.graph.qParams ?? {}), pinnedIds, supernodes } };
           },
           prune: (t) => this.pruneOnPanel(t),
+          qk: (nodeId, head) => this.qkOnPanel(nodeId, head),
           exportTarget: () => this.exportTarget(),
         },
         log,
@@ -280,7 +281,7 @@ export class Inspector extends Disposable {
   }
 
   private payloadOf(a: Analysis, title: string): GraphPayload {
-    return { graph: a.graph!, title, canIntervene: true, source: 'analysis', canPrune: a === this.attributed, labelMinF1: labelMinF1Setting((k) => vscode.workspace.getConfiguration(SECTION).get(k)) };
+    return { graph: a.graph!, title, canIntervene: true, source: 'analysis', canPrune: a === this.attributed, canTraceQk: true, labelMinF1: labelMinF1Setting((k) => vscode.workspace.getConfiguration(SECTION).get(k)) };
   }
 
   /** The analysis the side panel shows (its document may hold other blocks' analyses too). */
@@ -404,6 +405,13 @@ export class Inspector extends Disposable {
     return a.graph;
   }
 
+  /** QK attribution of a node of the panel's graph: from the worker's kept attribution of that prompt. */
+  private async qkOnPanel(nodeId: string, head?: { layer: number; head: number }): Promise<QkView> {
+    if (!this.panelSource) throw new EngineError('PROMPT_EMPTY', 'No prompt is shown.');
+    await this.ensureModel();
+    return this.engine.call('qk', { text: this.panelSource.text, nodeId, head, top: 8 });
+  }
+
   private async interveneOnPanel(specs: InterventionSpec[], options?: InterveneOptionsView): Promise<InterventionOutcome> {
     if (!this.panelSource) throw new EngineError('PROMPT_EMPTY', 'No prompt is shown.');
     await this.ensureModel();
@@ -419,6 +427,11 @@ export class Inspector extends Disposable {
   async verifyOn(graph: GraphFile, groups: FeatureAt[][], options: VerifyOptionsView, call: VerifyCall): Promise<VerifyView> {
     await this.checkModelOf(graph);
     return this.engine.call('verify', { text: String(graph.metadata.prompt ?? ''), groups, ...options }, call);
+  }
+
+  async qkOn(graph: GraphFile, nodeId: string, head?: { layer: number; head: number }): Promise<QkView> {
+    await this.checkModelOf(graph);
+    return this.engine.call('qk', { text: String(graph.metadata.prompt ?? ''), nodeId, head, top: 8 });
   }
 
   private async checkModelOf(graph: GraphFile): Promise<void> {

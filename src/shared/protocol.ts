@@ -171,6 +171,49 @@ export interface VerifyOptionsView {
   keep?: FeatureAt[];
 }
 
+/** One source of a QK attribution: its graph-file node id ('bias' for the constant part), a name, its term. */
+export interface QkSourceView {
+  id: string;
+  label: string;
+  value: number;
+}
+
+/**
+ * Why a head attends from a node's position to a key (src/engine/attention/qk.ts): the head's pre-softmax
+ * score split into query-side × key-side source pairs, query-only and key-only terms and bias × bias.
+ */
+export interface QkView {
+  nodeId: string;
+  layer: number;
+  head: number;
+  /** The key/value head the query head reads (grouped-query attention). */
+  kvHead: number;
+  query: number;
+  key: number;
+  queryToken: string;
+  keyToken: string;
+  /** How the head and key were chosen, in words. */
+  chosen: string;
+  /** 1/√head_dim, or Gemma-2's query_pre_attn_scalar^-½. */
+  scale: number;
+  /** scale · q·k before any soft-cap: what the terms sum to. */
+  scorePre: number;
+  /** What the softmax sees (after Gemma-2's soft-cap). */
+  score: number;
+  softcap?: number;
+  /** score / scorePre (soft-capped models). */
+  capFactor?: number;
+  /** The head's attention weight from query to key. */
+  pattern: number;
+  terms: { pairwise: number; queryOnly: number; keyOnly: number; biasBias: number };
+  pairs: { query: Omit<QkSourceView, 'value'>; key: Omit<QkSourceView, 'value'>; value: number }[];
+  /** Query-side sources against the whole key; key-side sources against the whole query. */
+  queryMarginal: QkSourceView[];
+  keyMarginal: QkSourceView[];
+  /** Heads carrying the node's cross-position edges, by share of Σ |head loading| (the head picker's list). */
+  heads: { layer: number; head: number; share: number }[];
+}
+
 /** What the panel shows: the graph plus where it came from. */
 export interface GraphPayload {
   graph: GraphFile;
@@ -189,6 +232,8 @@ export interface GraphPayload {
    * tighter) through a `prune` request instead of only hiding nodes.
    */
   canPrune?: boolean;
+  /** The prompt can be traced: the node card offers QK attribution (`requestQk`). */
+  canTraceQk?: boolean;
 }
 
 export interface ViewerInitState {
@@ -215,7 +260,8 @@ export type ToWebview =
   | { type: 'verifyResult'; inReplyTo: number; report?: VerifyView; error?: string }
   | { type: 'exportDone'; inReplyTo: number; path?: string; error?: string }
   | { type: 'pruned'; inReplyTo: number; graph?: GraphFile; error?: string }
-  | { type: 'featureSearch'; inReplyTo: number; hits?: FeatureSearchHitView[]; error?: string };
+  | { type: 'featureSearch'; inReplyTo: number; hits?: FeatureSearchHitView[]; error?: string }
+  | { type: 'qkResult'; inReplyTo: number; qk?: QkView; error?: string };
 
 /** Progress of a request still running; the webview's channel hands it to that request's listener. */
 export interface ProgressEvent {
@@ -239,6 +285,8 @@ export type FromWebview =
   | { type: 'export'; requestId: number; format: ExportFormat; data: string }
   /** Re-prune the shown analysis at this node threshold (cumulative influence, in (0, 1]). */
   | { type: 'prune'; requestId: number; nodeThreshold: number }
+  /** QK attribution of a node (graph-file id) for a head (default: the engine's choice). */
+  | { type: 'requestQk'; requestId: number; nodeId: string; head?: { layer: number; head: number } }
   | { type: 'openPrompt' }
   /** The empty panel's Analyze button: run Analyze Prompt on the active editor. */
   | { type: 'analyze' }
@@ -266,6 +314,7 @@ export const REPLY_TO = {
   export: 'exportDone',
   prune: 'pruned',
   verify: 'verifyResult',
+  requestQk: 'qkResult',
 } as const satisfies Record<Request['type'], Reply['type']>;
 
 export type ReplyTo<T extends Request['type']> = Extract<Reply, { type: (typeof REPLY_TO)[T] }>;
@@ -393,6 +442,14 @@ export function parseFromWebview(raw: unknown): FromWebview | undefined {
       return isInt(m.requestId) && typeof m.nodeThreshold === 'number' && m.nodeThreshold > 0 && m.nodeThreshold <= 1
         ? { type: 'prune', requestId: m.requestId, nodeThreshold: m.nodeThreshold }
         : undefined;
+    case 'requestQk': {
+      if (!isInt(m.requestId) || typeof m.nodeId !== 'string' || !m.nodeId.length || m.nodeId.length > 300) return undefined;
+      if (m.head === undefined) return { type: 'requestQk', requestId: m.requestId, nodeId: m.nodeId };
+      const h = m.head;
+      return isObj(h) && isInt(h.layer) && h.layer >= 0 && isInt(h.head) && h.head >= 0
+        ? { type: 'requestQk', requestId: m.requestId, nodeId: m.nodeId, head: { layer: h.layer, head: h.head } }
+        : undefined;
+    }
     case 'log':
       return (m.level === 'info' || m.level === 'error') && typeof m.message === 'string'
         ? { type: 'log', level: m.level, message: m.message.slice(0, 4000) }

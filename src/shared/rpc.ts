@@ -11,7 +11,7 @@ import type { PromptDialect } from './prompt-blocks';
 import type { LabelScore } from './label-text';
 import type { PromptVocabulary } from './vocabulary';
 import type { TokenInfo } from './tokens';
-import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSemanticsView, InterventionSpec, PredictionView, FeatureAt, VerifyView } from './protocol';
+import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSemanticsView, InterventionSpec, PredictionView, FeatureAt, QkView, VerifyView } from './protocol';
 
 import type { PrecisionSetting, ProviderSetting } from './runtime-settings';
 
@@ -114,6 +114,15 @@ export interface PruneArgs {
   slug: string;
 }
 
+export interface QkArgs {
+  text: string;
+  /** Graph-file node id. */
+  nodeId: string;
+  head?: { layer: number; head: number };
+  /** Pairs and contributors kept per list (default 8). */
+  top?: number;
+}
+
 export interface PruneResult {
   graph: GraphFile;
   scores?: AnalyzeResult['scores'];
@@ -146,6 +155,11 @@ export interface EngineMethods {
   verify(args: { text: string; groups: FeatureAt[][]; semantics?: InterventionSemanticsView; keep?: FeatureAt[] }): VerifyView;
   /** The words of a model folder's tokenizer, when it is word-level (tokenizer.json only: no model load). */
   vocabulary(args: { modelPath: string }): PromptVocabulary;
+  /**
+   * QK attribution of a node of the text's graph (from the kept attribution when it is the last
+   * analysis' text, else from a new one): a head's score split into query × key source pairs.
+   */
+  qk(args: QkArgs): QkView;
   /** Runs the circuit tests (expect lines) of a prompt document; one result per block that has tests. */
   circuitTests(args: { doc: string; dialect: PromptDialect }): BlockResult[];
 }

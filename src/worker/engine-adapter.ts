@@ -22,10 +22,12 @@ import { logitLens } from '../engine/forward';
 import { toGraphFile } from '../engine/graph-file';
 import { onRuntimeMessage } from '../engine/runtime';
 import { defaultDictionaryDir, ModelSession, type SessionRun } from '../engine/session';
-import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSpec, FeatureAt, InterventionSemanticsView, VerifyView } from '../shared/protocol';
+import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSpec, FeatureAt, InterventionSemanticsView, QkView, VerifyView } from '../shared/protocol';
 import type { EngineRun, InterveneExtras, LoadedEngine, SparseLayer } from './engine-service';
 import { spacedTokens, wordJoiner } from './example-text';
-import type { AnalyzeArgs, AnalyzeResult, CallContext, DashboardsBuilt, FeatureSearchHit, LensRow, LoadModelArgs, ModelInfo, PruneArgs, PruneResult } from '../shared/rpc';
+import type { AnalyzeArgs, AnalyzeResult, CallContext, DashboardsBuilt, FeatureSearchHit, LensRow, LoadModelArgs, ModelInfo, PruneArgs, PruneResult, QkArgs } from '../shared/rpc';
+import { nodeRefOfId } from '../engine/attention/node-qk';
+import { qkView } from '../engine/attention/qk-view';
 import type { Dictionary } from '../engine/dictionaries/types';
 import { buildDashboards, readCorpus } from '../engine/features/dashboards';
 import { FeatureStore, STORE_FILE } from '../engine/features/store';
@@ -159,6 +161,31 @@ class RealEngine implements LoadedEngine {
       report.faithfulness = { setting: f.setting, kept: f.kept, active: f.active, errorsKept: f.errorsKept, errorsAblated: f.errorsAblated };
     }
     return report;
+  }
+
+  /**
+   * QK attribution of a node: from the kept raw attribution when `text` is the active analysis' (host
+   * work only), else from a new run and attribution of `text` at the analysis defaults.
+   */
+  async qk(args: QkArgs, signal?: AbortSignal): Promise<QkView> {
+    const dict = this.session.requireDictionary('QK attribution');
+    let a: { run: SessionRun; raw: RawAttribution } | undefined = this.active?.text === args.text ? this.active : undefined;
+    if (!a) {
+      const run = await this.session.run(args.text, { signal });
+      a = { run, raw: await this.session.attribute(run, {}, { signal }) };
+    }
+    const node = nodeRefOfId(args.nodeId, this.bundle.spec.nLayers);
+    const r = this.session.qk(a.run, a.raw, { node, head: args.head, top: args.top ?? 8 });
+    return qkView(r, a.raw.tokens.map((t) => t.text), (l, f) => this.dictLabel(dict, l, f));
+  }
+
+  /** A feature's label for a QK source (an unreadable label file names the feature by its index). */
+  private dictLabel(dict: Dictionary, layer: number, index: number): string | undefined {
+    try {
+      return dict.featureInfo(layer, index)?.label || undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** The engine-side circuit-test runner, the same one `circuit-inspector test` uses. */

@@ -9,7 +9,7 @@ import type { PromptDialect } from '../shared/prompt-blocks';
 import type { LabelScore } from '../shared/label-text';
 import type { HookTensor, TokenInfo } from '../engine/api';
 import { EngineError, throwIfCancelled } from '../engine/errors';
-import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSemanticsView, InterventionSpec, FeatureAt, VerifyView, PredictionView } from '../shared/protocol';
+import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSemanticsView, InterventionSpec, FeatureAt, VerifyView, PredictionView, QkView } from '../shared/protocol';
 import type {
   ActiveFeature,
   AnalyzeArgs,
@@ -24,6 +24,7 @@ import type {
   ModelInfo,
   PruneArgs,
   PruneResult,
+  QkArgs,
 } from '../shared/rpc';
 
 /** Active transcoder features of one layer: for each position, parallel arrays of indices and values. */
@@ -68,6 +69,8 @@ export interface LoadedEngine {
   labelEvidence?(ref: FeatureRef): LabelScore | undefined;
   /** Predicted vs measured ablation effects (engines without transcoders cannot). */
   verify?(text: string, groups: FeatureAt[][], opts: { semantics?: InterventionSemanticsView; keep?: FeatureAt[] }, ctx: CallContext): Promise<VerifyView>;
+  /** QK attribution of a node of the text's graph (engines without transcoders cannot). */
+  qk?(args: QkArgs, signal?: AbortSignal): Promise<QkView>;
   /** Runs a document's circuit tests (engines without transcoders cannot). */
   circuitTests?(doc: string, dialect: PromptDialect, signal?: AbortSignal): Promise<BlockResult[]>;
   buildDashboards?(args: { corpus: string[]; resume?: boolean; maxTokens?: number }, ctx: CallContext): Promise<DashboardsBuilt>;
@@ -263,6 +266,12 @@ export class EngineService {
     const e = this.require();
     if (!e.verify) throw new EngineError('DICTIONARY_INVALID', 'Verifying a graph needs a transcoder set.', 'Set circuitInspector.transcoderPath to a transcoder folder.');
     return e.verify(args.text, args.groups, { semantics: args.semantics, keep: args.keep }, ctx);
+  }
+
+  async qk(args: QkArgs, ctx: CallContext): Promise<QkView> {
+    const e = this.require();
+    if (!e.qk) throw new EngineError('DICTIONARY_INVALID', 'QK attribution needs a transcoder set.', 'Set circuitInspector.transcoderPath to a transcoder folder.');
+    return e.qk(args, ctx.signal);
   }
 
   async circuitTests(args: { doc: string; dialect: PromptDialect }, ctx: CallContext): Promise<BlockResult[]> {

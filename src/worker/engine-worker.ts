@@ -22,6 +22,7 @@ export function handlersFor(service: EngineService): Handlers {
     intervene: (a, c) => service.intervene(a, c),
     circuitTests: (a, c) => service.circuitTests(a, c),
     verify: (a, c) => service.verify(a, c),
+    qk: (a, c) => service.qk(a, c),
     buildDashboards: (a, c) => service.buildDashboards(a, c),
     searchFeatures: (a) => service.searchFeatures(a),
     // Only tokenizer.json is read: the editor's word checks must not wait for (or trigger) a model load.

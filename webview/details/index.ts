@@ -1,17 +1,19 @@
 /**
  * The details pane's sections, in order. Steering comes first so its result sits right under the
- * control; the card and connections describe the selected node; the subgraph lists pins and groups.
+ * control; the card, its attention (QK) and connections describe the selected node; the subgraph lists
+ * pins and groups.
  */
 import { cardSection } from './card';
 import { connectionsSection } from './connections';
 import { featureSearchSection } from './feature-search';
 import { nodeListSection } from './node-list';
+import { qkSection } from './qk';
 import type { DetailsContext, DetailsSection } from './section';
 import { steerSection } from './steer';
 import { subgraphSection } from './subgraph';
 import { verifySection } from './verify';
 
-export const SECTIONS: readonly DetailsSection[] = [steerSection, cardSection, connectionsSection, subgraphSection, verifySection, featureSearchSection, nodeListSection];
+export const SECTIONS: readonly DetailsSection[] = [steerSection, cardSection, qkSection, connectionsSection, subgraphSection, verifySection, featureSearchSection, nodeListSection];
 
 /** Renders the sections into `root`, each in its own slot, re-rendering only those whose key changed. */
 export class DetailsPane {

@@ -3,7 +3,8 @@
  * positions, the heads that carry it (head-loadings.ts, first-hop definition), the largest first.
  *
  * Only kept edges are split (after pruning), so the cost follows the graph that is shown, not the
- * millions of raw edges: one host backward pass per target node with such an edge.
+ * millions of raw edges: one host backward pass per target node with such an edge. The splits are kept
+ * with the raw attribution (HeadLoadingMemo), so re-pruning it splits only edges no earlier prune kept.
  */
 import type { ModelSpec } from '../model-spec';
 import type { Replacement } from '../attribution/replacement';
@@ -49,6 +50,8 @@ export interface EdgeHeads {
 export interface KeptEdge {
   row: number;
   col: number;
+  /** Its index into the adjacency's entries (`adjacency.col`): the key its head loadings are kept under. */
+  entry?: number;
 }
 
 /** The target a node row of the adjacency explains (features and logits; other rows have no inputs). */
@@ -87,10 +90,6 @@ export function linearModelOf(spec: ModelSpec, r: Replacement, raw: RawAttributi
   return new FrozenLinearModel({ spec, replacement: r, frozen: raw.frozen, features: raw.features, zeroBos });
 }
 
-/**
- * Head loadings of `kept` edges (in the order given; EdgeHeads' edge e is kept[e]). Edges at one
- * position get no entries.
- */
 /** The target rows of kept cross-position edges (what head loadings would cost). */
 export function headLoadingTargets(spec: ModelSpec, raw: RawAttribution, kept: KeptEdge[]): { layer: number; position: number }[] {
   const rows = new Set<number>();
@@ -99,14 +98,89 @@ export function headLoadingTargets(spec: ModelSpec, raw: RawAttribution, kept: K
   return [...rows].filter((r) => r < raw.layout.nFeatures || r >= logitStart).map((r) => ({ layer: r < raw.layout.nFeatures ? raw.features.layer[raw.selected[r]] : spec.nLayers, position: positionOfNode(raw, r) }));
 }
 
+/**
+ * FLOPs of the source side of head loadings: each distinct source carried up at its own position
+ * (localValues: value projection, the heads' diagonal, skip paths) to the last layer its targets read,
+ * plus one dot product per head and edge. With thousands of sources on a d768 model this, not the
+ * targets' backward passes, is most of the work.
+ */
+export function headLoadingSourceFlops(spec: ModelSpec, r: Replacement, raw: RawAttribution, kept: KeptEdge[]): number {
+  const d = spec.dModel;
+  const lastOf = new Map<number, number>();
+  let f = 0;
+  const logitStart = raw.adjacency.nNodes - raw.layout.nLogits;
+  for (const e of kept) {
+    if (positionOfNode(raw, e.row) === positionOfNode(raw, e.col)) continue;
+    const last = e.row >= logitStart ? spec.nLayers - 1 : e.row < raw.layout.nFeatures ? raw.features.layer[raw.selected[e.row]] : -1;
+    if (last < 0) continue;
+    lastOf.set(e.col, Math.max(lastOf.get(e.col) ?? -1, last));
+    for (let l = 0; l <= last; l++) f += 2 * spec.blocks[l].attn.nHeads * spec.blocks[l].attn.headDim;
+  }
+  const nF = raw.layout.nFeatures, T = raw.frozen.T;
+  for (const [col, last] of lastOf) {
+    const first = col < nF ? raw.features.layer[raw.selected[col]] + 1 : col < nF + raw.layout.nErrors ? Math.floor((col - nF) / T) + 1 : 0;
+    for (let l = first; l <= last; l++) {
+      const a = spec.blocks[l].attn;
+      f += 2 * d * a.nKvHeads * a.headDim + 2 * a.nHeads * a.headDim * d;
+      if (r.layers[l].wSkip) f += 2 * d * d;
+    }
+  }
+  return f;
+}
+
+/** All the host work head loadings of `kept` would take (targets' backward passes and sources). */
+export function headLoadingCost(spec: ModelSpec, r: Replacement, raw: RawAttribution, kept: KeptEdge[]): number {
+  return headLoadingFlops(spec, r, headLoadingTargets(spec, raw, kept)) + headLoadingSourceFlops(spec, r, raw, kept);
+}
+
+interface HeadPick {
+  l: number;
+  h: number;
+  w: number;
+}
+
+/**
+ * The head loadings of one raw attribution, kept with it: an edge's split depends on that edge alone,
+ * so each is computed once, when a prune first keeps it, and every later prune (the panel's threshold
+ * control) reads it back. `hostBackwardPasses` counts the target backward passes run so far.
+ */
+export class HeadLoadingMemo {
+  /** Top heads per adjacency entry (its index into `adjacency.col`), computed so far. */
+  readonly byEntry = new Map<number, HeadPick[]>();
+  /** 'auto' decides once per attribution (at its first prune), so a re-prune never flips heads on or off. */
+  autoEnabled?: boolean;
+  hostBackwardPasses = 0;
+  edgesSplit = 0;
+}
+
+const memos = new WeakMap<RawAttribution, HeadLoadingMemo>();
+
+/** The memo of a raw attribution (created empty on first use; it lives as long as the attribution). */
+export function headLoadingMemo(raw: RawAttribution): HeadLoadingMemo {
+  let m = memos.get(raw);
+  if (!m) memos.set(raw, (m = new HeadLoadingMemo()));
+  return m;
+}
+
+/**
+ * Head loadings of `kept` edges (in the order given; EdgeHeads' edge e is kept[e]). Edges at one
+ * position get no entries. Edges that carry their adjacency `entry` are memoised on `raw`: only those
+ * not split before are computed.
+ */
 export function edgeHeadsOf(spec: ModelSpec, r: Replacement, raw: RawAttribution, kept: KeptEdge[], perEdge = HEADS_PER_EDGE): EdgeHeads {
-  const m = linearModelOf(spec, r, raw, false);
+  const memo = headLoadingMemo(raw);
+  const picks: (HeadPick[] | undefined)[] = new Array(kept.length);
   const targets: HeadTarget[] = [];
   const targetOfRow = new Map<number, number>();
   const edges: HeadLoadingEdge[] = [];
   const which: number[] = [];
   kept.forEach((e, i) => {
     if (positionOfNode(raw, e.row) === positionOfNode(raw, e.col)) return;
+    const known = e.entry !== undefined ? memo.byEntry.get(e.entry) : undefined;
+    if (known) {
+      picks[i] = known;
+      return;
+    }
     let ti = targetOfRow.get(e.row);
     if (ti === undefined) {
       const t = headTargetOfRow(spec, r, raw, e.row);
@@ -118,27 +192,32 @@ export function edgeHeadsOf(spec: ModelSpec, r: Replacement, raw: RawAttribution
     edges.push({ source: sweepColumnOfNode(raw, e.col), target: ti });
     which.push(i);
   });
-  const res = headLoadings(m, targets, edges);
-  const counts = new Int32Array(kept.length);
-  const picks: { l: number; h: number; w: number }[][] = new Array(kept.length);
-  which.forEach((i, j) => {
-    const ph = res.perHead[j];
-    // Heads below 0.1 % of the edge are left to "other heads" (they are rounding-level on most edges).
-    const edge = ph.reduce((a, v) => a + v, 0);
-    const order = Array.from(ph.keys()).filter((x) => ph[x] !== 0 && Math.abs(ph[x]) >= 1e-3 * Math.abs(edge)).sort((a, b) => Math.abs(ph[b]) - Math.abs(ph[a]) || a - b).slice(0, perEdge);
-    picks[i] = order.map((x) => ({ l: Math.floor(x / res.nHeads), h: x % res.nHeads, w: ph[x] }));
-    counts[i] = picks[i].length;
-  });
+  if (edges.length) {
+    const res = headLoadings(linearModelOf(spec, r, raw, false), targets, edges);
+    memo.hostBackwardPasses += targets.length;
+    memo.edgesSplit += edges.length;
+    which.forEach((i, j) => {
+      const ph = res.perHead[j];
+      // Heads below 0.1 % of the edge are left to "other heads" (they are rounding-level on most edges).
+      const edge = ph.reduce((a, v) => a + v, 0);
+      const order = Array.from(ph.keys()).filter((x) => ph[x] !== 0 && Math.abs(ph[x]) >= 1e-3 * Math.abs(edge)).sort((a, b) => Math.abs(ph[b]) - Math.abs(ph[a]) || a - b).slice(0, HEADS_PER_EDGE);
+      picks[i] = order.map((x) => ({ l: Math.floor(x / res.nHeads), h: x % res.nHeads, w: ph[x] }));
+      const entry = kept[i].entry;
+      if (entry !== undefined) memo.byEntry.set(entry, picks[i]!);
+    });
+  }
+  const counts = Array.from(picks, (p) => Math.min(perEdge, p?.length ?? 0));
   const offsets = new Int32Array(kept.length + 1);
   for (let i = 0; i < kept.length; i++) offsets[i + 1] = offsets[i] + counts[i];
   const n = offsets[kept.length];
   const out: EdgeHeads = { offsets, layer: new Int32Array(n), head: new Int32Array(n), weight: new Float32Array(n) };
   for (let i = 0; i < kept.length; i++) {
-    (picks[i] ?? []).forEach((p, k) => {
+    for (let k = 0; k < counts[i]; k++) {
+      const p = picks[i]![k];
       out.layer[offsets[i] + k] = p.l;
       out.head[offsets[i] + k] = p.h;
       out.weight[offsets[i] + k] = p.w;
-    });
+    }
   }
   return out;
 }

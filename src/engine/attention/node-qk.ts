@@ -35,12 +35,51 @@ export interface NodeQkRequest {
 export interface NodeQk extends QkAttribution {
   /** How the head and key were chosen, in words. */
   chosen: string;
+  /**
+   * The heads carrying the node's incoming cross-position edges (all of them, pruned or not), by their
+   * share of Σ |head loading| over those edges, largest first; empty when the head and key were both
+   * given (nothing was split).
+   */
+  headRanking: { layer: number; head: number; share: number }[];
   /** Graph-file node id of the node explained. */
   nodeId: string;
   /** The same results in Neuronpedia's shape, contributors named by graph-file node id. */
   tracing: QkTracingResults;
   /** Graph-file node id of each source column (features, errors, tokens); the constant part is 'bias'. */
   idOf(column: number): string;
+}
+
+/**
+ * A node from its graph-file id (LAYER_FEATURE_POS for a feature, LAYER_-1_POS for an error node,
+ * NLAYERS+1_TOKEN_POS for a logit, E_TOKEN_POS for an embedding) or L3#370@8.
+ */
+export function nodeRefOfId(id: string, nLayers: number): NodeRef {
+  const t = id.trim();
+  let m = /^L(\d+)#(\d+)@(\d+)$/i.exec(t);
+  if (m) return { kind: 'feature', layer: Number(m[1]), index: Number(m[2]), position: Number(m[3]) };
+  m = /^(\d+)_(-?\d+)_(\d+)$/.exec(t);
+  if (m) {
+    const layer = Number(m[1]), idx = Number(m[2]), pos = Number(m[3]);
+    if (layer === nLayers + 1) return { kind: 'logit', layer: nLayers, index: idx, position: pos };
+    if (layer >= nLayers) throw new EngineError('ATTENTION_QUERY_INVALID', `Node ${JSON.stringify(id)}: layer ${layer} does not exist (features 0..${nLayers - 1}, logits ${nLayers + 1}).`, 'Pick a node of this model\'s graph.');
+    return idx === -1 ? { kind: 'error', layer, index: -1, position: pos } : { kind: 'feature', layer, index: idx, position: pos };
+  }
+  m = /^E_(\d+)_(\d+)$/.exec(t);
+  if (m) return { kind: 'embedding', layer: -1, index: Number(m[1]), position: Number(m[2]) };
+  throw new EngineError('ATTENTION_QUERY_INVALID', `Node ${JSON.stringify(id.slice(0, 80))} is not a graph-file node id (e.g. 3_370_8, 2_-1_5, ${nLayers + 1}_42_9) or L3#370@8.`, 'Pick a feature, error or logit node of a graph made by Circuit Inspector.');
+}
+
+/** A QK source's name for people, from its graph-file id: the feature's label, or what it is. */
+export function describeQkSource(id: string, tokens: string[], featureLabel: (layer: number, index: number) => string | undefined): string {
+  if (id === 'bias') return 'biases';
+  let m = /^E_(\d+)_(\d+)$/.exec(id);
+  if (m) return `Emb ${JSON.stringify(tokens[Number(m[2])])}@${m[2]}`;
+  m = /^(\d+)_(-?\d+)_(\d+)$/.exec(id);
+  if (!m) return id;
+  const [l, f, p] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (f === -1) return `Err L${l} ${JSON.stringify(tokens[p])}@${p}`;
+  const label = featureLabel(l, f);
+  return `L${l}#${f}@${p}${label ? ` "${label}"` : ''}`;
 }
 
 /** The adjacency row of a node, or -1 if it has none (embeddings). */
@@ -83,6 +122,7 @@ export function qkForNode(spec: ModelSpec, r: Replacement, raw: RawAttribution, 
   let head = req.head;
   let key = req.key;
   let chosen = '';
+  let headRanking: NodeQk['headRanking'] = [];
   if (head && head.layer > maxLayer) {
     throw new EngineError('ATTENTION_QUERY_INVALID', `Head L${head.layer}.H${head.head} comes after this node (layer ${n.layer}): it cannot affect it.`, `Pick a head at layer ${maxLayer} or below.`);
   }
@@ -100,6 +140,11 @@ export function qkForNode(spec: ModelSpec, r: Replacement, raw: RawAttribution, 
       const res = headLoadings(m, [target!], edges);
       const byHead = new Float64Array(spec.nLayers * res.nHeads);
       res.perHead.forEach((ph) => ph.forEach((v, i) => (byHead[i] += Math.abs(v))));
+      const total = byHead.reduce((s, v) => s + v, 0);
+      headRanking = Array.from(byHead.keys())
+        .filter((i) => byHead[i] > 0 && byHead[i] >= 1e-3 * total)
+        .sort((x, y) => byHead[y] - byHead[x] || x - y)
+        .map((i) => ({ layer: Math.floor(i / res.nHeads), head: i % res.nHeads, share: byHead[i] / total }));
       if (!head) {
         let best = 0;
         byHead.forEach((v, i) => v > byHead[best] && (best = i));
@@ -128,7 +173,7 @@ export function qkForNode(spec: ModelSpec, r: Replacement, raw: RawAttribution, 
   }
   const res = new QkTracer(m).trace({ layer: head.layer, head: head.head, query, key }, { top: req.top });
   const nodeId = nodeIdOf({ kind: n.kind, layer: n.kind === 'logit' ? spec.nLayers : n.layer, position: query, index: n.index }, spec.nLayers);
-  return { ...res, chosen: chosen || 'head and key as given', nodeId, tracing: toQkTracingResults(m, res), idOf: (c: number) => (c < 0 ? 'bias' : sourceNodeId(m, c)) };
+  return { ...res, chosen: chosen || 'head and key as given', headRanking, nodeId, tracing: toQkTracingResults(m, res), idOf: (c: number) => (c < 0 ? 'bias' : sourceNodeId(m, c)) };
 }
 
 /** Neuronpedia's `qk_tracing_results` for a node (contributor ids are graph-file node ids). */

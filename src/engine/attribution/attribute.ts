@@ -28,7 +28,7 @@ import { pruneCsr, type NodeLayout } from './prune';
 import { scoresOnCsr } from './scores';
 import { RowStore } from './sparse';
 import { buildTargets, type CustomTarget } from './targets';
-import { edgeHeadsOf, HEAD_LOADING_AUTO_FLOPS, headLoadingFlops, headLoadingTargets, type KeptEdge } from '../attention/graph-heads';
+import { edgeHeadsOf, HEAD_LOADING_AUTO_FLOPS, headLoadingCost, headLoadingMemo, type KeptEdge } from '../attention/graph-heads';
 
 /** The folder of a dictionary given by folder or by one of its files. */
 function dictionaryFolder(p: string): string {
@@ -76,8 +76,10 @@ export interface AttributeOptions {
   deviceResidentConstants?: boolean;
   /**
    * Split every kept edge between positions into the attention heads that carry it (attention/
-   * head-loadings.ts) and keep the largest in `edgeHeads`. 'auto' (default): when the host work is
-   * small (HEAD_LOADING_AUTO_FLOPS: the embedded model and models of its size); true: always.
+   * head-loadings.ts) and keep the largest in `edgeHeads`. 'auto' (default): when the host work at the
+   * first prune of a raw attribution is small (HEAD_LOADING_AUTO_FLOPS: the embedded model and models of
+   * its size); true: always. Splits are kept with the raw attribution: a re-prune computes only the
+   * edges no earlier prune kept.
    */
   headLoadings?: boolean | 'auto';
 }
@@ -322,11 +324,9 @@ export function toAttributionGraph(engine: Pick<AttributionEngine, 'bundle'> & {
   for (let p = 0; p < a.val.length; p++) if (keepAll ? a.val[p] !== 0 : pr.edgeMask[p]) m++;
   const source = new Int32Array(m), target = new Int32Array(m), weight = new Float32Array(m);
   let e = 0;
-  const kept: KeptEdge[] = new Array(m);
   for (let r = 0; r < n; r++) {
     for (let p = a.rowPtr[r]; p < a.rowPtr[r + 1]; p++) {
       if (!(keepAll ? a.val[p] !== 0 : pr.edgeMask[p])) continue;
-      kept[e] = { row: r, col: a.col[p] };
       source[e] = newId[a.col[p]];
       target[e] = newId[r];
       weight[e++] = a.val[p];
@@ -334,7 +334,22 @@ export function toAttributionGraph(engine: Pick<AttributionEngine, 'bundle'> & {
   }
   const hl = options.headLoadings ?? 'auto';
   const repl = engine.replacement;
-  const wantHeads = repl !== undefined && (hl === true || (hl === 'auto' && headLoadingFlops(spec, repl, headLoadingTargets(spec, raw, kept)) <= HEAD_LOADING_AUTO_FLOPS));
+  const memo = repl && hl === 'auto' ? headLoadingMemo(raw) : undefined;
+  // The kept edges in the adjacency's terms, only when head loadings may be wanted (a re-prune of an
+  // attribution without them builds nothing).
+  let kept: KeptEdge[] = [];
+  if (repl && hl !== false && memo?.autoEnabled !== false) {
+    kept = new Array(m);
+    let k = 0;
+    for (let r = 0; r < n; r++) for (let p = a.rowPtr[r]; p < a.rowPtr[r + 1]; p++) if (keepAll ? a.val[p] !== 0 : pr.edgeMask[p]) kept[k++] = { row: r, col: a.col[p], entry: p };
+  }
+  let wantHeads = repl !== undefined && hl !== false;
+  if (repl && memo) {
+    // Decided once per raw attribution, at its first prune (the analysis's own thresholds): a re-prune
+    // then reuses the splits already made and never turns heads on or off.
+    memo.autoEnabled ??= headLoadingCost(spec, repl, raw, kept) <= HEAD_LOADING_AUTO_FLOPS;
+    wantHeads = memo.autoEnabled;
+  }
   const edgeHeads = wantHeads && repl ? edgeHeadsOf(spec, repl, raw, kept) : undefined;
   ctx.onProgress?.('prune', 1);
   return {

@@ -21,6 +21,8 @@ test('well-formed messages pass, with only the known fields', () => {
     { type: 'verify', requestId: 5, groups: [[{ layer: 3, feature: 370, position: 8 }]], semantics: { attention: 'frozen', norms: 'frozen' }, keep: [{ layer: 0, feature: 1, position: 2 }] },
   );
   assert.deepEqual(parseFromWebview({ type: 'cancel', forRequest: 5, requestId: 9 }), { type: 'cancel', forRequest: 5 });
+  assert.deepEqual(parseFromWebview({ type: 'requestQk', requestId: 5, nodeId: '3_385_12' }), { type: 'requestQk', requestId: 5, nodeId: '3_385_12' });
+  assert.deepEqual(parseFromWebview({ type: 'requestQk', requestId: 6, nodeId: '3_385_12', head: { layer: 2, head: 1, x: 1 } }), { type: 'requestQk', requestId: 6, nodeId: '3_385_12', head: { layer: 2, head: 1 } });
 });
 
 test('malformed messages are rejected', () => {
@@ -54,6 +56,12 @@ test('malformed messages are rejected', () => {
     { type: 'prune', requestId: 1, nodeThreshold: 1.5 },
     { type: 'prune', requestId: 1, nodeThreshold: '0.5' },
     { type: 'prune', nodeThreshold: 0.5 },
+    { type: 'requestQk', requestId: 1, nodeId: '' },
+    { type: 'requestQk', requestId: 1, nodeId: 'x'.repeat(301) },
+    { type: 'requestQk', requestId: 1, nodeId: 5 },
+    { type: 'requestQk', requestId: 1, nodeId: '3_1_2', head: { layer: -1, head: 0 } },
+    { type: 'requestQk', requestId: 1, nodeId: '3_1_2', head: { layer: 1, head: 0.5 } },
+    { type: 'requestQk', requestId: 1, nodeId: '3_1_2', head: '1.0' },
   ];
   for (const b of bad) assert.equal(parseFromWebview(b), undefined, JSON.stringify(b));
 });

@@ -19,6 +19,7 @@ function handlers(log: string[]): Handlers {
     },
     forward: unused,
     prune: unused,
+    qk: unused,
     buildDashboards: unused,
     searchFeatures: unused,
     vocabulary: unused,
