@@ -32,6 +32,7 @@ export function renderCard(node: ViewNode, card: FeatureCard | undefined, compac
     const against = node.labelAgainst ?? card?.evidence?.against;
     root.append(el('div', { class: 'card-meta', 'data-testid': 'feature-card-evidence' }, score ? `label score ${score}${against ? ` · scored against ${against}` : ''}` : 'label score: none recorded'));
   }
+  if (card?.published?.label) root.append(el('div', { class: 'card-meta', 'data-testid': 'feature-card-published' }, `published label (Neuronpedia${card.published.by ? `, ${card.published.by}` : ''}): ${card.published.label}`));
   if (card?.automatic) root.append(el('div', { class: 'card-meta', 'data-testid': 'feature-card-automatic' }, `${card.automatic} (automatic)`));
   if (card?.density !== undefined) root.append(el('div', { class: 'card-meta', 'data-testid': 'feature-card-density' }, `fires on ${(card.density * 100).toFixed(2)} % of ${card.corpusTokens ?? '?'} corpus tokens`));
   if (card?.claim && !card.claim.supported) root.append(el('div', { class: 'card-flag', 'data-testid': 'feature-card-claim' }, `⚠ ${card.claim.message}`));
@@ -46,6 +47,10 @@ export function renderCard(node: ViewNode, card: FeatureCard | undefined, compac
   if (card.examples.length) {
     const sec = section(root, 'Top activations', compact, 'feature-card-examples');
     for (const ex of card.examples.slice(0, compact ? 2 : 5)) sec.append(exampleRow(ex.tokens, ex.values));
+  }
+  if (!compact && card.published?.examples.length) {
+    const sec = section(root, 'Published examples (Neuronpedia)', compact, 'feature-card-published-examples');
+    for (const ex of card.published.examples.slice(0, 5)) sec.append(exampleRow(ex.tokens, ex.values));
   }
   if (card.topLogits.length || (!compact && card.bottomLogits.length)) {
     const sec = section(root, 'Top logits', compact, 'feature-card-logits-section');

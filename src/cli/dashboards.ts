@@ -10,11 +10,13 @@ import { attributionEngine } from '../engine/attribution/engine';
 import { loadModelBundle } from '../engine/bundle/index';
 import { loadDictionary } from '../engine/dictionaries/index';
 import { buildDashboards, readCorpus } from '../engine/features/dashboards';
+import { PublishedFeatures } from '../engine/features/neuronpedia';
 import { FeatureStore, STORE_FILE } from '../engine/features/store';
 import { dictionaryDir } from './analyze';
 import { intOption, modelOption, parse, providerOption, RUNTIME_FLAGS, UsageError, type CliCommand } from './args';
 
 const usage = `Usage: circuit-inspector dashboards --corpus FILE… --out DIR [options]
+       circuit-inspector dashboards --corpus FILE… --out DIR --neuronpedia EXPORT [--neuronpedia EXPORT …]
        circuit-inspector dashboards --store FILE (--search TEXT | --card L:I) [--json]
 
   --model DIR          Hugging Face model folder (default: the embedded models/toy-llama)
@@ -26,6 +28,9 @@ const usage = `Usage: circuit-inspector dashboards --corpus FILE… --out DIR [o
   --top-k N            top contexts kept per feature (default 10)
   --batch-docs N       documents per batch (default 16)
   --resume             continue an interrupted build from its checkpoint
+  --neuronpedia FILE   a Neuronpedia export of this dictionary (explanation export JSON, dataset batch
+                       JSONL[.gz], feature JSON; repeat the flag per file): each card keeps the
+                       published label and examples; a feature without its own label takes the published one
   --store FILE         read a built store: --search TEXT (labels, descriptions, top tokens) or --card L:I
   --json               print JSON
   --provider NAME      execution provider (default auto)
@@ -45,6 +50,7 @@ export const command: CliCommand = {
       'top-k': { type: 'string' },
       'batch-docs': { type: 'string' },
       resume: { type: 'boolean' },
+      neuronpedia: { type: 'string', multiple: true },
       store: { type: 'string' },
       search: { type: 'string' },
       card: { type: 'string' },
@@ -73,6 +79,9 @@ export const command: CliCommand = {
     const topK = intOption(a['top-k'], 'top-k', 1, 10);
     const batchDocs = intOption(a['batch-docs'], 'batch-docs', 1, 16);
     const docs = readCorpus(corpus);
+    const npFiles = ((a.neuronpedia as unknown as string[] | undefined) ?? []).map((f) => resolve(f));
+    const published = npFiles.length ? PublishedFeatures.read(npFiles) : undefined;
+    if (published) process.stderr.write(`neuronpedia: ${published.size} features with published labels or examples (${published.records} records, ${published.skipped} skipped)\n`);
     const modelDir = modelOption(a.model);
     const bundle = await loadModelBundle(modelDir);
     const dictionary = await loadDictionary(dictionaryDir(a.transcoders, modelDir), { dModel: bundle.spec.dModel, nLayers: bundle.spec.nLayers, name: bundle.spec.name });
@@ -92,6 +101,7 @@ export const command: CliCommand = {
         topK,
         batchDocs,
         resume: a.resume === true,
+        published,
         corpusName: corpus.join(', '),
         signal: ac.signal,
         onProgress(p) {

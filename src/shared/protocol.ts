@@ -54,6 +54,8 @@ export interface FeatureCard extends FeatureRef {
   corpusTokens?: number;
   /** An automatic description from the dashboards ("fires on: …; promotes: …"), marked as such. */
   automatic?: string;
+  /** Neuronpedia's published explanation (and who wrote it) and examples, when the dashboards carry them. */
+  published?: { label: string; by?: string; examples: ActivationExample[] };
 }
 
 /** A feature of the whole dictionary found by label text (from the feature dashboards). */

@@ -259,7 +259,12 @@ class RealEngine implements LoadedEngine {
       card.density = dash.density;
       card.corpusTokens = this.store!.meta.tokens;
       if (dash.automatic) card.automatic = dash.automatic;
-      if (!info?.label && dash.automatic) card.label = `${dash.automatic} (automatic)`;
+      if (dash.published && (dash.published.label || dash.published.examples.length)) {
+        const join = (this.joiner ??= wordJoiner(this.bundle.tokenizer));
+        card.published = { label: dash.published.label, ...(dash.published.by ? { by: dash.published.by } : {}), examples: dash.published.examples.map((e) => ({ tokens: spacedTokens(e.tokens, join), values: e.values })) };
+      }
+      if (!info?.label && dash.published?.label) card.label = dash.published.label;
+      else if (!info?.label && dash.automatic) card.label = `${dash.automatic} (automatic)`;
     }
     if (this.dict) {
       // Computed from the weights (never the label file's uncorrected lists), ranked after correcting

@@ -76,7 +76,7 @@ export const featureSearchSection: DetailsSection = {
     go.addEventListener('click', () => void run());
     field.addEventListener('keydown', (ev) => (ev as KeyboardEvent).key === 'Enter' && void run());
     draw();
-    section.append(el('div', { class: 'steer' }, field, go), status, list);
+    section.append(el('div', { class: 'feature-search' }, field, go), status, list);
     return section;
   },
 };

@@ -20,6 +20,7 @@ import type { Dictionary } from '../dictionaries/types';
 import { EngineError, throwIfCancelled } from '../errors';
 import { tokensFromIds } from '../forward';
 import { generalView, rankEffects } from './logit-views';
+import type { PublishedFeatures } from './neuronpedia';
 import { FeatureStore, STORE_SCHEMA_VERSION, type ContextExample, type DashboardCard } from './store';
 
 export interface DashboardOptions {
@@ -34,6 +35,8 @@ export interface DashboardOptions {
   after?: number;
   /** Continue from the checkpoint of an interrupted build with the same inputs. */
   resume?: boolean;
+  /** Neuronpedia's published labels and examples for this dictionary (neuronpedia.ts), kept in each card. */
+  published?: PublishedFeatures;
   /** Corpus name for the store's metadata. */
   corpusName?: string;
   signal?: AbortSignal;
@@ -263,7 +266,7 @@ export async function buildDashboards(engine: AttributionEngine, dict: Dictionar
   for (const l of layers) {
     for (let i = 0; i < dict.nFeatures(l); i++) {
       const f = offsets[l] + i;
-      const card = dashboardCard(bundle, dict, l, i, s, f, logits);
+      const card = dashboardCard(bundle, dict, l, i, s, f, logits, opts.published);
       writer.add(card, [...card.firesOn, ...(card.topLogits ?? []).slice(0, 5).map((t) => t.token)]);
     }
   }
@@ -272,13 +275,14 @@ export async function buildDashboards(engine: AttributionEngine, dict: Dictionar
   return { path: outFile, tokens: s.tokens, documents: s.docsDone, features: total, seconds, tokensPerSecond: s.tokens / Math.max(1e-9, seconds), bytes, resumedFrom };
 }
 
-function dashboardCard(bundle: ModelBundle, dict: Dictionary, layer: number, index: number, s: State, f: number, logits: boolean): DashboardCard {
+function dashboardCard(bundle: ModelBundle, dict: Dictionary, layer: number, index: number, s: State, f: number, logits: boolean, published?: PublishedFeatures): DashboardCard {
   let info;
   try {
     info = dict.featureInfo(layer, index);
   } catch {
     info = undefined;
   }
+  const pub = published?.get(layer, index);
   const top = (s.top[f] ?? []).map((c) => c.ex);
   const firesOn: string[] = [];
   for (const ex of top) {
@@ -292,8 +296,9 @@ function dashboardCard(bundle: ModelBundle, dict: Dictionary, layer: number, ind
   const card: DashboardCard = {
     layer,
     index,
-    label: info?.label ?? '',
-    labelSource: info?.label ? (info.evidence ? 'latent' : 'published') : '',
+    label: info?.label || pub?.label || '',
+    // A dictionary's own label wins; without one, Neuronpedia's published explanation is the label.
+    labelSource: info?.label ? (info.evidence ? 'latent' : 'published') : pub?.label ? 'published' : '',
     automatic: '',
     density: s.tokens ? s.count[f] / s.tokens : 0,
     firings: s.count[f],
@@ -304,6 +309,7 @@ function dashboardCard(bundle: ModelBundle, dict: Dictionary, layer: number, ind
     histogram: s.hist.slice(f * BINS, (f + 1) * BINS),
     firesOn: firesOn.slice(0, 8),
   };
+  if (pub) card.published = { label: pub.label, ...(pub.by ? { by: pub.by } : {}), examples: pub.examples.slice(0, 5) };
   if (info?.evidence) card.evidence = { f1: info.evidence.f1, precision: info.evidence.precision, recall: info.evidence.recall, against: info.evidence.against ?? (info.evidence.latent ? `the latent ${info.evidence.latent}` : undefined) };
   if (logits) {
     const g = generalView(bundle.spec, dict, layer, index);

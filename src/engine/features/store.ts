@@ -7,7 +7,8 @@
  *   features(id PRIMARY KEY, layer, idx, label, label_source, f1, density, max_act, card)
  *       id = layer · 2^24 + idx; label_source 'latent' | 'published' | 'automatic' | '';
  *       card = the dashboard as deflated JSON (DashboardCard; a few KB each before compression)
- *   feature_text(label, tokens, fid)            — FTS4 with prefix indexes; fid = features.id (not indexed)
+ *   feature_text(label, tokens, fid)            — FTS4 with prefix indexes; fid = features.id (not indexed);
+ *       label = the dictionary's label and the published one; tokens = automatic description, top tokens
  * A card read is one primary-key lookup. Search order is fixed when the store is written: full-text rows
  * are inserted best first (scored labels by F1, then unscored, then automatic descriptions; density breaks
  * ties), so a row's docid is its rank. FTS4 yields matches in docid order, so the best `limit` matches
@@ -64,6 +65,8 @@ export interface DashboardCard {
   logitsNote?: string;
   /** Tokens the feature fires on most (text of the max token of top contexts), for search. */
   firesOn: string[];
+  /** Neuronpedia's published explanation and activation examples, when an export was given (neuronpedia.ts). */
+  published?: { label: string; by?: string; examples: { tokens: string[]; values: number[] }[] };
 }
 
 export interface StoreMeta {
@@ -107,11 +110,14 @@ interface RankKey {
   density: number;
 }
 
-/** The FTS4 query for user text: its words, the last one a prefix; punctuation dropped, so any text is data. */
-export function matchQuery(query: string): string | undefined {
+/**
+ * The FTS4 query for user text: its words, the last one a prefix, each restricted to `column` when
+ * given; punctuation is dropped, so any text is data.
+ */
+export function matchQuery(query: string, column?: string): string | undefined {
   const words = query.toLowerCase().match(/[\p{L}\p{N}_]+/gu) ?? [];
   if (!words.length) return undefined;
-  return words.map((w, i) => (i === words.length - 1 ? `${w}*` : w)).join(' ');
+  return words.map((w, i) => `${column ? `${column}:` : ''}${w}${i === words.length - 1 ? '*' : ''}`).join(' ');
 }
 
 export class FeatureStore {
@@ -174,16 +180,31 @@ export class FeatureStore {
   }
 
   /**
-   * The best `limit` features (searchOrder) whose label, automatic description or top tokens match
-   * `query` (words; the last one a prefix). Punctuation in the query is dropped, so any text is safe.
+   * Features matching `query` (words; the last one a prefix): first those whose label says it (the
+   * dictionary's own or the published one), then those whose automatic description or top tokens do;
+   * each group in searchOrder, `limit` in all. Punctuation in the query is dropped, so any text is safe.
    */
   search(query: string, limit = 50): SearchHit[] {
-    const match = matchQuery(query);
-    if (!match) return [];
+    const n = Math.max(1, Math.floor(limit));
+    const byLabel = matchQuery(query, 'label');
+    if (!byLabel) return [];
+    const out = this.run(byLabel, n);
+    if (out.length < n) {
+      const seen = new Set(out.map((h) => featureKey(h.layer, h.index)));
+      // Any column; the label matches come again first, so ask for enough rows to pass them.
+      for (const h of this.run(matchQuery(query)!, n + out.length)) {
+        if (out.length >= n) break;
+        if (!seen.has(featureKey(h.layer, h.index))) out.push(h);
+      }
+    }
+    return out;
+  }
+
+  private run(match: string, limit: number): SearchHit[] {
     const st = this.searchStmt;
     const out: SearchHit[] = [];
     try {
-      st.bind([match, Math.max(1, Math.floor(limit))]);
+      st.bind([match, limit]);
       while (st.step()) {
         const [layer, index, label, labelSource, f1, density] = st.get();
         out.push({ layer: Number(layer), index: Number(index), label: String(label), labelSource: String(labelSource), f1: f1 === null ? null : Number(f1), density: Number(density) });
@@ -218,8 +239,9 @@ export class FeatureStoreWriter {
     this.texts.push({
       key: { layer: card.layer, index: card.index, labelSource: card.labelSource, f1, density: card.density },
       id,
-      label: `${card.label} ${card.labelSource === 'automatic' ? '' : card.automatic}`,
-      tokens: topTokens.join(' '),
+      // Labels (own and published) in one column, searched first; what the data says in the other.
+      label: [card.labelSource === 'automatic' ? '' : card.label, card.published?.label && card.published.label !== card.label ? card.published.label : ''].filter(Boolean).join(' '),
+      tokens: [card.automatic, ...topTokens].join(' '),
     });
   }
 

@@ -1,8 +1,10 @@
 /**
  * The feature store's search against a brute-force scan of the same cards (independent truth): for
  * queries that match a few features and queries that match most of them, the store returns exactly the
- * first `limit` matching features in the documented order (scored labels by F1, then unscored labels,
- * then automatic descriptions; density breaks ties) — no candidate cap, however common the word.
+ * first `limit` matching features in the documented order — features whose label matches first, then
+ * those whose automatic description or top tokens match; in each group scored labels by F1, then
+ * unscored labels, then automatic descriptions, density breaking ties — no candidate cap, however
+ * common the word.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,7 +27,7 @@ test('store search = brute-force filter and sort of every card, for rare and com
   const writer = await FeatureStore.create({
     schema: STORE_SCHEMA_VERSION, model: 't', dictionary: 't', corpus: 't', tokens: 0, documents: 0, features: 0, layers: [0, 1, 2], histogramEdges: [], builtMs: 0, seconds: 0,
   });
-  const cards: { card: DashboardCard; text: string }[] = [];
+  const cards: { card: DashboardCard; label: string; text: string }[] = [];
   for (let l = 0; l < LAYERS; l++) {
     for (let i = 0; i < PER_LAYER; i++) {
       const r = rnd();
@@ -39,24 +41,26 @@ test('store search = brute-force filter and sort of every card, for rare and com
       };
       const tokens = [...firesOn, pick()];
       writer.add(card, tokens);
-      cards.push({ card, text: `${card.label} ${card.labelSource === 'automatic' ? '' : card.automatic} ${tokens.join(' ')}`.toLowerCase() });
+      // What the store indexes: the label (an automatic one is not a label), then the data's words.
+      const label = card.labelSource === 'automatic' ? '' : card.label;
+      cards.push({ card, label: label.toLowerCase(), text: `${label} ${card.automatic} ${tokens.join(' ')}`.toLowerCase() });
     }
   }
   writer.save(path);
   const store = await FeatureStore.open(path);
   try {
     const words = (t: string): string[] => t.match(/[\p{L}\p{N}_]+/gu) ?? [];
+    // Label matches first, then matches anywhere else; each group in the documented order.
     const brute = (query: string, limit: number) => {
       const q = words(query.toLowerCase());
-      return cards
-        .filter(({ text }) => {
-          const w = words(text);
-          return q.every((x, k) => (k === q.length - 1 ? w.some((y) => y.startsWith(x)) : w.includes(x)));
-        })
-        .map(({ card: c }) => ({ layer: c.layer, index: c.index, labelSource: c.labelSource, f1: c.evidence?.f1 ?? null, density: c.density }))
-        .sort(searchOrder)
-        .slice(0, limit)
-        .map((h) => `L${h.layer}#${h.index}`);
+      const has = (text: string) => {
+        const w = words(text);
+        return q.every((x, k) => (k === q.length - 1 ? w.some((y) => y.startsWith(x)) : w.includes(x)));
+      };
+      const key = ({ card: c }: (typeof cards)[number]) => ({ layer: c.layer, index: c.index, labelSource: c.labelSource, f1: c.evidence?.f1 ?? null, density: c.density });
+      const first = cards.filter((c) => has(c.label)).map(key).sort(searchOrder);
+      const then = cards.filter((c) => !has(c.label) && has(c.text)).map(key).sort(searchOrder);
+      return [...first, ...then].slice(0, limit).map((h) => `L${h.layer}#${h.index}`);
     };
     const queries: [string, number][] = [['state', 50], ['stat', 50], ['word number', 30], ['st', 5], [rare[7], 50], [`${rare[3]} sta`, 20], ['number', 4000], ['nothingmatches', 10]];
     for (const [query, limit] of queries) {
