@@ -12,6 +12,7 @@ import type { ModelSpec } from '../model-spec';
 import { backwardNames as N, DECODER_BUCKETS } from '../onnx/backward-graph';
 import type { ActiveFeatures } from './features';
 import type { FrozenForward } from './frozen';
+import { takeDecoderMemory, type DecoderMemory } from './decoder-memory';
 import { decodeSpan, type Replacement } from './replacement';
 
 export interface SeedBatch {
@@ -35,6 +36,9 @@ export class BackwardSweep {
   private readonly scratch: Float32Array;
   private readonly col: Int32Array;
   private readonly val: Float32Array;
+
+  /** The decoder blocks' memory, handed back by dispose for the session's next analysis. */
+  private memory?: DecoderMemory;
 
   /** Set when the prompt's constants were bound into a per-prompt session (released by dispose). */
   private bound?: EngineSession;
@@ -65,6 +69,8 @@ export class BackwardSweep {
   async dispose(): Promise<void> {
     await this.bound?.release();
     this.bound = undefined;
+    this.memory?.release();
+    this.memory = undefined;
   }
 
   private constructor(
@@ -108,43 +114,46 @@ export class BackwardSweep {
     // Decoder vectors times activation, grouped by the layer they write into and, within it, by
     // position; positions bucketed by how many features they hold, so each bucket is padded only to
     // its own busiest position: dec_{j}_{k}[i, :, s] is the vector of the s-th feature at the bucket's
-    // i-th position writing into layer j.
+    // i-th position writing into layer j. Slots are assigned first (sizes known), then every block is
+    // written in one piece of memory kept across analyses (decoder-memory.ts).
+    const layouts: { pos: Int32Array; m: number; feature: Int32Array; count: Int32Array; offset: number }[][] = [];
+    let total = 0;
     for (let j = 0; j < L; j++) {
-      const srcs: number[] = [];
       const srcLayers = r.kind === 'clt' ? Array.from({ length: j + 1 }, (_, i) => i) : [j];
-      for (const i of srcLayers) for (let k = feats.layerStart[i]; k < feats.layerStart[i + 1]; k++) srcs.push(k);
       const count = new Int32Array(T);
-      for (const k of srcs) count[feats.pos[k]]++;
+      for (const i of srcLayers) for (let k = feats.layerStart[i]; k < feats.layerStart[i + 1]; k++) count[feats.pos[k]]++;
       const of = new Int32Array(T).fill(-1); // position → bucket
-      const bucketPos = bucketPositions(count).map((list, b) => {
+      const layerBuckets = bucketPositions(count).map((list, b) => {
         list.forEach((t) => (of[t] = b));
-        return list;
-      });
-      const layerBuckets = bucketPos.map((list) => {
         let m = 1;
         for (const t of list) m = Math.max(m, count[t]);
         // An empty bucket still feeds one position (zero vectors): the graph's MatMul needs a row.
         const pos = Int32Array.from(list.length ? list : [0]);
-        return { pos, m, feature: new Int32Array(pos.length * m).fill(-1), dec: new Float32Array(pos.length * d * m) };
+        const offset = total;
+        total += pos.length * d * m;
+        return { pos, m, feature: new Int32Array(pos.length * m).fill(-1), count: Int32Array.from(list.length ? list : [0], (t) => (list.length ? count[t] : 0)), offset };
       });
       const row = new Int32Array(T); // position → its index inside its bucket
       for (const bk of layerBuckets) bk.pos.forEach((t, i) => (row[t] = i));
       const fill = new Int32Array(T);
-      for (const k of srcs) {
-        const t = feats.pos[k];
-        const bk = layerBuckets[of[t]];
-        const i = row[t], m = bk.m;
-        const slot = fill[t]++;
-        bk.feature[i * m + slot] = k;
-        const src = feats.layer[k];
-        const W = r.layers[src].wDec;
-        const off = feats.index[k] * decodeSpan(r, src) * d + (j - src) * d;
-        const a = feats.act[k];
-        for (let c = 0; c < d; c++) bk.dec[(i * d + c) * m + slot] = a * W.data[off + c];
+      for (const i of srcLayers) {
+        for (let k = feats.layerStart[i]; k < feats.layerStart[i + 1]; k++) {
+          const t = feats.pos[k];
+          const bk = layerBuckets[of[t]];
+          bk.feature[row[t] * bk.m + fill[t]++] = k;
+        }
       }
+      layouts.push(layerBuckets);
+    }
+    this.memory = takeDecoderMemory(session, total);
+    const mem = this.memory.data;
+    for (let j = 0; j < L; j++) {
+      const layerBuckets = layouts[j];
       this.buckets.push(layerBuckets.map(({ pos, m, feature }) => ({ pos, m, feature })));
       layerBuckets.forEach((bk, k) => {
-        put(N.dec(j, k), new ort.Tensor('float32', bk.dec, [bk.pos.length, d, bk.m]));
+        const dec = mem.subarray(bk.offset, bk.offset + bk.pos.length * d * bk.m);
+        writeDecoderBlock(dec, bk, j, d, r, feats);
+        put(N.dec(j, k), new ort.Tensor('float32', dec, [bk.pos.length, d, bk.m]));
         put(N.decPos(j, k), new ort.Tensor('int64', BigInt64Array.from(bk.pos, (t) => BigInt(t)), [bk.pos.length]));
       });
     }
@@ -277,6 +286,41 @@ export class BackwardSweep {
         }
       }
       sink(seed, col, val, n);
+    }
+  }
+}
+
+/** Columns written per pass over a position's features: the pass's writes stay in cache. */
+const DEC_COLUMNS = 64;
+
+/**
+ * Writes one bucket's block [n, d, m]: slot s of position i, column c at (i·d + c)·m + s is the s-th
+ * feature's decoder row times its activation; slots past a position's count are zeroed (the memory is
+ * reused). Written DEC_COLUMNS columns at a time for all of a position's slots, so each pass writes a
+ * few cache lines many times instead of one element per line.
+ */
+function writeDecoderBlock(dec: Float32Array, bk: { pos: Int32Array; m: number; feature: Int32Array; count: Int32Array }, j: number, d: number, r: Replacement, feats: ActiveFeatures): void {
+  const m = bk.m;
+  const src: Float32Array[] = new Array(m);
+  const off = new Int32Array(m);
+  const scale = new Float32Array(m);
+  for (let i = 0; i < bk.pos.length; i++) {
+    const n = bk.count[i];
+    for (let s = 0; s < n; s++) {
+      const k = bk.feature[i * m + s];
+      const l = feats.layer[k];
+      src[s] = r.layers[l].wDec.data;
+      off[s] = feats.index[k] * decodeSpan(r, l) * d + (j - l) * d;
+      scale[s] = feats.act[k];
+    }
+    const base = i * d * m;
+    for (let c0 = 0; c0 < d; c0 += DEC_COLUMNS) {
+      const c1 = Math.min(d, c0 + DEC_COLUMNS);
+      for (let s = 0; s < n; s++) {
+        const W = src[s], a = scale[s];
+        for (let c = c0, o = off[s] + c0, w = base + c0 * m + s; c < c1; c++, o++, w += m) dec[w] = a * W[o];
+      }
+      if (n < m) for (let c = c0; c < c1; c++) dec.fill(0, base + c * m + n, base + (c + 1) * m);
     }
   }
 }
