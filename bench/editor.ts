@@ -129,7 +129,9 @@ export async function benchEditor(ctx: EditorBenchContext): Promise<BenchRow[]> 
   if (existsSync(join(ctx.root, 'dist', 'webview.js')) && existsSync('/usr/bin/chromium')) {
     ctx.log('  editor: graph render in headless Chromium…');
     rows.push(...(await renderTimes([300], 3)));
-    rows.push(...(await rendererRows(ctx.root, ctx.log)));
+    // BENCH_EDITOR_RENDERERS=chosen: the chosen renderer alone (cytoscape takes minutes a step on big graphs).
+    const chosenOnly = process.env.BENCH_EDITOR_RENDERERS === 'chosen';
+    rows.push(...(await rendererRows(ctx.root, ctx.log, !chosenOnly, chosenOnly ? 'chosen' : undefined)));
   }
   return rows;
 }

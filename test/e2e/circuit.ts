@@ -17,8 +17,8 @@ export const PROMPT = 'the capital of Texas is';
 export const PROMPT_WORD = 'Texas';
 
 /** Waits for the extension's status bar item (the model and execution provider) and returns its text. */
-export async function waitForActivation(vs: VsCode, timeout = 120_000): Promise<string> {
-  const item = vs.statusBarItem().filter({ hasText: /toy-llama/ });
+export async function waitForActivation(vs: VsCode, timeout = 120_000, model: RegExp = /toy-llama/): Promise<string> {
+  const item = vs.statusBarItem().filter({ hasText: model });
   await item.first().waitFor({ state: 'visible', timeout });
   return (await item.first().innerText()).trim();
 }

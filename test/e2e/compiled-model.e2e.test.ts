@@ -30,7 +30,7 @@ let summary: GraphSummary;
 
 before(async () => {
   vs = await launchVsCode({ name: 'compiled-model', files: { [FILE]: `${truth.prompt}\n` }, settings: { 'circuitInspector.modelPath': MODEL } });
-  await waitForActivation(vs);
+  await waitForActivation(vs, 120_000, /two-hop/);
   await vs.openFile(FILE);
   summary = await vs.step('analyze', () => analyzeActiveFile(vs));
 });
