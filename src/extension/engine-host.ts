@@ -67,7 +67,8 @@ export class EngineHost extends Disposable {
         if (this.loading?.promise === promise) this.loading = undefined;
         this.loaded = { key, info };
         this.log.info(`loaded ${info.name} from ${info.dir} on ${info.provider} in ${Date.now() - started} ms`);
-        if (info.providerNote) this.log.warn(info.providerNote);
+        // "auto" trying the GPU providers and settling on the CPU is expected, not a problem to flag.
+        if (info.providerNote) (args.provider === 'auto' ? this.log.info : this.log.warn).call(this.log, info.providerNote);
         this._onDidChangeModel.fire(info);
         return info;
       },

@@ -37,6 +37,8 @@ export function activate(context: vscode.ExtensionContext): { inspector: Inspect
   );
   command('circuitInspector.showGraph', (uri, offset) => inspector.showGraph(uri instanceof vscode.Uri ? uri : undefined, typeof offset === 'number' ? offset : undefined));
   command('circuitInspector.saveGraph', (uri) => inspector.saveGraph(uri instanceof vscode.Uri ? uri : undefined));
+  // The side panel's own Save button: the graph it shows, whatever block the editor's cursor is in.
+  command('circuitInspector.saveShownGraph', () => inspector.saveGraph(undefined, true));
   command('circuitInspector.clearDecorations', () => inspector.clearDecorations());
   command('circuitInspector.focusFeature', (args) => inspector.focusFeature(isFocusArgs(args) ? args : undefined));
   command('circuitInspector.selectModel', () => inspector.selectModel());

@@ -493,10 +493,13 @@ export class Inspector extends Disposable {
 
   // ------------------------------------------------------------------------------------------ save
 
-  async saveGraph(uriArg?: vscode.Uri): Promise<void> {
-    // The block the user means: the one under the cursor of the given (or active) prompt, else the
-    // graph the side panel shows.
-    const a = (uriArg || vscode.window.activeTextEditor ? this.analysisAt(uriArg) : undefined) ?? this.panelAnalysis();
+  /**
+   * Save Graph: from the palette, the graph of the block under the cursor of the given (or active)
+   * prompt, else the one the side panel shows; from the panel's own button (`shown`), the panel's graph.
+   * Either way the graph is written exactly as that analysis holds it (the panel's pruning included).
+   */
+  async saveGraph(uriArg?: vscode.Uri, shown = false): Promise<void> {
+    const a = shown ? this.panelAnalysis() : ((uriArg || vscode.window.activeTextEditor ? this.analysisAt(uriArg) : undefined) ?? this.panelAnalysis());
     if (!a?.graph) {
       const pick = await vscode.window.showWarningMessage('Circuit Inspector: analyze a prompt first, then save its graph.', 'Analyze Prompt');
       if (pick) await this.analyze();

@@ -51,7 +51,7 @@ export function loadTokenizer(dir: string): HfPromptTokenizer {
   } catch (e) {
     throw new EngineError('TOKENIZER_INVALID', `${path} (with ${existsSync(cfgPath) ? 'tokenizer_config.json' : 'no tokenizer_config.json'}) could not be loaded: ${(e as Error).message}.`, 'The tokenizer uses a component the tokenizer library does not support, or the file is corrupt.');
   }
-  const out = new HfPromptTokenizer(tok);
+  const out = new HfPromptTokenizer(tok, isWordLevel(json as Record<string, unknown>));
   if (out.vocabSize === 0) throw new EngineError('TOKENIZER_INVALID', `${path} has an empty vocabulary.`, 'Download tokenizer.json again.');
   const unk = typeof cfg.unk_token === 'string' ? cfg.unk_token : undefined;
   // The library looks tokens up in a plain object: "constructor" would find Object's, so ask for a number.
@@ -155,13 +155,26 @@ export function nestedQuantifier(src: string): string | undefined {
   return undefined;
 }
 
+/**
+ * A WordLevel model behind a bare whitespace split and no normaliser (the embedded model's tokenizer):
+ * every whitespace-separated word is exactly one token, so its range is that word's.
+ */
+function isWordLevel(json: Record<string, unknown>): boolean {
+  const model = json.model as Record<string, unknown> | undefined;
+  const pre = json.pre_tokenizer as Record<string, unknown> | undefined;
+  return !!model && model.type === 'WordLevel' && (json.normalizer === null || json.normalizer === undefined) && !!pre && pre.type === 'WhitespaceSplit';
+}
+
 export class HfPromptTokenizer implements PromptTokenizer {
   readonly vocabSize: number;
   private readonly special = new Map<number, string>();
   /** The unknown-word token stands for text it does not spell; it takes whatever its neighbours leave. */
   private readonly unkId: number | undefined;
 
-  constructor(private readonly tok: Tokenizer) {
+  constructor(
+    private readonly tok: Tokenizer,
+    private readonly wordLevel = false,
+  ) {
     for (const [id, t] of tok.get_added_tokens_decoder()) if (t.special) this.special.set(id, t.content);
     const m = tok.model;
     const unkName = m?.unk_token ?? (m?.config as { unk_token?: unknown } | undefined)?.unk_token;
@@ -183,6 +196,10 @@ export class HfPromptTokenizer implements PromptTokenizer {
     } catch (e) {
       throw new EngineError('TOKENIZER_INVALID', `The tokenizer could not encode the prompt: ${(e as Error).message}`, 'The model\'s tokenizer.json is incomplete (an unknown-word token missing from the vocabulary?).');
     }
+    // Word-level: one token per word, so ranges come from the words themselves; aligning decoded text
+    // cannot place unknown words next to known ones reliably ("Michiga 676" put 676 over "Mic").
+    const byWords = this.wordLevel ? this.placeWords(ids, text) : undefined;
+    if (byWords) return byWords;
     const out: TokenInfo[] = [];
     let cursor = 0;
     let run: number[] = [];
@@ -214,6 +231,32 @@ export class HfPromptTokenizer implements PromptTokenizer {
     }
     flush(text.length);
     return out;
+  }
+
+  /**
+   * Word-level ranges: each ordinary token (unknown ones included) is the next whitespace-separated
+   * word; a special token is the next word when that word spells it (typed literally), else zero-width
+   * where it was inserted. Undefined when the counts disagree (the general alignment then decides).
+   */
+  private placeWords(ids: number[], text: string): TokenInfo[] | undefined {
+    const words = [...text.matchAll(/\S+/g)];
+    const out: TokenInfo[] = [];
+    let w = 0;
+    let cursor = 0;
+    for (const id of ids) {
+      const sp = id === this.unkId ? undefined : this.special.get(id);
+      const word = words[w];
+      if (sp !== undefined && !(word && word[0] === sp)) {
+        out.push({ id, text: sp, start: cursor, end: cursor, special: true });
+        continue;
+      }
+      if (!word) return undefined;
+      const start = word.index!;
+      cursor = start + word[0].length;
+      out.push(sp !== undefined ? { id, text: sp, start, end: cursor, special: true } : { id, text: this.tokenText(id), start, end: cursor, special: false });
+      w++;
+    }
+    return w === words.length ? out : undefined;
   }
 
   decode(ids: number[]): string {

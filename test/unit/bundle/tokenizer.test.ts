@@ -114,6 +114,15 @@ test('word-level tokenizer: consecutive and leading/trailing unknown words get o
   assert.deepEqual(spans(text, toks), ['', 'Houston', 'Dallas', 'the', 'capital', 'San', 'Antonio']);
 });
 
+test('word-level tokenizer: an unknown word before known ones keeps its own range (the embedded tokenizer)', () => {
+  const tok = loadTokenizer(resolve(__dirname, '..', '..', '..', 'models', 'toy-llama'));
+  for (const text of ['Michiga 676 ÿcat 900', 'The capital of Texas is', 'Austin. is  the\ncapital', 'the capital <bos> is']) {
+    const toks = tok.encode(text).filter((t) => !(t.special && t.start === t.end));
+    // Truth: the whitespace-separated words, in order, one token each.
+    assert.deepEqual(spans(text, toks), text.split(/\s+/).filter(Boolean), text);
+  }
+});
+
 test('align maps equal text one-to-one and skips whitespace the other side lacks', () => {
   assert.deepEqual([...align('abc', 'abc')], [0, 1, 2, 3]);
   assert.deepEqual([...align('a b', 'a   b')], [0, 1, 4, 5]);
