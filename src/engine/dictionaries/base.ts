@@ -44,6 +44,23 @@ export function applyActivation(pre: Float32Array, T: number, F: number, act: Ac
   return pre;
 }
 
+/**
+ * Refuses an encoder holding NaN or Inf: such a feature never fires (ReLU of NaN reads as inactive), so
+ * the graph would silently lack it, and no output check can notice. Checked once, when the encoder is
+ * first read (the read itself costs as much).
+ */
+export function checkFiniteEncoder(data: Float32Array, file: string, tensor: string): void {
+  let count = 0;
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) count++;
+  if (count) {
+    throw new EngineError(
+      'DICTIONARY_INVALID',
+      `${file}: ${tensor} contains ${count} NaN or infinite value${count === 1 ? '' : 's'}.`,
+      'The dictionary file is damaged; download it again.',
+    );
+  }
+}
+
 export function transpose(m: Mat): Mat {
   const { rows, cols, data } = m;
   const out = new Float32Array(rows * cols);

@@ -10,7 +10,7 @@
  */
 import { EngineError } from '../errors';
 import type { Mat } from '../model-spec';
-import { BaseDictionary, type BaseOptions } from './base';
+import { BaseDictionary, checkFiniteEncoder, type BaseOptions } from './base';
 import type { TensorSource } from './sources';
 
 export interface CltLayerFiles {
@@ -88,6 +88,7 @@ export class CltDictionary extends BaseDictionary {
     if (!m) {
       const st = this.states[layer];
       const data = this.files[layer].enc.read(`W_enc_${layer}`);
+      checkFiniteEncoder(data, this.files[layer].enc.file, `W_enc_${layer}`);
       m = { data, rows: st.F, cols: this.dModel };
       if (!st.encFD) {
         const t = new Float32Array(data.length);

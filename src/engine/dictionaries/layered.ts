@@ -6,7 +6,7 @@
  */
 import { EngineError } from '../errors';
 import type { Mat } from '../model-spec';
-import { BaseDictionary, transpose, type BaseOptions } from './base';
+import { BaseDictionary, checkFiniteEncoder, transpose, type BaseOptions } from './base';
 import type { TensorSource } from './sources';
 
 /** 'FD' = [features, d_model] (circuit-tracer); 'DF' = [d_model, features] (Gemma Scope, SAELens);
@@ -135,6 +135,7 @@ export class LayeredDictionary extends BaseDictionary {
     const st = this.state(layer);
     const s = this.specs.get(layer)!;
     const raw = { data: s.src.read(s.names.wEnc), rows: st.encFD ? st.F : this.dModel, cols: st.encFD ? this.dModel : st.F };
+    checkFiniteEncoder(raw.data, s.src.file, s.names.wEnc);
     m = st.encFD ? raw : transpose(raw);
     this.enc.set(layer, m);
     return m;

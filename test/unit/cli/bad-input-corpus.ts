@@ -358,8 +358,7 @@ export function buildCorpus(tmp: string, seed = 17): BadCase[] {
     add({ category: 'dictionary', name: `config.yaml ${what}`, runner: 'cli', argv: an(d), expect: re });
   }
   const layer = SafetensorsFile.open(join(TRANSCODERS, 'layer_0.safetensors'));
-  // Decoder-side tensors: they reach the reconstruction. (NaN in W_enc, b_enc or a threshold only makes
-  // features never fire; that is not detected — the graph then simply has no features.)
+  // Decoder-side tensors: they reach the reconstruction.
   for (const tname of [...layer.tensors.keys()].filter((k) => !/enc|threshold/i.test(k))) {
     for (const v of [NaN, -Infinity]) {
       if (rand() < 0.4) continue;
@@ -370,6 +369,19 @@ export function buildCorpus(tmp: string, seed = 17): BadCase[] {
         writeSafetensors(join(dir, 'layer_0.safetensors'), out);
       });
       add({ category: 'NaN/Inf', name: `${v} in transcoder ${tname}`, runner: 'cli', argv: an(d), expect: new RegExp(`${tname}.*NaN or infinite|NaN or infinite`) });
+    }
+  }
+  // Encoder-side tensors: a NaN there only makes features never fire, which no output shows; the
+  // dictionary refuses them when it reads them, naming the tensor.
+  for (const tname of [...layer.tensors.keys()].filter((k) => /enc|threshold/i.test(k))) {
+    for (const v of [NaN, Infinity]) {
+      const d = dict(`nan-enc-${tname}-${v}`, (dir) => {
+        const out: Record<string, TensorToWrite> = {};
+        for (const [name, info] of layer.tensors) out[name] = { dtype: 'F32', shape: info.shape, data: layer.readF32(name) };
+        (out[tname].data as Float32Array)[7] = v;
+        writeSafetensors(join(dir, 'layer_0.safetensors'), out);
+      });
+      add({ category: 'NaN/Inf', name: `one ${v} in transcoder ${tname}`, runner: 'cli', argv: an(d), expect: new RegExp(`${tname.replace(/\./g, '\\.')}.*NaN or infinite`) });
     }
   }
   {
