@@ -17,6 +17,7 @@
  */
 import { closeSync, readSync, writeFileSync } from 'node:fs';
 import { EngineError } from './errors';
+import { shortF32 } from './short-float';
 import { openRegularFile } from './user-files';
 import type { AttributionGraph, AttributionNode, GraphToken, Supernode, TargetLogit } from './attribution/types';
 import {
@@ -541,16 +542,6 @@ export function writeGraphFile(path: string, graph: GraphFile): void {
 /** circuit-tracer's `feature` number of a feature node: the Cantor pairing of (layer, index). */
 function cantor(x: number, y: number): number {
   return ((x + y) * (x + y + 1)) / 2 + y;
-}
-
-/** The shortest decimal that reads back as the same float32 (JSON stays small and exact). */
-function shortF32(x: number): number {
-  const f = Math.fround(x);
-  for (let p = 6; p < 9; p++) {
-    const y = Number(f.toPrecision(p));
-    if (Math.fround(y) === f) return y;
-  }
-  return Number(f.toPrecision(9));
 }
 
 function slugify(s: string): string {

@@ -58,10 +58,16 @@ test('src/shared imports nothing outside itself (not even types), and no Node or
   assert.deepEqual(bad, []);
 });
 
-test("the engine never imports 'vscode', the extension, the worker, the webview or bench code", () => {
+test("the engine never imports 'vscode', the extension, the worker, the CLI, the webview or bench code", () => {
   const bad = tsFiles('src/engine').flatMap((f) =>
-    importsOf(f).filter((i) => i.spec === 'vscode' || inside(i.target, 'src/extension', 'src/worker', 'webview', 'bench')).map((i) => `${f} → ${i.spec}`),
+    importsOf(f).filter((i) => i.spec === 'vscode' || inside(i.target, 'src/extension', 'src/worker', 'src/cli', 'src/cli.ts', 'webview', 'bench')).map((i) => `${f} → ${i.spec}`),
   );
+  assert.deepEqual(bad, []);
+});
+
+test("the worker and the CLI never import 'vscode', the extension or the webview", () => {
+  const files = [...tsFiles('src/worker'), ...tsFiles('src/cli'), 'src/cli.ts'];
+  const bad = files.flatMap((f) => importsOf(f).filter((i) => i.spec === 'vscode' || inside(i.target, 'src/extension', 'webview')).map((i) => `${f} → ${i.spec}`));
   assert.deepEqual(bad, []);
 });
 
