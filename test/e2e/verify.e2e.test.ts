@@ -1,0 +1,154 @@
+/**
+ * Verify in the panel, on the embedded model's Dallas two-hop prompt: Analyze Prompt, then "Top 10" in
+ * the Verify section. The table (per target logit: node, predicted, measured, flag) carries the same
+ * numbers `circuit-inspector verify --json` gives for the same nodes (run in this test process), with
+ * L3#370@8 flagged (the graph predicts it raises "Austin"; in the real model ablating it lowers it);
+ * the scatter plots every row with its y = x line; the graph marks the flagged node with a badge at
+ * the node, and hovering it shows "effect runs through attention or normalisation" with the numbers.
+ * Freezing attention and norms re-measures in the graph's own setting, named in the result. Screenshots
+ * in the light and dark themes.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { launchVsCode, repoRoot, type VsCode } from './harness';
+import { analyzeActiveFile, waitForActivation } from './circuit';
+import { setColorTheme } from './contrast';
+import { runCli } from '../../src/cli/main';
+
+const FILE = 'dallas.prompt';
+const PROMPT = 'Dallas is in the state whose capital is';
+const FLAGGED = 'L3#370@8';
+
+let vs: VsCode;
+
+before(async () => {
+  vs = await launchVsCode({ name: 'verify', files: { [FILE]: PROMPT + '\n' } });
+  await waitForActivation(vs);
+});
+after(async () => {
+  await vs?.close();
+});
+
+interface Row {
+  name: string;
+  nodeId: string;
+  token: string;
+  predicted: number;
+  measured: number;
+  flagged: boolean;
+}
+
+async function rows(): Promise<Row[]> {
+  return vs.webview('view').locator('[data-testid="verify-row"]').evaluateAll((trs) =>
+    trs.map((tr) => {
+      const d = (tr as HTMLElement).dataset;
+      return { name: d.name ?? '', nodeId: d.nodeId ?? '', token: d.token ?? '', predicted: Number(d.predicted), measured: Number(d.measured), flagged: d.flagged === 'true' };
+    }),
+  );
+}
+
+/** `circuit-inspector verify --json` for these nodes, in this process. */
+async function cliReport(nodes: string[], extra: string[] = []) {
+  const out: string[] = [];
+  const model = join(repoRoot, 'models', 'toy-llama');
+  const code = await runCli(['verify', '--model', model, '--prompt', PROMPT, '--json', ...nodes.map((n) => `--node=${n}`), ...extra], { out: (t) => out.push(t), err: () => undefined, progress: () => undefined, isTTY: false });
+  assert.equal(code, 0);
+  return JSON.parse(out.join('\n')) as { setting: string; groups: { features: { layer: number; feature: number; position: number }[]; effects: { token: string; predicted: number; measured: number; flagged: boolean }[] }[] };
+}
+
+function assertMatchesCli(got: Row[], cli: Awaited<ReturnType<typeof cliReport>>): void {
+  for (const g of cli.groups) {
+    const f = g.features[0];
+    const name = `L${f.layer}#${f.feature}@${f.position}`;
+    for (const e of g.effects) {
+      const r = got.find((x) => x.name === name && x.token === e.token);
+      assert.ok(r, `${name} → ${e.token} is in the panel's table`);
+      assert.ok(Math.abs(r.predicted - e.predicted) <= 1e-4 * Math.max(1, Math.abs(e.predicted)), `${name} → ${e.token}: predicted ${r.predicted} in the panel, ${e.predicted} from the CLI`);
+      assert.ok(Math.abs(r.measured - e.measured) <= 1e-4 * Math.max(1, Math.abs(e.measured)), `${name} → ${e.token}: measured ${r.measured} in the panel, ${e.measured} from the CLI`);
+      assert.equal(r.flagged, e.flagged, `${name} → ${e.token}: flag`);
+    }
+  }
+}
+
+test('Verify the top nodes: the table matches `verify --json`, L3#370@8 is flagged in it and on the graph', async () => {
+  await vs.step('analyze', async () => {
+    await vs.openFile(FILE);
+    await analyzeActiveFile(vs);
+  });
+  const view = vs.webview('view');
+  const got = await vs.step('verify-top', async () => {
+    await view.locator('[data-testid="verify-top"]').click();
+    await view.locator('[data-testid="verify-summary"]').waitFor({ timeout: 120_000 });
+    await view.locator('[data-testid="verify-scatter"]').scrollIntoViewIfNeeded();
+    return rows();
+  });
+  assert.equal(got.length, 10, `one row per node and target: ${JSON.stringify(got)}`);
+  const setting = await view.locator('[data-testid="verify-setting"]').innerText();
+  assert.match(setting, /attention recomputed, norms recomputed/);
+  const flagged = got.find((r) => r.name === FLAGGED);
+  assert.ok(flagged, `${FLAGGED} is among the top 10: ${got.map((r) => r.name).join(' ')}`);
+  assert.ok(flagged.flagged && flagged.predicted > 0 && flagged.measured < 0, JSON.stringify(flagged));
+  assertMatchesCli(got, await cliReport(got.map((r) => r.name)));
+  console.log(`[measure] panel verify: ${got.filter((r) => r.flagged).map((r) => `${r.name} ${r.predicted.toFixed(2)}→${r.measured.toFixed(2)}`).join(', ')}`);
+
+  // The scatter: a point per row, the flagged ones marked, and the y = x line.
+  const points = await view.locator('[data-testid="verify-point"]').evaluateAll((cs) => cs.map((c) => c.getAttribute('data-flagged')));
+  assert.equal(points.length, got.length);
+  assert.equal(points.filter((p) => p === 'true').length, got.filter((r) => r.flagged).length);
+  assert.equal(await view.locator('[data-testid="verify-diagonal"]').count(), 1);
+  const plot = (await view.locator('[data-testid="verify-scatter"]').boundingBox())!;
+  assert.ok(plot.width >= 200 && plot.height >= 200, `the scatter is readable at panel size: ${JSON.stringify(plot)}`);
+
+  // On the graph: the badge is drawn at the flagged node, and its tooltip says why, with the numbers.
+  const frame = await vs.webviewFrame('view');
+  const mark = (await frame.evaluate(`(() => {
+    const v = window.circuitInspectorView;
+    const ids = v.flagged();
+    const badges = v.texts().filter((t) => t.role === 'verify-flag');
+    return { ids, badges: badges.map((b) => ({ x: b.x, y: b.y })), at: ids.map((id) => v.nodeAt(id)) };
+  })()`)) as { ids: string[]; badges: { x: number; y: number }[]; at: ({ x: number; y: number } | undefined)[] };
+  const i = mark.ids.indexOf(flagged.nodeId);
+  assert.ok(i >= 0, `${flagged.nodeId} is flagged on the graph: ${JSON.stringify(mark)}`);
+  const at = mark.at[i]!;
+  assert.ok(mark.badges.some((b) => Math.hypot(b.x - at.x, b.y - at.y) < 15), `a badge is drawn at ${flagged.nodeId}: ${JSON.stringify(mark)}`);
+  const tip = await vs.step('flag-tooltip', async () => {
+    const canvas = (await view.locator('[data-testid="graph-canvas"]').boundingBox())!;
+    await vs.page.mouse.move(canvas.x + at.x, canvas.y + at.y);
+    const t = view.locator('[data-testid="verify-tooltip"]');
+    await t.waitFor({ timeout: 10_000 });
+    return t.innerText();
+  });
+  assert.match(tip, /effect runs through attention or normalisation/);
+  assert.match(tip, new RegExp(`"Austin": predicted \\+${flagged.predicted.toFixed(3)}, measured −${Math.abs(flagged.measured).toFixed(3)}`), tip);
+});
+
+test('frozen attention and norms: measured in the graph’s own setting, named, same numbers as the CLI', async () => {
+  const view = vs.webview('view');
+  const got = await vs.step('verify-frozen', async () => {
+    await view.locator('[data-testid="verify-attention"]').selectOption('frozen');
+    await view.locator('[data-testid="verify-norms"]').selectOption('frozen');
+    await view.locator('[data-testid="verify-top"]').click();
+    await view.locator('[data-testid="verify-setting"]', { hasText: 'attention frozen, norms frozen' }).waitFor({ timeout: 120_000 });
+    return rows();
+  });
+  assertMatchesCli(got, await cliReport(got.map((r) => r.name), ['--attention', 'frozen', '--norms', 'frozen']));
+  assert.ok(!got.find((r) => r.name === FLAGGED)?.flagged, 'with the norms frozen the graph predicts L3#370@8');
+});
+
+test('the verify table, scatter and flag read in the light and dark themes (screenshots)', async () => {
+  const view = vs.webview('view');
+  // Back to the real model, where L3#370@8 is flagged.
+  await view.locator('[data-testid="verify-attention"]').selectOption('recomputed');
+  await view.locator('[data-testid="verify-norms"]').selectOption('recomputed');
+  await view.locator('[data-testid="verify-top"]').click();
+  await view.locator('[data-testid="verify-setting"]', { hasText: 'attention recomputed, norms recomputed' }).waitFor({ timeout: 120_000 });
+  assert.ok((await rows()).find((r) => r.name === FLAGGED)?.flagged);
+  for (const theme of ['Light Modern', 'Dark Modern']) {
+    await vs.step(`theme-${theme.toLowerCase().replace(/ /g, '-')}`, async () => {
+      await setColorTheme(vs, theme);
+      await vs.page.waitForTimeout(800);
+      await view.locator('[data-testid="verify-scatter"]').scrollIntoViewIfNeeded();
+    });
+  }
+});
