@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Independent PyTorch reference for feature ablations (circuit-tracer's feature_intervention), in
-float64, for Llama-family checkpoints with per-layer transcoders or a cross-layer transcoder.
+float64, for Llama-family checkpoints with per-layer transcoders or a cross-layer transcoder; and, in
+the real model only (attention and norms recomputed), for Gemma-2 (soft-capped logits) and Qwen3
+through forward_ref.py's forward.
 
 One forward pass per job: at each layer, the transcoder input is read from the (already intervened)
 residual stream, the ablated features' activations are computed there, and (0 - activation) x decoder is
@@ -14,7 +16,8 @@ attribution_ref.load_transcoders).
 Usage:
   intervene_ref.py --model DIR --transcoders DIR --ids 1,5,7 --jobs JOBS.json --out FILE.safetensors
 JOBS.json: [[[layer, position, feature], ...], ...]  (each job: the features ablated together)
-Output (F32): clean [V] (last-position logits), job_{j} [V] for each job.
+Output (F32): clean [V] (last-position logits), job_{j} [V] for each job; with a final soft-cap (Gemma-2)
+also clean_precap and job_{j}_precap, the logits before the cap.
 """
 import argparse
 import json
@@ -25,7 +28,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from forward_ref import Weights, apply_rope, attention, linear, load_config, load_weights, rope_inv_freq, silu  # noqa: E402
+from forward_ref import Weights, apply_rope, attention, forward_llama_like, linear, load_config, load_weights, rope_inv_freq, silu  # noqa: E402
 from attribution_ref import activation, load_transcoders, reads_resid_mid  # noqa: E402
 from st_io import write_safetensors  # noqa: E402
 
@@ -93,6 +96,35 @@ def forward(cfg, W, tc, ids, ablate=(), freeze=None, record=None):
     return (xf @ lm.T)[-1]
 
 
+def forward_real(cfg, W, tc, ids, ablate=()):
+    """Any family forward_ref.py runs (Gemma-2 with its four norms and both soft-caps, Qwen3, Llama),
+    in the real model only (nothing frozen): circuit-tracer's layer-by-layer recomputation done as L+1
+    passes, each reading layer l's transcoder input from the pass with the earlier layers' ablations
+    already written into the MLP outputs. Returns the last position's logits (Gemma-2: soft-capped)."""
+    kind, in_hook, layers = tc
+    mt = cfg['model_type']
+    L = cfg['num_hidden_layers']
+    d = cfg['hidden_size']
+    T = len(ids)
+    delta = torch.zeros(L, T, d, dtype=DT)
+    for l in range(L):
+        mine = [(p, f) for (al, p, f) in ablate if al == l]
+        if not mine:
+            continue
+        h = forward_llama_like(cfg, W, ids, delta, mt)
+        tc_in = h[f'blocks.{l}.hook_resid_mid'] if reads_resid_mid(in_hook) else h[f'blocks.{l}.ln2.hook_normalized']
+        t = layers[l]
+        for (p, f) in mine:
+            a = activation(tc_in[p] @ t['W_enc'][f] + t['b_enc'][f], None if t['threshold'] is None else t['threshold'][f])
+            if kind == 'plt':
+                delta[l, p] = delta[l, p] - a * t['W_dec'][f]
+            else:
+                for j in range(l, L):
+                    delta[j, p] = delta[j, p] - a * t['W_dec'][f, j - l]
+    h = forward_llama_like(cfg, W, ids, delta, mt)
+    return h['logits'][-1]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--model', required=True)
@@ -104,9 +136,29 @@ def main():
     ap.add_argument('--out', required=True)
     a = ap.parse_args()
     cfg = load_config(a.model)
-    if cfg.get('model_type') != 'llama':
-        sys.exit('intervene_ref.py: Llama checkpoints only')
     W = Weights({k: v.to(DT) for k, v in load_weights(a.model).items()}, [''])
+    if cfg.get('model_type') != 'llama':
+        # Other families: the real model only (forward_ref.py's forward, which has their norms and caps).
+        if cfg.get('model_type') not in ('gemma2', 'qwen3') or a.attention != 'recomputed' or a.norms != 'recomputed':
+            sys.exit('intervene_ref.py: frozen settings for Llama checkpoints only; Gemma-2 and Qwen3 in the real model (both recomputed)')
+        n_layers = cfg['num_hidden_layers']
+        kind, in_hook, layers = load_transcoders(a.transcoders, n_layers)
+        layers = [{k: (v.to(DT) if torch.is_tensor(v) else v) for k, v in t.items()} for t in layers]
+        ids = torch.tensor([int(i) for i in a.ids.split(',')])
+        with open(a.jobs) as f:
+            jobs = json.load(f)
+        tc = (kind, in_hook, layers)
+        # With a final soft-cap, also the logits before it (the same passes with the cap left out).
+        uncapped = dict(cfg, final_logit_softcapping=None) if cfg.get('final_logit_softcapping') is not None else None
+        out = {'clean': forward_real(cfg, W, tc, ids)}
+        if uncapped:
+            out['clean_precap'] = forward_real(uncapped, W, tc, ids)
+        for j, job in enumerate(jobs):
+            out[f'job_{j}'] = forward_real(cfg, W, tc, ids, ablate=[tuple(x) for x in job])
+            if uncapped:
+                out[f'job_{j}_precap'] = forward_real(uncapped, W, tc, ids, ablate=[tuple(x) for x in job])
+        write_safetensors(a.out, {k: v.to(torch.float32).contiguous() for k, v in out.items()})
+        return
     n_layers = cfg['num_hidden_layers']
     kind, in_hook, layers = load_transcoders(a.transcoders, n_layers)
     layers = [{k: (v.to(DT) if torch.is_tensor(v) else v) for k, v in t.items()} for t in layers]

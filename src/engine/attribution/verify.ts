@@ -10,7 +10,8 @@
  * nonlinearity beyond the transcoder), and the node is flagged.
  *
  * Effects are on each target logit's demeaned value (logit − mean over the vocabulary), the quantity
- * the graph's logit nodes stand for.
+ * the graph's logit nodes stand for; with Gemma-2's final soft-cap, the logit before the cap (see
+ * targetValues).
  *
  * Subgraph faithfulness: keep only a set of features (every other active feature ablated, layer by
  * layer as they are recomputed) with the error terms either kept (the MLP's residual beyond its
@@ -121,9 +122,16 @@ export function predictedEffects(raw: RawAttribution, group: number[]): Float64A
   return Float64Array.from({ length: raw.layout.nLogits }, (_, j) => rowEffect(logitStart + j));
 }
 
-/** Demeaned value of each target at the last position of [T, V] (or [V]) logits. */
-function targetValues(logits: Float32Array, V: number, targetIds: number[]): Float64Array {
-  const row = logits.subarray(logits.length - V);
+/**
+ * Demeaned value of each target at the last position of [T, V] (or [V]) logits. With a final soft-cap
+ * (Gemma-2: logits = cap·tanh(z / cap)) the value is taken before the cap, z = cap·atanh(logit / cap):
+ * the graph's logit nodes are the unembedding's demeaned readout of the residual (circuit-tracer leaves
+ * the cap out of attribution), and near the cap tanh shrinks every change several-fold, which would
+ * read as a contradiction that has nothing to do with attention or normalisation.
+ */
+export function targetValues(logits: Float32Array, V: number, targetIds: number[], cap?: number): Float64Array {
+  const last = logits.subarray(logits.length - V);
+  const row = cap ? Float64Array.from(last, (y) => cap * Math.atanh(Math.max(-1 + 1e-7, Math.min(1 - 1e-7, y / cap)))) : last;
   let mean = 0;
   for (let i = 0; i < V; i++) mean += row[i];
   mean /= V;
@@ -147,7 +155,8 @@ export async function verifyGroups(
   const { featureOf, nodeOf } = featureLookup(raw);
   const pass = await modelPass(engine, raw.tokens, semantics, { signal: opts.signal });
   const targetIds = raw.targets.map((t) => t.tokenId);
-  const base = targetValues(pass.frozen.logits, V, targetIds);
+  const cap = bundle.spec.finalSoftcap;
+  const base = targetValues(pass.frozen.logits, V, targetIds, cap);
   const out: GroupVerification[] = [];
   for (const group of groups) {
     const nodes: number[] = [];
@@ -162,7 +171,7 @@ export async function verifyGroups(
     const predicted = predictedEffects(raw, nodes);
     const ivs: FeatureIntervention[] = group.map((g) => ({ layer: g.layer, feature: g.feature, positions: [g.position], mode: 'ablate' }));
     const { final } = await applyInterventions(engine, pass, ivs, opts.signal);
-    const after = targetValues(final.logits, V, targetIds);
+    const after = targetValues(final.logits, V, targetIds, cap);
     const effects = raw.targets.map((t, j) => {
       const measured = after[j] - base[j];
       return { tokenId: t.tokenId, token: bundle.tokenizer.tokenText(t.tokenId), probability: t.probability, predicted: predicted[j], measured, flagged: contradicts(predicted[j], measured, ratio, floor) };
@@ -266,7 +275,8 @@ export async function subgraphFaithfulness(
   const V = bundle.spec.vocabSize;
   const pass = await modelPass(engine, raw.tokens, semantics, { signal: opts.signal });
   const ids = raw.targets.map((t) => t.tokenId);
-  const model = targetValues(pass.frozen.logits, V, ids);
+  const cap = bundle.spec.finalSoftcap;
+  const model = targetValues(pass.frozen.logits, V, ids, cap);
   const keys = new Set(keep.map((k) => `${k.layer}:${k.position}:${k.feature}`));
   const f = raw.features;
   let active = 0, kept = 0;
@@ -282,8 +292,8 @@ export async function subgraphFaithfulness(
     return r;
   };
   const mode = async (errors: 'kept' | 'ablated'): Promise<FaithfulnessTarget[]> => {
-    const none = targetValues(await counted(keepOnly(engine, pass, new Set(), errors, opts.signal)), V, ids);
-    const withKept = targetValues(await counted(keepOnly(engine, pass, keys, errors, opts.signal)), V, ids);
+    const none = targetValues(await counted(keepOnly(engine, pass, new Set(), errors, opts.signal)), V, ids, cap);
+    const withKept = targetValues(await counted(keepOnly(engine, pass, keys, errors, opts.signal)), V, ids, cap);
     return raw.targets.map((t, j) => ({
       tokenId: t.tokenId,
       token: bundle.tokenizer.tokenText(t.tokenId),
