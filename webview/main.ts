@@ -252,7 +252,7 @@ class Viewer {
     return el(
       'div',
       { class: `verify-tip${warn ? ' flagged' : ''}`, 'data-testid': 'verify-tooltip' },
-      el('div', { class: 'card-section' }, warn ? '⚠ effect runs through attention or normalisation' : 'Verified: the graph predicts this ablation'),
+      el('div', { class: 'verify-tip-head' }, warn ? '⚠ effect runs through attention or normalisation' : 'Verified: the graph predicts this ablation'),
       ...lines.map((l) => el('div', { class: 'card-meta' }, l)),
     );
   }

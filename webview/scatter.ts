@@ -94,7 +94,8 @@ export function renderScatter(points: readonly ScatterPoint[], size = 260): SVGS
   root.append(svg('text', { class: 'sc-diag-label', x: g.x(g.hi) - 4, y: g.y(g.hi) + 12, 'text-anchor': 'end' }, 'y = x'));
   root.append(svg('text', { class: 'sc-axis', x: (box.l + box.r) / 2, y: size - 8, 'text-anchor': 'middle' }, 'predicted by the graph (Δ logit)'));
   root.append(svg('text', { class: 'sc-axis', x: 11, y: (box.t + box.b) / 2, 'text-anchor': 'middle', transform: `rotate(-90 11 ${(box.t + box.b) / 2})` }, 'measured (Δ logit)'));
-  // Unflagged first, flagged on top with their names.
+  // Unflagged first, flagged on top with their names (a name that would overlap one placed is moved down).
+  const placed: { x: number; y: number }[] = [];
   for (const p of [...points].sort((a, b) => Number(a.flagged) - Number(b.flagged))) {
     if (!Number.isFinite(p.predicted) || !Number.isFinite(p.measured)) continue;
     const cx = g.x(p.predicted), cy = g.y(p.measured);
@@ -103,7 +104,11 @@ export function renderScatter(points: readonly ScatterPoint[], size = 260): SVGS
     root.append(dot);
     if (p.flagged) {
       const right = cx < (box.l + box.r) / 2;
-      root.append(svg('text', { class: 'sc-name', x: cx + (right ? 7 : -7), y: cy - 5, 'text-anchor': right ? 'start' : 'end' }, p.name));
+      const x = cx + (right ? 7 : -7);
+      let y = cy - 5;
+      while (placed.some((q) => Math.abs(q.x - x) < 60 && Math.abs(q.y - y) < 11)) y += 11;
+      placed.push({ x, y });
+      root.append(svg('text', { class: 'sc-name', x, y, 'text-anchor': right ? 'start' : 'end' }, p.name));
     }
   }
   return root;

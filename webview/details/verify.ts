@@ -69,7 +69,8 @@ function effectTables(c: DetailsContext, items: VerifiedItem[], reason: string):
     for (const it of items) {
       const e = it.group.effects[j];
       const label = it.group.features.length === 1 ? it.group.features[0].label : undefined;
-      const name = el('button', { class: 'link', type: 'button', title: label ? `${it.name} ${label}` : it.name }, label ? `${it.name} ${label}` : it.name);
+      // The short name always shows (a narrow panel has room for little else); the label is its title.
+      const name = el('button', { class: 'link', type: 'button', title: label ? `${it.name} ${label}` : it.name }, it.name);
       if (it.sceneId) name.addEventListener('click', () => c.actions.select(it.sceneId!));
       else name.disabled = true;
       const row = el(
