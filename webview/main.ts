@@ -28,7 +28,7 @@ import { readTheme, type Theme } from './theme';
 import { Toolbar } from './toolbar';
 import * as vs from './view-state';
 import { verdictLines } from './details/verify';
-import { VerifyRuns } from './verify-runs';
+import { flagReason, VerifyRuns } from './verify-runs';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -252,7 +252,7 @@ class Viewer {
     return el(
       'div',
       { class: `verify-tip${warn ? ' flagged' : ''}`, 'data-testid': 'verify-tooltip' },
-      el('div', { class: 'verify-tip-head' }, warn ? '⚠ effect runs through attention or normalisation' : 'Verified: the graph predicts this ablation'),
+      el('div', { class: 'verify-tip-head' }, warn ? `⚠ ${flagReason(r.report.semantics)}` : 'Verified: the graph predicts this ablation'),
       ...lines.map((l) => el('div', { class: 'card-meta' }, l)),
     );
   }

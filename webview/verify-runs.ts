@@ -43,6 +43,19 @@ export function semanticsNote(s: Semantics): string {
   return 'attention patterns kept from the prompt';
 }
 
+/**
+ * Why a flagged node's measured effect differs from the graph, as far as the setting tells: whatever
+ * was recomputed is where it can run. With attention and norms both frozen only the MLPs are live, and
+ * a contradiction means the real MLPs respond to the ablation beyond what their transcoders (plus
+ * constant error nodes) capture (the toy model's layer-0 flags in that setting are this: 2–4× the
+ * predicted size, while transcoders with frozen errors reproduce the prediction).
+ */
+export function flagReason(s: Semantics): string {
+  if (s.attention === 'recomputed') return 'effect runs through attention or normalisation';
+  if (s.norms === 'recomputed') return 'effect runs through normalisation (attention was frozen)';
+  return 'effect runs through the MLPs beyond their transcoders (attention and norms were frozen)';
+}
+
 export class VerifyRuns {
   /** Verify measures the real model unless the user freezes something (as the CLI does). */
   semantics: Semantics = { attention: 'recomputed', norms: 'recomputed' };
