@@ -5,7 +5,7 @@
 // - user settings for a clean first screen: no Welcome page, no Chat panel, no tips, no telemetry or
 //   update checks (workspace trust is off by code-server's --disable-workspace-trust: the workspace is
 //   the user's own copy, so no Restricted Mode banner either).
-import { cpSync, existsSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, symlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -29,12 +29,21 @@ export const START_FLAGS = ['--disable-telemetry', '--disable-update-check', '--
 
 /**
  * The workspace `npm start` opens: `dir` (created from examples/ the first time; later runs keep the
- * user's edits and saved graphs). Returns `dir`.
+ * user's edits and saved graphs). Beside it, a link to the repository's models/, so the examples'
+ * relative model paths (`../models/compiled/two-hop`) lead where they do from examples/. Returns `dir`.
  */
 export function prepareStartWorkspace(dir) {
   if (!existsSync(dir)) {
     mkdirSync(dirname(dir), { recursive: true });
     cpSync(EXAMPLES, dir, { recursive: true });
   }
+  const models = join(dirname(dir), 'models');
+  let present = true;
+  try {
+    lstatSync(models);
+  } catch {
+    present = false;
+  }
+  if (!present) symlinkSync(join(root, 'models'), models, 'dir');
   return dir;
 }
