@@ -165,7 +165,9 @@ class Viewer {
     $('message').hidden = true;
     $('empty').hidden = true;
     this.toolbar.setVisible(true);
-    this.toolbar.showGraph(payload.title, !!payload.promptLink || payload.source === 'file', state);
+    // How the graph was made, when not the default transcoder graph (SAE graphs say so).
+    const method = (payload.graph.metadata.info as { method?: unknown } | undefined)?.method;
+    this.toolbar.showGraph(payload.title, !!payload.promptLink || payload.source === 'file', state, typeof method === 'string' ? method : undefined);
     this.details.reset();
     if (state.viewport) this.canvas.setViewport(state.viewport);
     this.redraw();

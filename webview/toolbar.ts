@@ -60,8 +60,12 @@ export class Toolbar {
     document.body.classList.toggle('has-graph', on);
   }
 
-  showGraph(title: string, canOpenPrompt: boolean, s: ViewState): void {
-    $('title').textContent = title;
+  /** `method`: the graph file's info.method ("SAE graph: …"), shown by its name after the title, in full on hover. */
+  showGraph(title: string, canOpenPrompt: boolean, s: ViewState, method?: string): void {
+    const t = $('title');
+    t.textContent = method ? `${title} · ${method.split(':')[0]}` : title;
+    t.title = method ?? '';
+    t.dataset.method = method ?? '';
     $('open-prompt').hidden = !canOpenPrompt;
     $<HTMLInputElement>('threshold').value = String(s.threshold);
     $('threshold-value').textContent = s.threshold.toFixed(2);

@@ -3,13 +3,14 @@
  * for every dictionary of a model side by side — reconstruction, spliced loss, graph scores, features
  * with no measured effect, and the embedded language's x² and colour × shape analyses.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { loadModelBundle } from '../engine/bundle/index';
 import { decompositionReport, formatReport, type DecompositionTask } from '../engine/decompositions/report';
 import { loadDictionary, type Dictionary } from '../engine/dictionaries/index';
 import { EngineError } from '../engine/errors';
 import { ForwardRunner } from '../engine/forward';
+import { modelDictionaryFolders } from '../engine/session';
 import { intOption, modelOption, parseFlags, providerOption, RUNTIME_FLAGS, UsageError, type CliCommand } from './args';
 
 const usage = `Usage: circuit-inspector decompositions --prompts FILE [options]
@@ -48,15 +49,6 @@ export function readPrompts(file: string): string[] {
   return out;
 }
 
-/** Dictionary folders inside a model folder: any subfolder the dictionary loader recognises. */
-function dictionaryFolders(modelDir: string): string[] {
-  return readdirSync(modelDir, { withFileTypes: true })
-    .filter((e) => e.isDirectory())
-    .map((e) => join(modelDir, e.name))
-    .filter((d) => ['config.yaml', 'cfg.json', 'W_enc_0.safetensors', 'layer_0.safetensors'].some((f) => existsSync(join(d, f))))
-    .sort();
-}
-
 export const command: CliCommand = {
   summary: 'Compare decompositions (transcoders, CLT, SAE …) of one model on a prompt set.',
   usage,
@@ -81,7 +73,7 @@ export const command: CliCommand = {
     const prompts = readPrompts(a.prompts);
     const modelDir = modelOption(a.model);
     const bundle = await loadModelBundle(modelDir);
-    const dirs = typeof a.dictionaries === 'string' ? a.dictionaries.split(',').filter(Boolean).map((d) => resolve(d)) : dictionaryFolders(modelDir);
+    const dirs = typeof a.dictionaries === 'string' ? a.dictionaries.split(',').filter(Boolean).map((d) => resolve(d)) : modelDictionaryFolders(modelDir);
     if (!dirs.length) throw new EngineError('DICTIONARY_INVALID', `${modelDir} has no dictionary folders.`, 'Pass them with --dictionaries A,B.');
     const dictionaries: Dictionary[] = [];
     for (const d of dirs) dictionaries.push(await loadDictionary(d, { dModel: bundle.spec.dModel, nLayers: bundle.spec.nLayers, name: bundle.spec.name }));

@@ -12,12 +12,13 @@
  * live in one place. Further per-session readouts (feature cards, verification, QK attributions) take a
  * session and a run the same way: see `engineFor` and `run`.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ModelBundle, TokenInfo } from './api';
 import { attributeRun, runPrompt, toAttributionGraph, type AttributeContext, type AttributeOptions, type PromptRun, type RawAttribution } from './attribution/attribute';
 import { attributionEngine, releaseAttributionEngine, type AttributionEngine, type EngineOptions } from './attribution/engine';
-import { attributeSaeRun, releaseSaeEngine, runSaePrompt, saeEngine, saeGraph } from './attribution/sae-graph';
+import { attributeSaeRun, releaseSaeEngine, runSaePrompt, saeEngine, saeGraph, type SaeEngine } from './attribution/sae-graph';
+import { ANALYSIS_DEFAULTS } from '../shared/settings-defaults';
 import { interveneWith, type FeatureIntervention, type InterventionResult, type InterveneOptions } from './attribution/intervene';
 import type { AttributionGraph } from './attribution/types';
 import { encodePrompt, loadModelBundle } from './bundle/index';
@@ -31,6 +32,24 @@ import { qkForNode, type NodeQk, type NodeQkRequest } from './attention/node-qk'
 export function defaultDictionaryDir(modelDir: string): string | undefined {
   const dir = join(modelDir, 'transcoders');
   return existsSync(dir) ? dir : undefined;
+}
+
+/**
+ * Dictionary folders inside a model folder: every subfolder the dictionary loader recognises
+ * (circuit-tracer transcoders, CLTs, SAELens SAEs), sorted by name.
+ */
+export function modelDictionaryFolders(modelDir: string): string[] {
+  return readdirSync(modelDir, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => join(modelDir, e.name))
+    .filter((d) => ['config.yaml', 'cfg.json', 'W_enc_0.safetensors', 'layer_0.safetensors'].some((f) => existsSync(join(d, f))))
+    .sort();
+}
+
+/** What graph a dictionary gives: transcoders and CLTs transcoder graphs, one residual-stream SAE an SAE graph. */
+export function graphKindOf(dict: Dictionary): 'transcoder graph' | 'SAE graph' | undefined {
+  if (dict.kind !== 'sae') return 'transcoder graph';
+  return dict.layers.length === 1 ? 'SAE graph' : undefined;
 }
 
 /** A dictionary folder that must exist: the one given, else the model folder's `transcoders/`. */
@@ -67,6 +86,7 @@ export class ModelSession {
   private readonly engines = new Map<Dictionary, Promise<AttributionEngine>>();
   /** The engines built so far: a run exists only once its engine does, so pruning a run is synchronous. */
   private readonly built = new Map<Dictionary, AttributionEngine>();
+  private readonly builtSae = new Map<Dictionary, SaeEngine>();
   private plainRunner?: Promise<ForwardRunner>;
 
   private constructor(
@@ -116,6 +136,7 @@ export class ModelSession {
 
   /** The forward runner: the primary dictionary's engine's when there is one (one set of sessions), else a plain one. */
   async forwardRunner(): Promise<ForwardRunner> {
+    if (this.dictionary?.kind === 'sae') return (await this.saeEngineFor(this.dictionary)).forward;
     if (this.dictionary) return (await this.engineFor(this.dictionary)).forward;
     return (this.plainRunner ??= ForwardRunner.create(this.bundle, this.runtime));
   }
@@ -124,9 +145,23 @@ export class ModelSession {
     return encodePrompt(this.bundle, text);
   }
 
-  /** Tokenize → forward with hooks → freeze → encode with `dictionary` (default: the primary one). */
+  /** The SAE engine (forward runner, SAE backward session) for one of the open SAEs, built once. */
+  private saeEngineFor(dictionary: Dictionary): Promise<SaeEngine> {
+    if (!this.dictionaries.includes(dictionary)) throw new EngineError('INTERNAL', `The dictionary ${dictionary.path} is not open in this session.`);
+    return saeEngine(this.bundle, dictionary, this.runtime);
+  }
+
+  /**
+   * Tokenize → forward with hooks → freeze → encode with `dictionary` (default: the primary one). A
+   * residual-stream SAE encodes at its site, and its runs make SAE graphs.
+   */
   async run(prompt: string | number[] | TokenInfo[], o: { dictionary?: Dictionary; zeroBos?: boolean } & AttributeContext = {}): Promise<SessionRun> {
     const dictionary = o.dictionary ?? this.requireDictionary('Attribution');
+    if (dictionary.kind === 'sae') {
+      const engine = await this.saeEngineFor(dictionary);
+      this.builtSae.set(dictionary, engine);
+      return { ...(await runSaePrompt(engine, prompt, { zeroBos: o.zeroBos }, o)), dictionary };
+    }
     const engine = await this.engineFor(dictionary);
     this.built.set(dictionary, engine);
     const run = await runPrompt(engine, prompt, { zeroBos: o.zeroBos }, o);
@@ -138,22 +173,25 @@ export class ModelSession {
    * naming the batch size that would fit.
    */
   async checkMemory(run: PromptRun, batchSize: number, dictionary: Dictionary = this.requireDictionary('Attribution')): Promise<MemoryEstimate> {
-    const engine = await this.engineFor(dictionary);
+    const engine = dictionary.kind === 'sae' ? await this.saeEngineFor(dictionary) : await this.engineFor(dictionary);
     return checkMemory({ spec: this.bundle.spec, weightBytes: this.bundle.weightBytes, tokens: run.tokens.length, batch: batchSize, bytesPerValue: 4 }, engine.backward.provider);
   }
 
   /** The raw attribution of a run made before: the memory check, then the backward sweeps (no second forward pass). */
   async attribute(run: SessionRun, options: Omit<AttributeOptions, 'runtime'> = {}, ctx: AttributeContext = {}): Promise<RawAttribution> {
-    const engine = await this.engineFor(run.dictionary);
-    await this.checkMemory(run, Math.max(1, Math.floor(options.batchSize ?? 32)), run.dictionary);
-    return attributeRun(engine, run, options, ctx);
+    await this.checkMemory(run, Math.max(1, Math.floor(options.batchSize ?? ANALYSIS_DEFAULTS.batchSize)), run.dictionary);
+    if (run.dictionary.kind === 'sae') return attributeSaeRun(await this.saeEngineFor(run.dictionary), run, options, ctx);
+    return attributeRun(await this.engineFor(run.dictionary), run, options, ctx);
   }
 
-  /** The graph of a raw attribution pruned at the given thresholds (pure: the raw attribution is kept). */
+  /** The graph of a raw attribution pruned at the given thresholds (pure: the raw attribution is kept). An SAE's is an SAE graph. */
   prune(run: SessionRun, raw: RawAttribution, thresholds: PruneThresholds, o: { promptText?: string; settings?: Omit<AttributeOptions, 'runtime'> } = {}): AttributionGraph {
+    const options = { ...o.settings, nodeThreshold: thresholds.node, edgeThreshold: thresholds.edge };
+    const sae = this.builtSae.get(run.dictionary);
+    if (sae) return saeGraph(sae, raw, o.promptText, options);
     const engine = this.built.get(run.dictionary);
     if (!engine) throw new EngineError('INTERNAL', 'This run was not made by this session.');
-    return toAttributionGraph(engine, run.dictionary, raw, o.promptText, { ...o.settings, nodeThreshold: thresholds.node, edgeThreshold: thresholds.edge });
+    return toAttributionGraph(engine, run.dictionary, raw, o.promptText, options);
   }
 
   /**
@@ -168,18 +206,10 @@ export class ModelSession {
 
   /** run → attribute → prune in one call (the CLI's analyze). An SAE as the primary dictionary gives an SAE graph. */
   async analyze(prompt: string | number[], options: Omit<AttributeOptions, 'runtime'> = {}, ctx: AttributeContext = {}): Promise<{ run: SessionRun; raw: RawAttribution; graph: AttributionGraph }> {
-    const primary = this.requireDictionary('Attribution');
-    if (primary.kind === 'sae') {
-      const engine = await saeEngine(this.bundle, primary, this.runtime);
-      const run = await runSaePrompt(engine, prompt, { zeroBos: options.zeroBos }, ctx);
-      const raw = await attributeSaeRun(engine, run, options, ctx);
-      const graph = saeGraph(engine, raw, typeof prompt === 'string' ? prompt : undefined, { ...options, nodeThreshold: options.nodeThreshold ?? 0.8, edgeThreshold: options.edgeThreshold ?? 0.98 }, ctx);
-      return { run: { ...run, dictionary: primary }, raw, graph };
-    }
     const run = await this.run(prompt, { zeroBos: options.zeroBos, ...ctx });
     const raw = await this.attribute(run, options, ctx);
     ctx.onProgress?.('prune', 0);
-    const graph = this.prune(run, raw, { node: options.nodeThreshold ?? 0.8, edge: options.edgeThreshold ?? 0.98 }, { promptText: typeof prompt === 'string' ? prompt : undefined, settings: options });
+    const graph = this.prune(run, raw, { node: options.nodeThreshold ?? ANALYSIS_DEFAULTS.nodeThreshold, edge: options.edgeThreshold ?? ANALYSIS_DEFAULTS.edgeThreshold }, { promptText: typeof prompt === 'string' ? prompt : undefined, settings: options });
     ctx.onProgress?.('prune', 1);
     return { run, raw, graph };
   }
@@ -203,6 +233,7 @@ export class ModelSession {
     }
     this.engines.clear();
     this.built.clear();
+    this.builtSae.clear();
     const plain = await this.plainRunner?.catch(() => undefined);
     await plain?.dispose();
   }

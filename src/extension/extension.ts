@@ -45,6 +45,7 @@ export function activate(context: vscode.ExtensionContext): { inspector: Inspect
   command('circuitInspector.buildDashboards', () => inspector.buildDashboards());
   command('circuitInspector.useEmbeddedModel', () => inspector.useEmbeddedModel());
   command('circuitInspector.selectExecutionProvider', () => inspector.selectProvider());
+  command('circuitInspector.selectDictionary', () => inspector.selectDictionary());
   command('circuitInspector.showModelMenu', () => inspector.showModelMenu());
   command('circuitInspector.showLog', () => log.show());
   command('circuitInspector.newPrompt', async () => {

@@ -27,7 +27,7 @@ import type { FocusArgs } from '../shared/hover-content';
 import { choosePrompt, dialectFor, findPromptBlocks, type PromptDialect } from '../shared/prompt-blocks';
 import { blockGraphFileName, shareableOwnMetadata, type LocalPathsSetting } from '../shared/saved-graph';
 import type { BlockResult } from '../shared/circuit-tests';
-import { SECTION, analysisSettings, labelMinF1Setting, providerSetting, resolveTrustedPath, PROVIDERS } from './settings';
+import { SECTION, analysisSettings, labelMinF1Setting, providerSetting, resolveDictionaryName, resolveTrustedPath, PROVIDERS } from './settings';
 import { ModelStatusBar } from './status-bar';
 
 /** Features listed per search of the whole dictionary (the panel shows them with their scores). */
@@ -78,7 +78,7 @@ export class Inspector extends Disposable {
     this._register(engine.onDidChangeModel(() => this.updateStatus()));
     this._register(
       vscode.workspace.onDidChangeConfiguration((e) => {
-        if (['modelPath', 'transcoderPath', 'executionProvider', 'precision'].some((k) => e.affectsConfiguration(`${SECTION}.${k}`))) {
+        if (['modelPath', 'transcoderPath', 'dictionary', 'executionProvider', 'precision'].some((k) => e.affectsConfiguration(`${SECTION}.${k}`))) {
           engine.invalidate();
           this.updateStatus();
         }
@@ -120,13 +120,14 @@ export class Inspector extends Disposable {
     const trusted = vscode.workspace.isTrusted;
     const m = resolveTrustedPath(cfg.inspect<string>('modelPath'), trusted);
     const tc = resolveTrustedPath(cfg.inspect<string>('transcoderPath'), trusted);
+    const named = resolveDictionaryName(cfg.inspect<string>('dictionary'), trusted);
     const modelPath = m.value ? this.absPath(m.value) : this.embeddedModel;
-    const ignored = m.ignoredWorkspaceValue || tc.ignoredWorkspaceValue;
+    const ignored = m.ignoredWorkspaceValue || tc.ignoredWorkspaceValue || named.ignoredWorkspaceValue;
     const precision = cfg.get<string>('precision');
     return {
       args: {
         modelPath,
-        transcoderPath: tc.value ? this.absPath(tc.value) : undefined,
+        transcoderPath: tc.value ? this.absPath(tc.value) : named.value ? join(modelPath, named.value) : undefined,
         provider: providerSetting(cfg.get('executionProvider')),
         precision: precision === 'f32' || precision === 'f16' ? precision : 'auto',
         cacheDir: join(this.context.globalStorageUri.fsPath, 'onnx-cache'),
@@ -586,6 +587,51 @@ export class Inspector extends Disposable {
     }
   }
 
+  /**
+   * Select Dictionary…: the model folder's dictionaries (transcoders, CLT, SAEs), each with the graph it
+   * gives, or another folder. The choice goes to the user settings (`dictionary` by name inside the model
+   * folder; `transcoderPath` for a folder elsewhere), and the next analysis uses it.
+   */
+  async selectDictionary(): Promise<void> {
+    try {
+      const cfg = vscode.workspace.getConfiguration(SECTION);
+      const { args } = this.modelConfig();
+      const choices = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Circuit Inspector: reading the dictionaries…', cancellable: true }, (_p, ct) => {
+        const ac = new AbortController();
+        ct.onCancellationRequested(() => ac.abort());
+        return this.engine.call('listDictionaries', { modelPath: args.modelPath }, { signal: ac.signal });
+      });
+      const current = args.transcoderPath ?? join(args.modelPath, 'transcoders');
+      type Item = vscode.QuickPickItem & { name?: string; other?: true };
+      const kindText: Record<string, string> = { transcoders: 'per-layer transcoders', clt: 'cross-layer transcoder', sae: 'SAE' };
+      const items: Item[] = choices.map((c) => ({
+        label: c.name,
+        description: `${kindText[c.kind] ?? c.kind}${c.kind === 'sae' ? ` at layer ${c.layers.join(', ')}` : ''} · ${c.nFeatures} features`,
+        detail: c.graph === 'SAE graph' ? 'SAE graph: attribution patching (features and error at the SAE’s site, MLPs linearised at the prompt)' : c.graph === 'transcoder graph' ? 'Transcoder graph (circuit-tracing method)' : 'No attribution graph (an SAE over several layers)',
+        picked: c.dir === current,
+        name: c.name,
+      }));
+      items.push({ label: '$(folder-opened) Another folder…', other: true });
+      const pick = await vscode.window.showQuickPick(items, { title: 'Dictionary for features and attribution graphs', placeHolder: choices.find((c) => c.dir === current)?.name ?? 'A dictionary folder' });
+      if (!pick) return;
+      if (pick.other) {
+        const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Use This Dictionary', title: 'A transcoder set, CLT or residual-stream SAE folder' });
+        if (!picked?.[0]) return;
+        await cfg.update('transcoderPath', picked[0].fsPath, vscode.ConfigurationTarget.Global);
+        return;
+      }
+      // A folder path set before would win over the name: the pick replaces it.
+      if (cfg.inspect<string>('transcoderPath')?.globalValue) await cfg.update('transcoderPath', undefined, vscode.ConfigurationTarget.Global);
+      await cfg.update('dictionary', pick.name, vscode.ConfigurationTarget.Global);
+      const still = this.modelConfig().args.transcoderPath;
+      if (still && still !== join(args.modelPath, pick.name!)) {
+        void vscode.window.showWarningMessage(`Circuit Inspector: the workspace sets circuitInspector.transcoderPath (${still}), which wins over the dictionary you picked.`);
+      }
+    } catch (e) {
+      await reportError(e, this.log, 'select dictionary');
+    }
+  }
+
   async useEmbeddedModel(): Promise<void> {
     await vscode.workspace.getConfiguration(SECTION).update('modelPath', undefined, vscode.ConfigurationTarget.Global);
   }
@@ -611,6 +657,7 @@ export class Inspector extends Disposable {
   async showModelMenu(): Promise<void> {
     const items = [
       { label: '$(folder-opened) Select Model Folder…', command: 'circuitInspector.selectModel' },
+      { label: '$(library) Select Dictionary…', command: 'circuitInspector.selectDictionary' },
       { label: '$(chip) Select Execution Provider…', command: 'circuitInspector.selectExecutionProvider' },
       { label: '$(package) Use the Embedded Model', command: 'circuitInspector.useEmbeddedModel' },
       { label: '$(output) Show Log', command: 'circuitInspector.showLog' },

@@ -33,6 +33,17 @@ export function resolveTrustedPath(insp: Inspected<string> | undefined, trusted:
   return base;
 }
 
+/**
+ * `circuitInspector.dictionary`: a dictionary folder of the model folder, by name. Only a plain folder
+ * name is honoured (no separators, no `..`), so the setting never reaches outside the model folder;
+ * trust applies as for paths.
+ */
+export function resolveDictionaryName(insp: Inspected<string> | undefined, trusted: boolean): PathChoice {
+  const c = resolveTrustedPath(insp, trusted);
+  const v = c.value?.trim();
+  return { ...c, value: v && /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(v) && v !== '..' ? v : undefined };
+}
+
 export const PROVIDERS: ProviderSetting[] = ['auto', 'cpu', 'cuda', 'tensorrt', 'webgpu', 'dml', 'coreml'];
 
 export interface AnalysisSettings {

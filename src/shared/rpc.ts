@@ -11,6 +11,7 @@ import type { PromptDialect } from './prompt-blocks';
 import type { LabelScore } from './label-text';
 import type { PromptVocabulary } from './vocabulary';
 import type { TokenInfo } from './tokens';
+import type { DecompositionReport } from './decomposition-report';
 import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSemanticsView, InterventionSpec, PredictionView, FeatureAt, QkView, VerifyView } from './protocol';
 
 import type { PrecisionSetting, ProviderSetting } from './runtime-settings';
@@ -128,6 +129,18 @@ export interface PruneResult {
   scores?: AnalyzeResult['scores'];
 }
 
+/** A dictionary inside a model folder, for the Select Dictionary quick pick. */
+export interface DictionaryChoice {
+  /** The folder's name inside the model folder (the `circuitInspector.dictionary` setting's value). */
+  name: string;
+  dir: string;
+  kind: string;
+  layers: number[];
+  nFeatures: number;
+  /** The graph it gives; absent when it gives none (an SAE over several layers). */
+  graph?: 'transcoder graph' | 'SAE graph';
+}
+
 export interface EngineMethods {
   /** Loads (or switches to) a model folder and its transcoders. */
   loadModel(args: LoadModelArgs): ModelInfo;
@@ -145,6 +158,10 @@ export interface EngineMethods {
   analyze(args: AnalyzeArgs): AnalyzeResult;
   /** The last analysis pruned again at new thresholds, from its kept raw attribution (no recomputation). */
   prune(args: PruneArgs): PruneResult;
+  /** The dictionaries inside a model folder (each loaded to read its kind, then released). */
+  listDictionaries(args: { modelPath: string }): DictionaryChoice[];
+  /** The decomposition report of every dictionary in the loaded model's folder, on one prompt. */
+  decompositions(args: { text: string; maxAblations?: number }): DecompositionReport;
   /** Streams a corpus (text / JSONL files) through forward + encode into the dictionary's feature store. */
   buildDashboards(args: { corpus: string[]; resume?: boolean; maxTokens?: number }): DashboardsBuilt;
   /** Features of the whole dictionary whose label, description or top tokens match (needs dashboards). */

@@ -21,11 +21,14 @@ import { EngineError, throwIfCancelled } from '../engine/errors';
 import { logitLens } from '../engine/forward';
 import { toGraphFile } from '../engine/graph-file';
 import { onRuntimeMessage } from '../engine/runtime';
-import { defaultDictionaryDir, ModelSession, type SessionRun } from '../engine/session';
+import { defaultDictionaryDir, graphKindOf, modelDictionaryFolders, ModelSession, type SessionRun } from '../engine/session';
+import { releaseAttributionEngine } from '../engine/attribution/engine';
+import { releaseSaeEngine } from '../engine/attribution/sae-graph';
+import { decompositionReport, type DecompositionReport } from '../engine/decompositions/report';
 import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSpec, FeatureAt, InterventionSemanticsView, QkView, VerifyView } from '../shared/protocol';
 import type { EngineRun, InterveneExtras, LoadedEngine, SparseLayer } from './engine-service';
 import { spacedTokens, wordJoiner } from './example-text';
-import type { AnalyzeArgs, AnalyzeResult, CallContext, DashboardsBuilt, FeatureSearchHit, LensRow, LoadModelArgs, ModelInfo, PruneArgs, PruneResult, QkArgs } from '../shared/rpc';
+import type { AnalyzeArgs, AnalyzeResult, CallContext, DashboardsBuilt, DictionaryChoice, FeatureSearchHit, LensRow, LoadModelArgs, ModelInfo, PruneArgs, PruneResult, QkArgs } from '../shared/rpc';
 import { nodeRefOfId } from '../engine/attention/node-qk';
 import { qkView } from '../engine/attention/qk-view';
 import type { Dictionary } from '../engine/dictionaries/types';
@@ -33,7 +36,7 @@ import { buildDashboards, readCorpus } from '../engine/features/dashboards';
 import { FeatureStore, STORE_FILE } from '../engine/features/store';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 /** Layers shown by the logit lens: all of them for small models, an even sample for large vocabularies. */
 export function lensLayers(nLayers: number, vocab: number, dModel: number, budget = 4e8): number[] {
@@ -88,6 +91,43 @@ class RealEngine implements LoadedEngine {
     this.store?.close();
     this.store = await FeatureStore.open(out);
     return r;
+  }
+
+  /**
+   * The decomposition report (engine/decompositions) of every dictionary in the model's folder — and the
+   * loaded one, wherever it is — on one prompt: the same measurements as `circuit-inspector
+   * decompositions`. Dictionaries opened here are released afterwards, with the sessions built for them.
+   */
+  async decompositions(text: string, ctx: CallContext, maxAblations?: number): Promise<DecompositionReport> {
+    const bundle = this.bundle;
+    const primary = this.dict;
+    const dicts: Dictionary[] = primary ? [primary] : [];
+    const opened: Dictionary[] = [];
+    try {
+      for (const dir of modelDictionaryFolders(bundle.dir)) {
+        if (primary && resolve(primary.path) === resolve(dir)) continue;
+        const d = await loadDictionary(dir, { dModel: bundle.spec.dModel, nLayers: bundle.spec.nLayers, name: bundle.spec.name });
+        opened.push(d);
+        dicts.push(d);
+        throwIfCancelled(ctx.signal);
+      }
+      if (!dicts.length) throw new EngineError('DICTIONARY_INVALID', `${bundle.dir} has no dictionaries to compare.`, 'Put transcoders, a CLT or SAEs in the model folder.');
+      // The report's order: by name, as the CLI lists a model folder.
+      dicts.sort((a, b) => a.name.localeCompare(b.name));
+      const runner = await this.session.forwardRunner();
+      return await decompositionReport(runner, bundle, dicts, [text], {
+        runtime: this.session.runtime,
+        maxAblations,
+        signal: ctx.signal,
+        onProgress: (message, fraction) => ctx.progress({ stage: message, fraction }),
+      });
+    } finally {
+      for (const d of opened) {
+        await releaseAttributionEngine(bundle, d, this.session.runtime);
+        await releaseSaeEngine(bundle, d);
+        d.release();
+      }
+    }
   }
 
   searchFeatures(args: { query: string; limit?: number }): FeatureSearchHit[] {
@@ -347,6 +387,29 @@ export async function loadEngine(args: LoadModelArgs, ctx: CallContext): Promise
 /** Where the editor keeps the dashboards it builds for a dictionary folder. */
 function builtStorePath(dir: string | undefined, dict: Dictionary): string | undefined {
   return dir ? join(dir, `${createHash('sha256').update(dict.path).digest('hex').slice(0, 16)}.sqlite`) : undefined;
+}
+
+/** The dictionaries of a model folder with their kinds (Select Dictionary); an unreadable one is named, not fatal. */
+export async function listModelDictionaries(modelPath: string, ctx: CallContext): Promise<DictionaryChoice[]> {
+  ctx.progress({ stage: 'Reading the dictionaries' });
+  if (!existsSync(modelPath)) throw new EngineError('MODEL_NOT_FOUND', `The model folder ${modelPath} does not exist.`, 'Select the model folder again.');
+  const out: DictionaryChoice[] = [];
+  for (const dir of modelDictionaryFolders(modelPath)) {
+    throwIfCancelled(ctx.signal);
+    let d: Dictionary;
+    try {
+      d = await loadDictionary(dir);
+    } catch {
+      continue;
+    }
+    try {
+      const graph = graphKindOf(d);
+      out.push({ name: basename(dir), dir, kind: d.kind, layers: d.layers, nFeatures: d.layers.reduce((s, l) => s + d.nFeatures(l), 0), ...(graph ? { graph } : {}) });
+    } finally {
+      d.release();
+    }
+  }
+  return out;
 }
 
 export async function validateModelDir(modelPath: string, ctx: CallContext): Promise<{ name: string; nLayers: number }> {

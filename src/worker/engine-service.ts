@@ -8,6 +8,7 @@ import type { BlockResult } from '../shared/circuit-tests';
 import type { PromptDialect } from '../shared/prompt-blocks';
 import type { LabelScore } from '../shared/label-text';
 import type { HookTensor, TokenInfo } from '../engine/api';
+import type { DecompositionReport } from '../engine/decompositions/report';
 import { EngineError, throwIfCancelled } from '../engine/errors';
 import type { FeatureCard, FeatureRef, GraphFile, InterventionOutcome, InterventionSemanticsView, InterventionSpec, FeatureAt, VerifyView, PredictionView, QkView } from '../shared/protocol';
 import type {
@@ -73,6 +74,8 @@ export interface LoadedEngine {
   qk?(args: QkArgs, signal?: AbortSignal): Promise<QkView>;
   /** Runs a document's circuit tests (engines without transcoders cannot). */
   circuitTests?(doc: string, dialect: PromptDialect, signal?: AbortSignal): Promise<BlockResult[]>;
+  /** The decomposition report of the model folder's dictionaries on one prompt (engines without a model folder cannot). */
+  decompositions?(text: string, ctx: CallContext, maxAblations?: number): Promise<DecompositionReport>;
   buildDashboards?(args: { corpus: string[]; resume?: boolean; maxTokens?: number }, ctx: CallContext): Promise<DashboardsBuilt>;
   searchFeatures?(args: { query: string; limit?: number }): FeatureSearchHit[];
   dispose(): void;
@@ -244,6 +247,13 @@ export class EngineService {
 
   prune(args: PruneArgs): PruneResult {
     return this.require().prune(args);
+  }
+
+  async decompositions(args: { text: string; maxAblations?: number }, ctx: CallContext): Promise<DecompositionReport> {
+    const e = this.require();
+    if (!args.text.trim()) throw new EngineError('PROMPT_EMPTY', 'The prompt is empty.', 'Put the cursor in a prompt block.');
+    if (!e.decompositions) throw new EngineError('DICTIONARY_INVALID', 'This engine cannot compare decompositions.');
+    return e.decompositions(args.text, ctx, args.maxAblations);
   }
 
   async buildDashboards(args: { corpus: string[]; resume?: boolean; maxTokens?: number }, ctx: CallContext): Promise<DashboardsBuilt> {

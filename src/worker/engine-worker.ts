@@ -3,7 +3,7 @@
  * parent port. Everything heavy — model loading, ONNX sessions, attribution — happens on this thread.
  */
 import { parentPort } from 'node:worker_threads';
-import { loadEngine, validateModelDir } from './engine-adapter';
+import { listModelDictionaries, loadEngine, validateModelDir } from './engine-adapter';
 import { EngineService } from './engine-service';
 import { readPromptVocabulary } from '../engine/bundle/vocabulary';
 import { serve, type Port } from './rpc-endpoints';
@@ -27,6 +27,8 @@ export function handlersFor(service: EngineService): Handlers {
     searchFeatures: (a) => service.searchFeatures(a),
     // Only tokenizer.json is read: the editor's word checks must not wait for (or trigger) a model load.
     vocabulary: (a) => readPromptVocabulary(a.modelPath),
+    listDictionaries: (a, c) => listModelDictionaries(a.modelPath, c),
+    decompositions: (a, c) => service.decompositions(a, c),
   };
 }
 

@@ -16,7 +16,9 @@ with the activations a_k and the error vectors as leaves. Targets:
     token embeddings (grad · embedding), computed from the embeddings (leaves) through blocks 0..S.
 Embedding → logit edges are zero (every path crosses the site) and there are no feature → feature edges.
 With --zero-bos, features at position 0 are dropped (its error is then the whole residual minus b_dec).
-Only Llama-like families (RMSNorm, gated MLP) without Gemma's extra norms are written out here.
+Families: Llama-like (RMSNorm, gated MLP), Gemma-2 ((1+w) norms, post-attention and post-feed-forward
+norms with their scales detached, GeGLU), GPT-2 (LayerNorm with the scale detached, dense gelu MLP, learned
+positions as a constant); the attention value/output path and unembedding are attribution_ref.py's.
 
 Usage: sae_graph_ref.py --model DIR --sae DIR --ids 1,5,7 --out FILE.safetensors [--zero-bos]
 Output (F32): features [n, 3] (layer, position, index), activations [n], logit_ids [k],
@@ -31,6 +33,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from attribution_ref import Family  # noqa: E402
 from forward_ref import ACTS, Weights, load_config, load_weights, run  # noqa: E402
 from st_io import read_safetensors, write_safetensors  # noqa: E402
 
@@ -55,17 +58,21 @@ def main(argv=None):
     a = ap.parse_args(argv)
     ids = [int(x) for x in a.ids.split(',')]
     cfg = load_config(a.model)
-    if cfg.get('model_type') not in ('llama', 'qwen2', 'mistral'):
-        sys.exit('sae_graph_ref.py writes out Llama-like models only')
-    W = Weights({k: v.to(DT) for k, v in load_weights(a.model).items()}, [''])
+    mt = cfg.get('model_type')
+    if mt not in ('llama', 'qwen2', 'qwen3', 'mistral', 'gemma2', 'gpt2'):
+        sys.exit(f'sae_graph_ref.py does not write out {mt} models')
+    W = Weights({k: v.to(DT) for k, v in load_weights(a.model).items()}, ['', 'transformer.'] if mt == 'gpt2' else [''])
+    fam = Family(cfg, W)
     h = run(a.model, ids)
     h = {k: v.to(DT) if torch.is_tensor(v) else v for k, v in h.items()}
-    L = cfg['num_hidden_layers']
-    d = cfg['hidden_size']
-    H = cfg['num_attention_heads']
-    Hkv = cfg.get('num_key_value_heads') or H
-    hd = cfg.get('head_dim') or d // H
-    act = ACTS[cfg.get('hidden_act', 'silu')]
+    L, d = fam.L, fam.d
+    if fam.gpt2:
+        act_name = cfg.get('activation_function', 'gelu_new')
+    elif fam.gemma:
+        act_name = cfg.get('hidden_activation') or ('gelu_pytorch_tanh' if cfg.get('hidden_act') in (None, 'gelu') else cfg['hidden_act'])
+    else:
+        act_name = cfg.get('hidden_act', 'silu')
+    act = ACTS[act_name]
     T = len(ids)
 
     with open(os.path.join(a.sae, 'cfg.json')) as f:
@@ -76,20 +83,33 @@ def main(argv=None):
     S = int(scfg['hook_layer'])
     assert scfg['hook_name'] == f'blocks.{S}.hook_resid_post'
 
+    def mlp(l, m):
+        """The real MLP (differentiable) on its normalised input m; Gemma's post-feed-forward norm frozen."""
+        if fam.gpt2:
+            p = f'h.{l}.mlp.'
+            return act(m @ W.get(p + 'c_fc.weight') + W.get(p + 'c_fc.bias')) @ W.get(p + 'c_proj.weight') + W.get(p + 'c_proj.bias')
+        p = f'model.layers.{l}.mlp.'
+
+        def lin(x, name):
+            y = x @ W.get(p + name + '.weight').T
+            return y + W.get(p + name + '.bias') if cfg.get('mlp_bias') else y
+        out = lin(act(lin(m, 'gate_proj')) * lin(m, 'up_proj'), 'down_proj')
+        if fam.gemma:
+            out = fam.norm(f'model.layers.{l}.post_feedforward_layernorm', out, h[f'blocks.{l}.ln2_post.hook_scale'].detach(), 'rms')
+        return out
+
     def block(l, x):
         """Block l with patterns and norm scales detached (constants), the MLP real."""
-        p = f'model.layers.{l}.'
-        s1 = h[f'blocks.{l}.ln1.hook_scale'].detach().unsqueeze(-1)
-        a_in = x * s1 * W.get(p + 'input_layernorm.weight')
-        v = (a_in @ W.get(p + 'self_attn.v_proj.weight').T).reshape(T, Hkv, hd).transpose(0, 1)
-        v = v.repeat_interleave(H // Hkv, dim=0)
-        z = (h[f'blocks.{l}.attn.hook_pattern'].detach() @ v).transpose(0, 1).reshape(T, H * hd)
-        x = x + z @ W.get(p + 'self_attn.o_proj.weight').T
-        s2 = h[f'blocks.{l}.ln2.hook_scale'].detach().unsqueeze(-1)
-        m = x * s2 * W.get(p + 'post_attention_layernorm.weight')
-        gate = m @ W.get(p + 'mlp.gate_proj.weight').T
-        up = m @ W.get(p + 'mlp.up_proj.weight').T
-        return x + (act(gate) * up) @ W.get(p + 'mlp.down_proj.weight').T
+        n = fam.names(l)
+        a_in = fam.norm(n['ln1'], x, h[f'blocks.{l}.ln1.hook_scale'].detach(), n['kind'])
+        v = fam.values(l, a_in).repeat_interleave(fam.H // fam.Hkv, dim=0)
+        z = (h[f'blocks.{l}.attn.hook_pattern'].detach() @ v).transpose(0, 1).reshape(T, -1)
+        attn = fam.out_proj(l, z)
+        if fam.gemma:
+            attn = fam.norm(n['ln1post'], attn, h[f'blocks.{l}.ln1_post.hook_scale'].detach(), 'rms')
+        x = x + attn
+        m = fam.norm(n['ln2'], x, h[f'blocks.{l}.ln2.hook_scale'].detach(), n['kind'])
+        return x + mlp(l, m)
 
     # The SAE at the site, from the reference forward's residual.
     resid = h[f'blocks.{S}.hook_resid_post']
@@ -108,9 +128,7 @@ def main(argv=None):
 
     logits = h['logits'][T - 1]
     logit_ids = salient_logits(logits)
-    lm = W.get('lm_head.weight', required=False)
-    if lm is None or cfg.get('tie_word_embeddings'):
-        lm = W.get('model.embed_tokens.weight')
+    lm = fam.unembed()
     dirs = lm[logit_ids] - lm.mean(0, keepdim=True)
     k = len(logit_ids)
     nsrc = n + L * T + T
@@ -125,8 +143,8 @@ def main(argv=None):
         x = x.index_add(0, torch.tensor(pos), contrib)
     for l in range(S + 1, L):
         x = block(l, x)
-    sf = h['ln_final.hook_scale'].detach().unsqueeze(-1)
-    xf = x * sf * W.get('model.norm.weight')
+    norm_name, norm_kind = fam.final_norm()
+    xf = fam.norm(norm_name, x, h['ln_final.hook_scale'].detach(), norm_kind)
     for j in range(k):
         val = xf[T - 1] @ dirs[j]
         ga, ge = torch.autograd.grad(val, [a_leaf, e_leaf], retain_graph=True)
@@ -135,7 +153,7 @@ def main(argv=None):
 
     # Feature rows: embeddings as leaves, forward to the site.
     tok = h['hook_embed'].detach().clone().requires_grad_(True)
-    x = tok
+    x = tok + h['hook_pos_embed'] if 'hook_pos_embed' in h else tok
     for l in range(S + 1):
         x = block(l, x)
     assert torch.allclose(x, resid, atol=1e-8 * max(1.0, float(resid.abs().max()))), 'frozen forward reproduces the residual'

@@ -14,6 +14,13 @@ SAELens folder <model>/e2e-sae-resid-post-<layer>/ (cfg.json, sae_weights.safete
 features/layer_<layer>.json labels from the same labeller as the other dictionaries.
 
   /usr/bin/python3 tools/train/e2e_sae.py --model models/toy-llama [--steps 600] [--seed 1234]
+
+Training is resumable in runs of a few minutes each (the machine is shared): `--init FOLDER` continues from
+an e2e SAE written before (its weights, and the L0 coefficient and step count from its TRAINING.json),
+with the same target L0 (the local SAE's), writing to `--out` (default: the model's e2e-sae folder).
+Each run draws fresh batches (`--seed` + the steps done so far), so chained runs never repeat text.
+
+  nice -n 10 /usr/bin/python3 tools/train/e2e_sae.py --init models/toy-llama/e2e-sae-resid-post-1 --steps 150
 """
 import argparse
 import json
@@ -54,8 +61,18 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--init", help="continue from this e2e SAE folder (weights, L0 coefficient and steps from its TRAINING.json)")
+    ap.add_argument("--out", help="where to write the SAE (default: <model>/e2e-sae-resid-post-<layer>)")
+    ap.add_argument("--coef", type=float, help="initial L0 coefficient (default: the --init run's last, else 1e-3)")
+    ap.add_argument("--minutes", type=float, default=9.0, help="stop early (and save) after this many minutes of training")
+    ap.add_argument("--labels", type=int, default=1, help="0: skip writing feature labels (trial runs)")
     a = ap.parse_args()
-    torch.manual_seed(a.seed)
+    prior = {}
+    if a.init:
+        with open(os.path.join(a.init, "TRAINING.json")) as f:
+            prior = json.load(f)
+    done = int(prior.get("steps", 0))
+    torch.manual_seed(a.seed + done)
     torch.set_num_threads(1)
 
     model, vocab = common.load_model(a.model)
@@ -64,6 +81,10 @@ def main():
     local = a.local or next(os.path.join(a.model, d) for d in sorted(os.listdir(a.model)) if d.startswith("sae-resid-post-"))
     t, cfg = load_local_sae(local)
     layer = int(cfg["hook_layer"])
+    if a.init:
+        t, icfg = load_local_sae(a.init)
+        if int(icfg["hook_layer"]) != layer:
+            sys.exit(f"{a.init} is at layer {icfg['hook_layer']}, the local SAE at {layer}")
     W_enc = torch.nn.Parameter(t["W_enc"].T.contiguous())  # [F, d]
     b_enc = torch.nn.Parameter(t["b_enc"].clone())
     log_t = torch.nn.Parameter(t["threshold"].clamp_min(1e-4).log())
@@ -73,19 +94,22 @@ def main():
     opt = torch.optim.Adam(params, lr=a.lr)
 
     w = language.World(a.seed)
-    rng = random.Random(a.seed + 7)
+    rng = random.Random(a.seed + 7 + done)
     ctx = model.cfg["max_position_embeddings"]
 
     # The local SAE's L0 on fresh text is the target: like for like in the report.
-    with torch.no_grad():
-        ids = common.make_batch(w, vocab, rng, a.batch, ctx)
-        cache = {}
-        model(ids, cache=cache)
-        x = cache[RESID_HOOK.format(layer)][:, 1:]
-        pre = x @ W_enc.T + b_enc
-        target_l0 = float((pre > log_t.exp()).sum(-1).float().mean())
-    ctrl = jumprelu.L0Controller(target_l0, init=1e-3, rate=0.01)
-    print(f"start from {local}; layer {layer}; target L0 {target_l0:.1f}", flush=True)
+    if a.init:
+        target_l0 = float(prior["target_l0"])
+    else:
+        lt, lb, lth = t["W_enc"].T, t["b_enc"], t["threshold"]
+        with torch.no_grad():
+            ids = common.make_batch(w, vocab, rng, a.batch, ctx)
+            cache = {}
+            model(ids, cache=cache)
+            x = cache[RESID_HOOK.format(layer)][:, 1:]
+            target_l0 = float((x @ lt.T + lb > lth.clamp_min(1e-4)).sum(-1).float().mean())
+    ctrl = jumprelu.L0Controller(target_l0, init=a.coef or float(prior.get("l0_coef", 1e-3)), rate=0.01)
+    print(f"start from {a.init or local} (after {done} steps); layer {layer}; target L0 {target_l0:.1f}; L0 coefficient {ctrl.coef:.2e}", flush=True)
 
     def splice(collect_l0):
         def f(i, resid):
@@ -100,7 +124,12 @@ def main():
         return f
 
     t0 = time.time()
+    step = -1
     for step in range(a.steps):
+        if time.time() - t0 > 60 * a.minutes:
+            print(f"stopped after {step} steps: the {a.minutes}-minute budget is spent", flush=True)
+            step -= 1
+            break
         ids = common.make_batch(w, vocab, rng, a.batch, ctx)
         with torch.no_grad():
             clean = F.log_softmax(model(ids), -1)
@@ -109,7 +138,9 @@ def main():
         kl = (clean.exp() * (clean - spliced)).sum(-1)[:, 1:].mean()
         l0 = l0s[0]
         for g in opt.param_groups:
-            g["lr"] = a.lr * min(1.0, 4 * (a.steps - step) / a.steps)
+            # Decays to zero over the last quarter of the run, by steps or by the time budget, whichever ends first.
+            frac = max(step / a.steps, (time.time() - t0) / (60 * a.minutes))
+            g["lr"] = a.lr * max(0.0, min(1.0, 4 * (1 - frac)))
         loss = kl + ctrl.active_coef() * l0
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -118,25 +149,30 @@ def main():
         if step % 50 == 0 or step == a.steps - 1:
             print(f"step {step} kl {kl.item():.4f} l0 {l0.item():.1f} coef {ctrl.coef:.2e} {time.time() - t0:.0f}s", flush=True)
 
-    folder = os.path.join(a.model, f"e2e-sae-resid-post-{layer}")
+    folder = a.out or os.path.join(a.model, f"e2e-sae-resid-post-{layer}")
     name = os.path.basename(os.path.normpath(a.model))
     with torch.no_grad():
         d = {"layers": [{"W_enc": W_enc.detach().clone(), "W_dec": W_dec.detach()[:, None, :].clone(),
                          "b_enc": b_enc.detach().clone(), "threshold": log_t.exp().detach().clone()}],
              "b_dec": b_dec.detach()[None, :].clone()}
         save_sae(d, folder, name, layer)
-        # Labels from the same labeller and latents as the other dictionaries.
-        label_acts, label_ids, label_lats = collect(model, w, vocab, 300, a.seed + 202, with_latents=True)
-        x = label_acts[RESID_HOOK.format(layer)]
-        acts = jumprelu.jumprelu(x @ W_enc.T + b_enc, log_t.exp(), EPS)
-        unembed = (model.unembed_weight() * model.model.norm.weight).detach()
-        inv_vocab = {i: tok for tok, i in vocab.items()}
-        lab = labels.Labeller(label_ids, label_lats, inv_vocab, n_examples=5)
-        labels.write_layer(os.path.join(folder, "features"), layer, acts, W_dec.detach() @ unembed.T, lab)
+    if a.labels:
+        with torch.no_grad():
+            # Labels from the same labeller and latents as the other dictionaries.
+            label_acts, label_ids, label_lats = collect(model, w, vocab, 300, a.seed + 202, with_latents=True)
+            x = label_acts[RESID_HOOK.format(layer)]
+            acts = jumprelu.jumprelu(x @ W_enc.T + b_enc, log_t.exp(), EPS)
+            unembed = (model.unembed_weight() * model.model.norm.weight).detach()
+            inv_vocab = {i: tok for tok, i in vocab.items()}
+            lab = labels.Labeller(label_ids, label_lats, inv_vocab, n_examples=5)
+            labels.write_layer(os.path.join(folder, "features"), layer, acts, W_dec.detach() @ unembed.T, lab)
+    runs = prior.get("runs", [{"steps": done, "batch_sequences": prior["batch_sequences"], "lr": prior["lr"], "seconds": prior["seconds"]}] if done else [])
+    runs.append({"steps": step + 1, "batch_sequences": a.batch, "lr": a.lr, "seconds": round(time.time() - t0, 1)})
     with open(os.path.join(folder, "TRAINING.json"), "w") as f:
-        json.dump({"method": "end-to-end SAE: KL(clean || spliced) + L0 penalty (JumpReLU), started from " + os.path.basename(local),
-                   "steps": a.steps, "batch_sequences": a.batch, "lr": a.lr, "seed": a.seed, "target_l0": target_l0,
-                   "final_kl": kl.item(), "final_l0": l0.item(), "seconds": round(time.time() - t0, 1)}, f, indent=2)
+        json.dump({"method": "end-to-end SAE: KL(clean || spliced) + L0 penalty (JumpReLU), started from " + os.path.basename(os.path.normpath(local)),
+                   "steps": done + step + 1, "runs": runs, "seed": a.seed, "target_l0": target_l0,
+                   "l0_coef": ctrl.coef, "final_kl": kl.item(), "final_l0": l0.item(),
+                   "seconds": round(sum(r["seconds"] for r in runs), 1)}, f, indent=2)
     print(f"wrote {folder}", flush=True)
 
 

@@ -16,10 +16,12 @@ import type { ActivationCache, ModelBundle, TokenInfo } from '../api';
 import { encodePrompt } from '../bundle/index';
 import type { Dictionary } from '../dictionaries/types';
 import { EngineError, throwIfCancelled } from '../errors';
-import { tokensFromIds } from '../forward';
+import { tokensFromIds, type ForwardRunner } from '../forward';
+import type { ModelSpec } from '../model-spec';
+import type { TranscoderInputHook } from '../onnx/backward-graph';
 import type { AttributionGraph, AttributionNode } from './types';
 import type { RawAttribution } from './raw';
-import { BackwardSweep } from './backward';
+import { BackwardSweep, type SeedBatch } from './backward';
 import { attributionEngine, type AttributionEngine, type EngineOptions } from './engine';
 import { encodeFeatures, type ActiveFeatures } from './features';
 import { freezeForward, type FrozenForward } from './frozen';
@@ -124,27 +126,48 @@ export function zeroBosDefault(bundle: ModelBundle, tokens: TokenInfo[]): boolea
   return Boolean(tokens[0]?.special || tokens[0]?.id === bundle.spec.bosTokenId);
 }
 
+/** Encodes a frozen forward pass into active features and errors (transcoders, or an SAE at its site). */
+export type FeatureEncoder = (frozen: FrozenForward, cache: ActivationCache, zeroBos: boolean) => Promise<ActiveFeatures> | ActiveFeatures;
+
 /** Tokenize → forward with hooks → freeze → encode: the one forward pass an analysis makes. */
 export async function runPrompt(engine: AttributionEngine, prompt: string | number[] | TokenInfo[], options: Pick<AttributeOptions, 'zeroBos'> = {}, ctx: AttributeContext = {}): Promise<PromptRun> {
-  const { bundle, replacement: r } = engine;
-  const spec = bundle.spec;
+  const { nLayers: L, dModel: d } = engine.bundle.spec;
+  return runPromptWith(engine.bundle, engine.forward, engine.replacement.inputHook, (frozen, _cache, zeroBos) => encodeFeatures(engine.encode, frozen, L, d, zeroBos), prompt, options, ctx);
+}
+
+/** The prompt as tokens (text is encoded with the model's tokenizer); an empty prompt is an error. */
+export function promptTokens(bundle: ModelBundle, prompt: string | number[] | TokenInfo[]): TokenInfo[] {
+  const tokens = typeof prompt === 'string' ? encodePrompt(bundle, prompt) : isTokenList(prompt) ? prompt : tokensFromIds(bundle, prompt);
+  if (!tokens.length) throw new EngineError('PROMPT_EMPTY', 'The prompt is empty.', 'Type some text to analyse.');
+  return tokens;
+}
+
+/** runPrompt for any dictionary: the forward pass frozen at `inputHook`, then `encode`. */
+export async function runPromptWith(
+  bundle: ModelBundle,
+  forward: ForwardRunner,
+  inputHook: TranscoderInputHook,
+  encode: FeatureEncoder,
+  prompt: string | number[] | TokenInfo[],
+  options: Pick<AttributeOptions, 'zeroBos'> = {},
+  ctx: AttributeContext = {},
+): Promise<PromptRun> {
   const progress = (s: AttributionStage, f: number) => ctx.onProgress?.(s, f);
   const t0 = performance.now();
   progress('tokenize', 0);
-  const tokens = typeof prompt === 'string' ? encodePrompt(bundle, prompt) : isTokenList(prompt) ? prompt : tokensFromIds(bundle, prompt);
-  if (!tokens.length) throw new EngineError('PROMPT_EMPTY', 'The prompt is empty.', 'Type some text to analyse.');
+  const tokens = promptTokens(bundle, prompt);
   progress('tokenize', 1);
   throwIfCancelled(ctx.signal);
 
   progress('forward', 0);
-  const cache = await engine.forward.runTokens(tokens, { signal: ctx.signal });
-  const frozen = freezeForward(spec, cache, r.inputHook);
+  const cache = await forward.runTokens(tokens, { signal: ctx.signal });
+  const frozen = freezeForward(bundle.spec, cache, inputHook);
   progress('forward', 1);
   const t1 = performance.now();
 
   progress('encode', 0);
   const zeroBos = options.zeroBos ?? zeroBosDefault(bundle, tokens);
-  const features = await encodeFeatures(engine.encode, frozen, spec.nLayers, spec.dModel, zeroBos);
+  const features = await encode(frozen, cache, zeroBos);
   progress('encode', 1);
   throwIfCancelled(ctx.signal);
   return { tokens, cache, frozen, features, zeroBos, timings: { forwardMs: t1 - t0, encodeMs: performance.now() - t1 } };
@@ -161,12 +184,49 @@ export async function computeAttribution(engine: AttributionEngine, prompt: stri
 }
 
 /**
+ * One kind of graph's backward sweeps (transcoder graphs: backward.ts; SAE graphs: sae-graph.ts), as the
+ * shared attribution loop drives them: a batch of seeds in, each seed's row of direct effects out.
+ */
+export interface SeedSweeper {
+  /** Columns of a row: active features, error nodes (layer-major: layer · T + position), token embeddings. */
+  readonly nSources: number;
+  readonly deviceResident: boolean;
+  /** Seeds at layer nLayers are logit directions (after the final norm); others are features' encoder rows. */
+  runSparse(seeds: SeedBatch, sink: (seed: number, col: Int32Array, val: Float32Array, n: number) => void): Promise<void>;
+  /** Feature k's seed: its encoder row [d]. */
+  featureSeed(k: number): Float32Array;
+  dispose(): Promise<void>;
+}
+
+/**
  * The batched backward sweeps over a prompt run made before (no second forward pass): the full, unpruned
  * adjacency over the selected features, errors, tokens and logits.
  */
 export async function attributeRun(engine: AttributionEngine, run: PromptRun, options: AttributeOptions = {}, ctx: AttributeContext = {}): Promise<RawAttribution> {
   const { bundle, replacement: r } = engine;
-  const spec = bundle.spec;
+  const d = bundle.spec.dModel;
+  const resident = options.deviceResidentConstants ?? engine.backward.provider !== 'cpu';
+  const sweep = await BackwardSweep.create(engine.backward, bundle.spec, r, run.frozen, run.features, resident);
+  const { layer, index } = run.features;
+  const sweeper: SeedSweeper = {
+    nSources: sweep.nSources,
+    get deviceResident() {
+      return sweep.deviceResident;
+    },
+    runSparse: (seeds, sink) => sweep.runSparse(seeds, sink),
+    featureSeed: (k) => r.layers[layer[k]].wEnc.data.subarray(index[k] * d, (index[k] + 1) * d),
+    dispose: () => sweep.dispose(),
+  };
+  return sweepAttribution(bundle.spec, run, sweeper, options, ctx);
+}
+
+/**
+ * circuit-tracer's attribution loop over any SeedSweeper: the target logits first, then features — all
+ * of them, or with a max-feature-nodes cap those of largest partial influence on the logits, re-ranked
+ * every `updateInterval` batches — then the rows gathered into the adjacency over the visited features,
+ * errors, tokens and logits. The sweeper is disposed at the end.
+ */
+export async function sweepAttribution(spec: ModelSpec, run: PromptRun, sweeper: SeedSweeper, options: AttributeOptions = {}, ctx: AttributeContext = {}): Promise<RawAttribution> {
   const L = spec.nLayers, d = spec.dModel;
   const B = Math.max(1, Math.floor(options.batchSize ?? ANALYSIS_DEFAULTS.batchSize));
   const progress = (s: AttributionStage, f: number) => ctx.onProgress?.(s, f);
@@ -175,16 +235,14 @@ export async function attributeRun(engine: AttributionEngine, run: PromptRun, op
   const T = frozen.T;
 
   const vocab = spec.vocabSize;
+  try {
   const targets = buildTargets(spec, frozen.logits.subarray((T - 1) * vocab, T * vocab), {
     maxNLogits: options.maxNLogits ?? 10,
     desiredLogitProb: options.desiredLogitProb ?? 0.95,
     custom: options.targets,
   });
-  const resident = options.deviceResidentConstants ?? engine.backward.provider !== 'cpu';
-  const sweep = await BackwardSweep.create(engine.backward, spec, r, frozen, feats, resident);
-  try {
   const nFeat = feats.act.length;
-  const nSrc = sweep.nSources;
+  const nSrc = sweeper.nSources;
   const nLogits = targets.length;
   const nAll = nSrc + nLogits;
   const store = new RowStore(options.edgeTolerance ?? 1e-4);
@@ -195,7 +253,7 @@ export async function attributeRun(engine: AttributionEngine, run: PromptRun, op
   const runBatch = async (vecs: Float32Array, layers: Int32Array, positions: Int32Array, nodes: number[]) => {
     throwIfCancelled(ctx.signal);
     const ts = performance.now();
-    await sweep.runSparse({ vecs, layers, positions }, (b, col, val, n) => store.addSparse(nodes[b], col, val, n));
+    await sweeper.runSparse({ vecs, layers, positions }, (b, col, val, n) => store.addSparse(nodes[b], col, val, n));
     sweepMs += performance.now() - ts;
     sweeps++;
     seeds += nodes.length;
@@ -234,10 +292,8 @@ export async function attributeRun(engine: AttributionEngine, run: PromptRun, op
       const layers = new Int32Array(batch.length);
       const positions = new Int32Array(batch.length);
       batch.forEach((k, b) => {
-        const l = feats.layer[k];
-        const W = r.layers[l].wEnc;
-        vecs.set(W.data.subarray(feats.index[k] * d, (feats.index[k] + 1) * d), b * d);
-        layers[b] = l;
+        vecs.set(sweeper.featureSeed(k), b * d);
+        layers[b] = feats.layer[k];
         positions[b] = feats.pos[k];
         visited[k] = 1;
       });
@@ -258,10 +314,10 @@ export async function attributeRun(engine: AttributionEngine, run: PromptRun, op
   const lw = new Float64Array(nNodes);
   targets.forEach((t, j) => (lw[nNodes - nLogits + j] = t.weight));
   const timings = { forwardMs: run.timings.forwardMs, encodeMs: run.timings.encodeMs, sweepMs, totalMs: performance.now() - t0 };
-  const deviceResident = sweep.deviceResident;
+  const deviceResident = sweeper.deviceResident;
   return { tokens, frozen, features: feats, targets, selected, layout, adjacency, logitWeights: lw, sweeps, seeds, timings, deviceResident };
   } finally {
-    await sweep.dispose();
+    await sweeper.dispose();
   }
 }
 

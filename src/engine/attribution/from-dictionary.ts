@@ -11,7 +11,7 @@ import type { Replacement, ReplacementLayer } from './replacement';
 
 export function replacementFromDictionary(dict: Dictionary, spec: ModelSpec): Replacement {
   if (dict.kind === 'sae') {
-    throw new EngineError('DICTIONARY_INVALID', `${dict.name} is a residual-stream SAE; attribution graphs need transcoders or a cross-layer transcoder.`, 'Choose a transcoder set (circuit-tracer layout, a CLT or Gemma Scope transcoders).');
+    throw new EngineError('DICTIONARY_INVALID', `${dict.name} is a residual-stream SAE: it gives SAE graphs (attribution patching), but transcoder graphs, steering, verification and circuit tests need transcoders or a cross-layer transcoder.`, 'Choose a transcoder set (circuit-tracer layout, a CLT or Gemma Scope transcoders) for this.');
   }
   if (dict.dModel !== spec.dModel) {
     throw new EngineError('DICTIONARY_MISMATCH', `${dict.name} has d_model ${dict.dModel}, but ${spec.name} has ${spec.dModel}.`, 'Use the transcoders trained on this model.');

@@ -13,23 +13,19 @@
  * a logit crosses the site. With one SAE layer there are no feature → feature or error → feature edges.
  * The pure functions over the raw adjacency (influence, pruning, scores, graph files) apply unchanged.
  */
-import type { ModelBundle, TokenInfo } from '../api';
-import { encodePrompt } from '../bundle/index';
+import type { ActivationCache, ModelBundle, TokenInfo } from '../api';
 import type { Dictionary } from '../dictionaries/types';
-import { EngineError, throwIfCancelled } from '../errors';
-import { ForwardRunner, tokensFromIds } from '../forward';
-import { hooks, type ModelSpec } from '../model-spec';
+import { EngineError } from '../errors';
+import { ForwardRunner } from '../forward';
+import { hooks, type Mat, type ModelSpec } from '../model-spec';
 import { cacheKey, cachedModel, defaultCacheDir } from '../onnx/cache';
 import { buildSaeBackwardGraph, saeBackwardNames as N } from '../onnx/sae-backward-graph';
 import { createSession, ort, type EngineSession } from '../runtime';
-import { attribute, toAttributionGraph, zeroBosDefault, type AttributeContext, type AttributeOptions, type PromptRun, type RawAttribution } from './attribute';
+import { attribute, runPromptWith, sweepAttribution, toAttributionGraph, type AttributeContext, type AttributeOptions, type PromptRun, type RawAttribution, type SeedSweeper } from './attribute';
+import type { SeedBatch } from './backward';
 import type { EngineOptions } from './engine';
 import type { ActiveFeatures } from './features';
-import { freezeForward } from './frozen';
-import { influenceOnCsr } from './influence';
-import type { NodeLayout } from './prune';
-import { RowStore } from './sparse';
-import { buildTargets } from './targets';
+import type { FrozenForward } from './frozen';
 import type { AttributionGraph } from './types';
 
 /** What an SAE graph says it is (graph metadata and the UI's label). */
@@ -95,25 +91,16 @@ async function createSaeEngine(bundle: ModelBundle, dict: Dictionary, opts: Engi
 
 /** Tokenize → forward with hooks → freeze → encode the SAE at its site. */
 export async function runSaePrompt(engine: SaeEngine, prompt: string | number[] | TokenInfo[], options: Pick<AttributeOptions, 'zeroBos'> = {}, ctx: AttributeContext = {}): Promise<PromptRun> {
-  const { bundle, dictionary: dict, site } = engine;
-  const spec = bundle.spec;
-  const L = spec.nLayers, d = spec.dModel;
-  const t0 = performance.now();
-  ctx.onProgress?.('tokenize', 0);
-  const tokens = typeof prompt === 'string' ? encodePrompt(bundle, prompt) : prompt.length > 0 && typeof prompt[0] === 'object' ? (prompt as TokenInfo[]) : tokensFromIds(bundle, prompt as number[]);
-  if (!tokens.length) throw new EngineError('PROMPT_EMPTY', 'The prompt is empty.', 'Type some text to analyse.');
-  ctx.onProgress?.('forward', 0);
-  const cache = await engine.forward.runTokens(tokens, { signal: ctx.signal });
-  const frozen = freezeForward(spec, cache, 'resid_mid');
-  ctx.onProgress?.('forward', 1);
-  const t1 = performance.now();
-  throwIfCancelled(ctx.signal);
+  return runPromptWith(engine.bundle, engine.forward, 'resid_mid', (frozen, cache, zeroBos) => encodeSae(engine, frozen, cache, zeroBos), prompt, options, ctx);
+}
 
-  ctx.onProgress?.('encode', 0);
+/** The SAE's active features at its site, and the error there (other layers' errors stay zero). */
+function encodeSae(engine: SaeEngine, frozen: FrozenForward, cache: ActivationCache, zeroBos: boolean): ActiveFeatures {
+  const { bundle, dictionary: dict, site } = engine;
+  const L = bundle.spec.nLayers, d = bundle.spec.dModel;
   const T = frozen.T;
   const resid = cache.hooks.get(hooks.residPost(site))?.data;
   if (!resid) throw new EngineError('INTERNAL', `The forward pass did not return ${hooks.residPost(site)}.`);
-  const zeroBos = options.zeroBos ?? zeroBosDefault(bundle, tokens);
   const F = dict.nFeatures(site);
   const acts = dict.encode(site, resid, T);
   const pres = dict.preActivations(site, resid, T);
@@ -136,140 +123,107 @@ export async function runSaePrompt(engine: SaeEngine, prompt: string | number[] 
   const n = act.length;
   const layerStart = new Int32Array(L + 1);
   for (let l = site + 1; l <= L; l++) layerStart[l] = n;
-  const features: ActiveFeatures = {
-    layer: new Int32Array(n).fill(site),
-    pos: Int32Array.from(pos),
-    index: Int32Array.from(index),
-    act: Float32Array.from(act),
-    pre: Float32Array.from(pre),
-    errors,
-    layerStart,
-  };
-  ctx.onProgress?.('encode', 1);
-  return { tokens, cache, frozen, features, zeroBos, timings: { forwardMs: t1 - t0, encodeMs: performance.now() - t1 } };
+  return { layer: new Int32Array(n).fill(site), pos: Int32Array.from(pos), index: Int32Array.from(index), act: Float32Array.from(act), pre: Float32Array.from(pre), errors, layerStart };
 }
 
 /**
- * The batched backward sweeps of an SAE graph over a prompt run: the full adjacency over the selected
- * features, errors (layer-major, only the site's rows non-empty), tokens and logits.
+ * The SAE graph's backward sweeps (onnx/sae-backward-graph.ts) as a SeedSweeper: logit seeds give the
+ * gradient at the site, dotted here with the active features' activation-scaled decoder vectors and
+ * the site's error vectors; feature seeds give their edges from the token embeddings.
  */
-export async function attributeSaeRun(engine: SaeEngine, run: PromptRun, options: AttributeOptions = {}, ctx: AttributeContext = {}): Promise<RawAttribution> {
-  const { bundle, dictionary: dict, site } = engine;
-  const spec = bundle.spec;
-  const L = spec.nLayers, d = spec.dModel;
-  const B = Math.max(1, Math.floor(options.batchSize ?? 32));
-  const t0 = performance.now() - run.timings.forwardMs - run.timings.encodeMs;
-  const { tokens, frozen, features: feats } = run;
-  const T = frozen.T;
-  const vocab = spec.vocabSize;
-  const targets = buildTargets(spec, frozen.logits.subarray((T - 1) * vocab, T * vocab), {
-    maxNLogits: options.maxNLogits ?? 10,
-    desiredLogitProb: options.desiredLogitProb ?? 0.95,
-    custom: options.targets,
-  });
+class SaeSweep implements SeedSweeper {
+  readonly nSources: number;
+  readonly deviceResident = false;
+  private readonly statics: Record<string, ort.Tensor> = {};
+  /** Activation-scaled decoder vectors of the active features [nFeat, d]. */
+  private readonly decRows: Float32Array;
+  private readonly err: Float32Array;
+  private readonly enc: Mat;
 
-  const statics: Record<string, ort.Tensor> = {};
-  const want = new Set(engine.backward.inputNames);
-  const put = (name: string, t: ort.Tensor) => {
-    if (want.has(name)) statics[name] = t;
-  };
-  for (let l = 0; l < L; l++) {
-    put(N.pattern(l), new ort.Tensor('float32', frozen.patterns[l], [spec.blocks[l].attn.nHeads, T, T]));
-    put(N.ln1Scale(l), new ort.Tensor('float32', frozen.ln1[l], [T]));
-    put(N.ln2Scale(l), new ort.Tensor('float32', frozen.ln2[l], [T]));
-    if (frozen.ln1Post.length) put(N.ln1PostScale(l), new ort.Tensor('float32', frozen.ln1Post[l], [T]));
-    if (frozen.ln2Post.length) put(N.ln2PostScale(l), new ort.Tensor('float32', frozen.ln2Post[l], [T]));
-    put(N.residMid(l), new ort.Tensor('float32', frozen.inputs[l], [T, d]));
+  constructor(private readonly engine: SaeEngine, private readonly frozen: FrozenForward, private readonly feats: ActiveFeatures) {
+    const { bundle, dictionary: dict, site } = engine;
+    const spec = bundle.spec;
+    const L = spec.nLayers, d = spec.dModel, T = frozen.T;
+    const want = new Set(engine.backward.inputNames);
+    const put = (name: string, t: ort.Tensor) => {
+      if (want.has(name)) this.statics[name] = t;
+    };
+    for (let l = 0; l < L; l++) {
+      put(N.pattern(l), new ort.Tensor('float32', frozen.patterns[l], [spec.blocks[l].attn.nHeads, T, T]));
+      put(N.ln1Scale(l), new ort.Tensor('float32', frozen.ln1[l], [T]));
+      put(N.ln2Scale(l), new ort.Tensor('float32', frozen.ln2[l], [T]));
+      if (frozen.ln1Post.length) put(N.ln1PostScale(l), new ort.Tensor('float32', frozen.ln1Post[l], [T]));
+      if (frozen.ln2Post.length) put(N.ln2PostScale(l), new ort.Tensor('float32', frozen.ln2Post[l], [T]));
+      put(N.residMid(l), new ort.Tensor('float32', frozen.inputs[l], [T, d]));
+    }
+    put(N.lnfScale, new ort.Tensor('float32', frozen.lnf, [T]));
+    put(N.tokens, new ort.Tensor('float32', frozen.embeddings, [T, d]));
+    const nFeat = feats.act.length;
+    this.decRows = dict.decoderRows(site, feats.index);
+    for (let k = 0; k < nFeat; k++) for (let c = 0; c < d; c++) this.decRows[k * d + c] *= feats.act[k];
+    this.err = feats.errors.subarray(site * T * d, (site + 1) * T * d);
+    this.enc = dict.encoder(site);
+    this.nSources = nFeat + L * T + T;
   }
-  put(N.lnfScale, new ort.Tensor('float32', frozen.lnf, [T]));
-  put(N.tokens, new ort.Tensor('float32', frozen.embeddings, [T, d]));
 
-  const nFeat = feats.act.length;
-  // Activation-scaled decoder vectors of the active features, and the site's error vectors.
-  const decRows = dict.decoderRows(site, feats.index);
-  for (let k = 0; k < nFeat; k++) for (let c = 0; c < d; c++) decRows[k * d + c] *= feats.act[k];
-  const err = feats.errors.subarray(site * T * d, (site + 1) * T * d);
-  const nSrc = nFeat + L * T + T;
-  const nLogits = targets.length;
-  const nAll = nSrc + nLogits;
-  const store = new RowStore(options.edgeTolerance ?? 1e-4);
-  const maxFeat = Math.min(options.maxFeatureNodes ?? 8192, nFeat);
-  const totalSweeps = Math.ceil(nLogits / B) + Math.ceil(maxFeat / B);
-  let sweeps = 0, seeds = 0, sweepMs = 0;
+  featureSeed(k: number): Float32Array {
+    const d = this.engine.bundle.spec.dModel;
+    return this.enc.data.subarray(this.feats.index[k] * d, (this.feats.index[k] + 1) * d);
+  }
 
-  const runBatch = async (vecs: Float32Array, positions: number[], logit: boolean, nodes: number[]) => {
-    throwIfCancelled(ctx.signal);
-    const ts = performance.now();
-    const n = nodes.length;
-    const out = await engine.backward.run({
-      ...statics,
-      [N.seedVec]: new ort.Tensor('float32', vecs, [n, d]),
-      [N.seedPos]: new ort.Tensor('int64', BigInt64Array.from(positions, (p) => BigInt(p)), [n]),
+  async runSparse(seeds: SeedBatch, sink: (seed: number, col: Int32Array, val: Float32Array, n: number) => void): Promise<void> {
+    const { site, bundle } = this.engine;
+    const L = bundle.spec.nLayers, d = bundle.spec.dModel, T = this.frozen.T;
+    const { feats, decRows, err } = this;
+    const nFeat = feats.act.length;
+    const n = seeds.layers.length;
+    // A batch holds logit seeds or feature seeds (the attribution loop runs them in separate phases).
+    const logit = seeds.layers[0] === L;
+    const out = await this.engine.backward.run({
+      ...this.statics,
+      [N.seedVec]: new ort.Tensor('float32', seeds.vecs, [n, d]),
+      [N.seedPos]: new ort.Tensor('int64', BigInt64Array.from(seeds.positions, (p) => BigInt(p)), [n]),
       [N.seedLogit]: new ort.Tensor('float32', new Float32Array(n).fill(logit ? 1 : 0), [n]),
     });
     const g = out[N.siteOut].data as Float32Array; // [n, T, d]
     const tok = out[N.tokOut].data as Float32Array; // [n, T]
-    const rows = new Float32Array(n * nSrc);
+    const col = new Int32Array(this.nSources), val = new Float32Array(this.nSources);
     for (let b = 0; b < n; b++) {
-      const base = b * nSrc;
+      let m = 0;
+      const put = (c: number, v: number) => {
+        if (v === 0) return;
+        col[m] = c;
+        val[m++] = v;
+      };
       if (logit) {
         for (let k = 0; k < nFeat; k++) {
           const go = (b * T + feats.pos[k]) * d;
           let s = 0;
           for (let c = 0; c < d; c++) s += g[go + c] * decRows[k * d + c];
-          rows[base + k] = s;
+          put(k, s);
         }
         for (let t = 0; t < T; t++) {
           let s = 0;
           for (let c = 0; c < d; c++) s += g[(b * T + t) * d + c] * err[t * d + c];
-          rows[base + nFeat + site * T + t] = s;
+          put(nFeat + site * T + t, s);
         }
       }
       // Feature rows read the embeddings; for logit rows this is zero (their gradient stops at the site).
-      rows.set(tok.subarray(b * T, (b + 1) * T), base + nFeat + L * T);
+      for (let t = 0; t < T; t++) put(nFeat + L * T + t, tok[b * T + t]);
+      sink(b, col, val, m);
     }
-    sweepMs += performance.now() - ts;
-    for (let b = 0; b < n; b++) store.add(nodes[b], rows, b * nSrc, nSrc);
-    sweeps++;
-    seeds += n;
-    ctx.onProgress?.('attribute', sweeps / totalSweeps);
-  };
-
-  ctx.onProgress?.('attribute', 0);
-  for (let i = 0; i < nLogits; i += B) {
-    const batch = targets.slice(i, i + B);
-    const vecs = new Float32Array(batch.length * d);
-    batch.forEach((t, b) => vecs.set(t.vec, b * d));
-    await runBatch(vecs, batch.map(() => T - 1), true, batch.map((_, b) => nSrc + i + b));
-  }
-  const logitWeights = new Float64Array(nAll);
-  targets.forEach((t, j) => (logitWeights[nSrc + j] = t.weight));
-  // With one SAE layer every feature's influence is its direct effect on the logits: rank by it when capped.
-  let order = Array.from({ length: nFeat }, (_, k) => k);
-  if (maxFeat < nFeat) {
-    const inf = influenceOnCsr(store.toCsr(nAll, (x) => x), logitWeights);
-    order = order.sort((a, b) => inf[b] - inf[a] || a - b).slice(0, maxFeat).sort((a, b) => a - b);
-  }
-  const enc = dict.encoder(site);
-  for (let i = 0; i < order.length; i += B) {
-    const batch = order.slice(i, i + B);
-    const vecs = new Float32Array(batch.length * d);
-    batch.forEach((k, b) => vecs.set(enc.data.subarray(feats.index[k] * d, (feats.index[k] + 1) * d), b * d));
-    await runBatch(vecs, batch.map((k) => feats.pos[k]), false, batch);
   }
 
-  const selected = Int32Array.from(order);
-  const newIndex = new Int32Array(nFeat).fill(-1);
-  selected.forEach((k, i) => (newIndex[k] = i));
-  const shift = nFeat - selected.length;
-  const map = (x: number) => (x < nFeat ? newIndex[x] : x - shift);
-  const layout: NodeLayout = { nFeatures: selected.length, nErrors: L * T, nTokens: T, nLogits };
-  const nNodes = nAll - shift;
-  const adjacency = store.toCsr(nNodes, map);
-  const lw = new Float64Array(nNodes);
-  targets.forEach((t, j) => (lw[nNodes - nLogits + j] = t.weight));
-  const timings = { forwardMs: run.timings.forwardMs, encodeMs: run.timings.encodeMs, sweepMs, totalMs: performance.now() - t0 };
-  return { tokens, frozen, features: feats, targets, selected, layout, adjacency, logitWeights: lw, sweeps, seeds, timings, deviceResident: false };
+  async dispose(): Promise<void> {}
+}
+
+/**
+ * The batched backward sweeps of an SAE graph over a prompt run: the full adjacency over the selected
+ * features, errors (layer-major, only the site's rows non-empty), tokens and logits. The loop (targets,
+ * feature ranking under a cap, node layout) is the transcoder graph's (attribute.ts).
+ */
+export async function attributeSaeRun(engine: SaeEngine, run: PromptRun, options: AttributeOptions = {}, ctx: AttributeContext = {}): Promise<RawAttribution> {
+  return sweepAttribution(engine.bundle.spec, run, new SaeSweep(engine, run.frozen, run.features), options, ctx);
 }
 
 /** Influence, pruning and scores over a raw SAE attribution, labelled as an SAE graph (pure). */

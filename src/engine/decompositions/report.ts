@@ -14,7 +14,10 @@ import { throwIfCancelled } from '../errors';
 import type { ForwardRunner } from '../forward';
 import { ablationEffects } from './ablation-effects';
 import { checkSpliceable, promptReconstruction, type PromptReconstruction } from './reconstruction';
-import { analyseColourShape, analyseSquares, type ColourShapeAnalysis, type SquareAnalysis } from './tasks';
+import { analyseColourShape, analyseSquares } from './tasks';
+import type { DecompositionReport, DictionaryReport } from '../../shared/decomposition-report';
+
+export type { DecompositionReport, DictionaryReport };
 
 export type DecompositionTask = 'square' | 'colour-shape';
 
@@ -29,30 +32,7 @@ export interface ReportOptions {
   onProgress?(message: string, fraction: number): void;
 }
 
-export interface DictionaryReport {
-  name: string;
-  kind: Dictionary['kind'];
-  layers: number[];
-  /** Mean over prompts of the per-prompt figures. */
-  l0: number;
-  fvu: number;
-  perLayer: { layer: number; l0: number; fvu: number; ceSpliced: number; klSpliced: number }[];
-  ceClean: number;
-  ceSpliced: number;
-  klSpliced: number;
-  /** From unpruned attribution graphs; absent (with the reason) where attribution does not support the kind. */
-  graph?: { replacement: number; completeness: number; featuresFor80: number };
-  graphSkipped?: string;
-  ablation: { measured: number; unused: number; unusedShare: number; epsilon: number };
-  square?: SquareAnalysis;
-  colourShape?: ColourShapeAnalysis;
-}
 
-export interface DecompositionReport {
-  model: string;
-  prompts: string[];
-  dictionaries: DictionaryReport[];
-}
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : NaN);
 

@@ -13,6 +13,7 @@
  *   what atomic ones would? — is the share of the answer's influence (attribution graph, node
  *   influence) carried by each class.
  */
+import type { ColourShapeAnalysis, ColourShapeClass, SquareAnalysis } from '../../shared/decomposition-report';
 import type { ModelBundle } from '../api';
 import { attributeAny } from '../attribution/sae-graph';
 import type { EngineOptions } from '../attribution/engine';
@@ -48,21 +49,6 @@ function activeAt(dict: Dictionary, cache: { hooks: Map<string, { data: Float32A
   return out;
 }
 
-export interface SquareAnalysis {
-  /** Distinct features active at the last position for at least one n. */
-  features: number;
-  singleN: number;
-  /** Active on a contiguous run of ≥ 2 values of n (and nowhere else). */
-  contiguous: number;
-  /** Active on a scattered set of n. */
-  scattered: number;
-  /** Active for every n (contiguous too, but they tile nothing). */
-  always: number;
-  /** Mean active features per n. */
-  perN: number;
-  /** Smallest number of contiguous features covering every n they cover, and how many n that is. */
-  tiling: { features: number; covers: number; of: number };
-}
 
 export async function analyseSquares(runner: ForwardRunner, bundle: ModelBundle, dict: Dictionary): Promise<SquareAnalysis> {
   const ns = new Map<string, number[]>();
@@ -113,15 +99,6 @@ export async function analyseSquares(runner: ForwardRunner, bundle: ModelBundle,
   };
 }
 
-export type ColourShapeClass = 'colour' | 'shape' | 'conjunction';
-
-export interface ColourShapeAnalysis {
-  /** Features active at the shape token in some of the 25 prompts, by class (constant ones apart). */
-  classes: Record<ColourShapeClass, number>;
-  constant: number;
-  /** Mean share of the answer's influence carried by each class at the shape token (graph dictionaries only). */
-  influenceShare?: Record<ColourShapeClass, number>;
-}
 
 /** Two-way ANOVA split of a 5 × 5 table: which of colour, shape or their interaction explains most. */
 export function classifyTable(table: number[][]): ColourShapeClass | 'constant' {
@@ -197,3 +174,5 @@ export async function analyseColourShape(runner: ForwardRunner, bundle: ModelBun
   if (prompts) for (const k of Object.keys(share) as ColourShapeClass[]) share[k] /= prompts;
   return { classes, constant, influenceShare: share };
 }
+
+export type { ColourShapeAnalysis, ColourShapeClass, SquareAnalysis };

@@ -23,6 +23,8 @@ function handlers(log: string[]): Handlers {
     buildDashboards: unused,
     searchFeatures: unused,
     vocabulary: unused,
+    listDictionaries: unused,
+    decompositions: unused,
     logitLens: async (a, ctx: CallContext) => {
       for (let i = 0; i < a.k; i++) ctx.progress({ stage: `step ${i}`, fraction: (i + 1) / a.k });
       return [{ layer: a.position, predictions: [] }];

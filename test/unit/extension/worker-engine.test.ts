@@ -6,44 +6,33 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { join } from 'node:path';
 import { loadModelBundle } from '../../../src/engine/bundle/index';
 import { loadDictionary } from '../../../src/engine/dictionaries/index';
 import { isEngineError } from '../../../src/engine/errors';
 import { ForwardRunner } from '../../../src/engine/forward';
 import { validateGraphFile } from '../../../src/engine/graph-file';
 import { hooks } from '../../../src/engine/model-spec';
-import { RpcClient, type Port } from '../../../src/worker/rpc-endpoints';
+import type { RpcClient } from '../../../src/worker/rpc-endpoints';
+import { ROOT, startWorker, type WorkerHarness } from './worker-harness';
 import type { ModelInfo } from '../../../src/shared/rpc';
 
-const ROOT = resolve(__dirname, '../../..');
 const MODEL = join(ROOT, 'test/fixtures/models/llama-tiny');
 const TRANSCODERS = join(ROOT, 'test/fixtures/transcoders/llama-tiny');
 const PROMPT = 'The capital of Texas is Austin. The capital of Texas is';
 
-let worker: Worker;
+let harness: WorkerHarness;
 let client: RpcClient;
 let cacheDir: string;
 let info: ModelInfo;
 
 before(async () => {
-  cacheDir = mkdtempSync(join(tmpdir(), 'ci-worker-'));
-  // The TypeScript entry, compiled on the fly by tsx's CommonJS hook (the extension runs the esbuild bundle).
-  const entry = join(ROOT, 'src/worker/engine-worker.ts');
-  worker = new Worker(`require('tsx/cjs'); require(${JSON.stringify(entry)});`, { eval: true });
-  client = new RpcClient(worker as unknown as Port);
-  worker.on('error', (e) => client.failAll(e as never));
+  harness = startWorker();
+  ({ client, cacheDir } = harness);
   info = await client.call('loadModel', { modelPath: MODEL, transcoderPath: TRANSCODERS, provider: 'cpu', threads: 1, cacheDir });
 });
 
-after(async () => {
-  client?.dispose();
-  await worker?.terminate();
-  rmSync(cacheDir, { recursive: true, force: true });
-});
+after(() => harness?.stop());
 
 test('loadModel reports the model, the provider in use and the transcoders', () => {
   assert.equal(info.nLayers, 3);
