@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { CODELENS_SELECTOR, PromptCodeLensProvider } from './codelens';
 import { compareGraphFiles } from './compare/compare-panel';
 import { compareWith, compareWithCounterfactual } from './compare/compare-prompts';
+import { compareDecompositions } from './compare/compare-decompositions';
+import { reportError } from './errors';
 import { EngineHost } from './engine-host';
 import { GRAPH_EDITOR_ID, GraphEditorProvider } from './graph-editor';
 import { GRAPH_VIEW_ID } from './graph-view';
@@ -59,6 +61,13 @@ export function activate(context: vscode.ExtensionContext): { inspector: Inspect
   command('circuitInspector.compareCounterfactual', (uri, offset) => compareWithCounterfactual(context.extensionUri, inspector, ...at(uri, offset)));
   command('circuitInspector.compareWith', (uri, offset) => compareWith(context.extensionUri, inspector, ...at(uri, offset)));
   command('circuitInspector.compareGraphs', (uri, uris) => compareGraphFiles(context.extensionUri, uri instanceof vscode.Uri ? uri : undefined, Array.isArray(uris) ? uris : undefined));
+  command('circuitInspector.compareDecompositions', async (uri, offset) => {
+    try {
+      await compareDecompositions(context.extensionUri, inspector, ...at(uri, offset));
+    } catch (e) {
+      await reportError(e, log, 'compare decompositions');
+    }
+  });
   command('circuitInspector.openGraphAsText', (uri) => uri instanceof vscode.Uri && vscode.commands.executeCommand('vscode.openWith', uri, 'default'));
 
   sub(vscode.window.registerWebviewViewProvider(GRAPH_VIEW_ID, inspector.view, { webviewOptions: { retainContextWhenHidden: true } }));

@@ -16,6 +16,7 @@ function interveneExtras(o?: InterveneOptionsView) {
   return { semantics: o?.semantics, track: o?.trackIds, trackTokens: o?.track, generate: o?.generate };
 }
 import type { LoadModelArgs, Progress } from '../shared/rpc';
+import type { DecompositionReport } from '../shared/decomposition-report';
 import { AnalysisStore, type Analysis } from './analysis-store';
 import { ActivationDecorations } from './decorations';
 import { Disposable } from './disposable';
@@ -279,6 +280,12 @@ export class Inspector extends Disposable {
     const settings = analysisSettings((k) => vscode.workspace.getConfiguration(SECTION).get(k));
     const slug = text.slice(0, 40).replace(/\W+/g, '-').toLowerCase();
     return (await this.engine.call('analyze', { text, ...settings, slug }, { signal, onProgress })).graph;
+  }
+
+  /** The decomposition report of a prompt text for every dictionary of the current model (Compare Decompositions). */
+  async decompositionsOf(text: string, signal: AbortSignal, onProgress: (p: Progress) => void): Promise<DecompositionReport> {
+    await this.ensureModel(signal, onProgress);
+    return this.engine.call('decompositions', { text }, { signal, onProgress });
   }
 
   private payloadOf(a: Analysis, title: string): GraphPayload {

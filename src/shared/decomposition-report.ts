@@ -1,6 +1,7 @@
 /**
  * The decomposition report's data (engine/decompositions/report.ts computes it): what the CLI prints,
- * the worker returns and the Compare Decompositions view shows. Types only.
+ * the worker returns and the Compare Decompositions view shows; and how its numbers read, the same
+ * everywhere. Imports nothing.
  */
 
 export interface SquareAnalysis {
@@ -52,4 +53,24 @@ export interface DecompositionReport {
   model: string;
   prompts: string[];
   dictionaries: DictionaryReport[];
+}
+
+/** A figure to 3 decimals; small ones (< 0.01) in exponent notation; — for none. */
+export function fmt3(x: number | undefined): string {
+  return x === undefined || Number.isNaN(x) ? '—' : Math.abs(x) < 0.01 && x !== 0 ? x.toExponential(1) : x.toFixed(3);
+}
+
+/** A share as a percentage with one decimal; — for none. */
+export function fmtShare(x: number | undefined): string {
+  return x === undefined || Number.isNaN(x) ? '—' : `${(x * 100).toFixed(1)}%`;
+}
+
+/**
+ * The dictionary's kind as the debate names it: transcoders, CLT, SAE, or e2e SAE (an SAE trained end to
+ * end; tools/train/e2e_sae.py names its folder e2e-sae-…, SAELens has no field for it).
+ */
+export function kindLabel(d: Pick<DictionaryReport, 'kind' | 'name'>): string {
+  if (d.kind === 'clt') return 'CLT';
+  if (d.kind === 'transcoders') return 'transcoders';
+  return /(^|[^a-z0-9])e2e([^a-z0-9]|$)/i.test(d.name) ? 'e2e SAE' : 'SAE';
 }

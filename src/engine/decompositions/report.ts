@@ -15,7 +15,7 @@ import type { ForwardRunner } from '../forward';
 import { ablationEffects } from './ablation-effects';
 import { checkSpliceable, promptReconstruction, type PromptReconstruction } from './reconstruction';
 import { analyseColourShape, analyseSquares } from './tasks';
-import type { DecompositionReport, DictionaryReport } from '../../shared/decomposition-report';
+import { fmt3, fmtShare, type DecompositionReport, type DictionaryReport } from '../../shared/decomposition-report';
 
 export type { DecompositionReport, DictionaryReport };
 
@@ -107,8 +107,8 @@ export async function decompositionReport(runner: ForwardRunner, bundle: ModelBu
   return { model: bundle.spec.name, prompts, dictionaries: out };
 }
 
-const f3 = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '—' : Math.abs(x) < 0.01 && x !== 0 ? x.toExponential(1) : x.toFixed(3));
-const pct = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '—' : `${(x * 100).toFixed(1)}%`);
+const f3 = fmt3;
+const pct = fmtShare;
 
 /** The report as Markdown tables (README and the CLI print this). */
 export function formatReport(r: DecompositionReport): string {

@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { loadModelBundle } from '../../../src/engine/bundle/index';
 import { loadDictionary } from '../../../src/engine/dictionaries/index';
 import { attributeSae, SAE_GRAPH_METHOD } from '../../../src/engine/attribution/sae-graph';
+import { decompositionReport } from '../../../src/engine/decompositions/report';
+import { ForwardRunner } from '../../../src/engine/forward';
 import { toGraphFile, validateGraphFile } from '../../../src/engine/graph-file';
 import type { RpcClient } from '../../../src/worker/rpc-endpoints';
 import { ROOT, startWorker, type WorkerHarness } from './worker-harness';
@@ -73,4 +75,23 @@ test('listDictionaries: the embedded model\'s transcoders, CLT, SAE and e2e SAE,
     assert.deepEqual(by.get(n)!.layers, [1]);
   }
   assert.equal(by.get('clt')!.graph, 'transcoder graph');
+});
+
+test('decompositions: the loaded dictionary (the model folder has none) measured as the engine\'s report measures it', async () => {
+  const r = await client.call('decompositions', { text: PROMPT });
+  assert.deepEqual(r.prompts, [PROMPT]);
+  assert.deepEqual(r.dictionaries.map((d) => d.kind), ['sae']);
+  const bundle = await loadModelBundle(MODEL);
+  const dict = await loadDictionary(SAE, { dModel: bundle.spec.dModel, nLayers: bundle.spec.nLayers, name: bundle.spec.name });
+  const runtime = { provider: 'cpu' as const, threads: 1, cacheDir };
+  const runner = await ForwardRunner.create(bundle, { ...runtime, precision: 'f32' });
+  try {
+    const want = (await decompositionReport(runner, bundle, [dict], [PROMPT], { runtime })).dictionaries[0];
+    const got = r.dictionaries[0];
+    for (const k of ['l0', 'fvu', 'ceClean', 'ceSpliced', 'klSpliced'] as const) assert.ok(Math.abs(got[k] - want[k]) <= 1e-4 * Math.max(1, Math.abs(want[k])), `${k}: ${got[k]} vs ${want[k]}`);
+    assert.ok(got.graph && want.graph && Math.abs(got.graph.replacement - want.graph.replacement) <= 1e-4, 'replacement score');
+    assert.equal(got.ablation.measured, want.ablation.measured);
+  } finally {
+    await runner.dispose();
+  }
 });
