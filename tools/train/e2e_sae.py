@@ -166,7 +166,8 @@ def main():
             inv_vocab = {i: tok for tok, i in vocab.items()}
             lab = labels.Labeller(label_ids, label_lats, inv_vocab, n_examples=5)
             labels.write_layer(os.path.join(folder, "features"), layer, acts, W_dec.detach() @ unembed.T, lab)
-    runs = prior.get("runs", [{"steps": done, "batch_sequences": prior["batch_sequences"], "lr": prior["lr"], "seconds": prior["seconds"]}] if done else [])
+    # A record written before runs were listed holds one run's fields at the top level.
+    runs = prior.get("runs") or ([{"steps": done, "batch_sequences": prior["batch_sequences"], "lr": prior["lr"], "seconds": prior["seconds"]}] if done else [])
     runs.append({"steps": step + 1, "batch_sequences": a.batch, "lr": a.lr, "seconds": round(time.time() - t0, 1)})
     with open(os.path.join(folder, "TRAINING.json"), "w") as f:
         json.dump({"method": "end-to-end SAE: KL(clean || spliced) + L0 penalty (JumpReLU), started from " + os.path.basename(os.path.normpath(local)),
