@@ -81,10 +81,12 @@ export function localValues(m: FrozenLinearModel, col: number, lastLayer: number
     u.set(x);
     normLinear(blk.ln1, frozen.ln1[l][p], u);
     const v = new Float64Array(kvW);
+    // Weights read once per layer (`data` is a getter on lazily loaded matrices: not in the inner loops).
+    const wv = a.wv.data, wo = a.wo.data;
     for (let c = 0; c < d; c++) {
       const uc = u[c];
       if (uc === 0) continue;
-      for (let j = 0; j < kvW; j++) v[j] += uc * a.wv.data[c * kvW + j];
+      for (let j = 0; j < kvW; j++) v[j] += uc * wv[c * kvW + j];
     }
     out[l] = v;
     // The diagonal of every head keeps the signal at p.
@@ -97,7 +99,7 @@ export function localValues(m: FrozenLinearModel, col: number, lastLayer: number
       for (let j = 0; j < hd; j++) {
         const z = pd * v[kv * hd + j];
         const row = (h * hd + j) * d;
-        for (let c = 0; c < d; c++) y[c] += z * a.wo.data[row + c];
+        for (let c = 0; c < d; c++) y[c] += z * wo[row + c];
       }
     }
     if (blk.ln1Post) normLinear(blk.ln1Post, frozen.ln1Post[l][p], y);
@@ -106,7 +108,8 @@ export function localValues(m: FrozenLinearModel, col: number, lastLayer: number
     if (ws) {
       const xin = Float64Array.from(x);
       if (r.inputHook === 'mlp_in') normLinear(blk.ln2, frozen.ln2[l][p], xin);
-      for (let c = 0; c < d; c++) for (let e = 0; e < d; e++) x[e] += xin[c] * ws.data[c * d + e];
+      const W = ws.data;
+      for (let c = 0; c < d; c++) for (let e = 0; e < d; e++) x[e] += xin[c] * W[c * d + e];
     }
     if (src.kind === 'feature') {
       const w = m.decoderInto(col, l);

@@ -386,7 +386,10 @@ export class FrozenLinearModel {
         const skipReal = new Float64Array(T * d);
         const xin = Float64Array.from(frozen.inputs[l].subarray(0, d));
         const ws = r.layers[l].wSkip;
-        if (ws) for (let c = 0; c < d; c++) for (let e = 0; e < d; e++) skipReal[e] += xin[c] * ws.data[c * d + e];
+        if (ws) {
+          const W = ws.data;
+          for (let c = 0; c < d; c++) for (let e = 0; e < d; e++) skipReal[e] += xin[c] * W[c * d + e];
+        }
         for (let c = 0; c < d; c++) mlp[c] += real[c] - r.layers[l].bDec[c] - skipReal[c];
       }
       for (let i = 0; i < x.length; i++) x[i] += mlp[i];
