@@ -152,7 +152,7 @@ test('the node card shows the QK attribution of the head carrying the node\'s st
     await view.locator('[data-testid="graph-canvas"] canvas').click({ position: p });
     await view.locator('[data-testid="qk"]').waitFor();
     await check(wantHead);
-    await view.locator('[data-testid="qk"]').scrollIntoViewIfNeeded();
+    await view.locator('[data-testid="qk"]').evaluate((e) => e.scrollIntoView({ block: 'start' }));
   });
   const options = await view.locator('[data-testid="qk-head"] option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
   assert.ok(options.length >= 2, `the card offers the node's heads (${options})`);
@@ -164,7 +164,8 @@ test('the node card shows the QK attribution of the head carrying the node\'s st
   for (const theme of ['Light Modern', 'Dark Modern']) {
     await vs.step(`qk-${theme.toLowerCase().replace(/ /g, '-')}`, async () => {
       await setColorTheme(vs, theme);
-      await view.locator('[data-testid="qk"]').scrollIntoViewIfNeeded();
+      // The section's head (picker, score, terms) at the top of the details pane for the screenshot.
+      await view.locator('[data-testid="qk"]').evaluate((e) => e.scrollIntoView({ block: 'start' }));
       // Every piece of the section's text against what it sits on, in the theme's own colours.
       const found = await measureContrast(frame, '[data-testid="qk"] *', []);
       assert.ok(found.length > 10, `${theme}: the section's text was measured (${found.length})`);
