@@ -65,7 +65,7 @@ function effectTables(c: DetailsContext, items: VerifiedItem[], reason: string):
   targets.forEach((t, j) => {
     const table = el('table', { class: 'predictions verify-table', 'data-testid': 'verify-table', 'data-token': t.token });
     table.append(el('caption', {}, `${JSON.stringify(t.token)} (p = ${fmt(t.probability, 3)}): Δ logit when ablated`));
-    table.append(el('tr', {}, el('th', {}, 'Node'), el('th', {}, 'Predicted'), el('th', {}, 'Measured'), el('th', {}, '')));
+    table.append(el('tr', {}, el('th', {}, 'Node'), el('th', {}, 'Predicted'), el('th', {}, 'Measured'), el('th', { title: 'Flagged: the measured effect differs in sign or by more than 2× from the prediction' }, 'Flag')));
     for (const it of items) {
       const e = it.group.effects[j];
       const label = it.group.features.length === 1 ? it.group.features[0].label : undefined;
@@ -79,7 +79,7 @@ function effectTables(c: DetailsContext, items: VerifiedItem[], reason: string):
         el('td', { class: 'verify-node' }, name),
         el('td', { class: 'num' }, signed(e.predicted)),
         el('td', { class: `num ${e.measured < 0 ? 'neg' : 'pos'}` }, signed(e.measured)),
-        el('td', { class: 'verify-flag', ...(e.flagged ? { title: reason } : {}) }, e.flagged ? '⚠ contradicts' : ''),
+        el('td', { class: 'verify-flag', ...(e.flagged ? { title: reason, 'aria-label': 'contradicts the graph' } : {}) }, e.flagged ? '⚠' : ''),
       );
       table.append(row);
     }
