@@ -94,7 +94,10 @@ export function togglePins(s: ViewState, ids = selectedMembers(s)): ViewState {
   if (!ids.length) return s;
   const pinned = new Set(s.pinned);
   const allPinned = ids.every((id) => pinned.has(id));
-  for (const id of ids) allPinned ? pinned.delete(id) : pinned.add(id);
+  for (const id of ids) {
+    if (allPinned) pinned.delete(id);
+    else pinned.add(id);
+  }
   return { ...s, pinned: [...pinned] };
 }
 

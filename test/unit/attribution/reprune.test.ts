@@ -38,7 +38,12 @@ function randomAttribution(nF: number, L: number, T: number, K: number, seed: nu
   }
   for (let k = 0; k < K; k++) for (let j = 0; j < nF + nE + T; j++) dense[(n - K + k) * n + j] = w();
   const tgt: number[] = [], src: number[] = [], val: number[] = [];
-  for (let t = 0; t < n; t++) for (let s = 0; s < n; s++) if (dense[t * n + s] !== 0) (tgt.push(t), src.push(s), val.push(dense[t * n + s]));
+  for (let t = 0; t < n; t++) for (let s = 0; s < n; s++) {
+    if (dense[t * n + s] === 0) continue;
+    tgt.push(t);
+    src.push(s);
+    val.push(dense[t * n + s]);
+  }
   const csr = csrFromCoo(n, Int32Array.from(tgt), Int32Array.from(src), Float32Array.from(val));
   // The dense matrix holds exactly the CSR's float32 values.
   dense.fill(0);

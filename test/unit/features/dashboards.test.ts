@@ -44,7 +44,8 @@ test('dashboards: activations equal PyTorch; histogram, density and diverse top 
 
   const a = await FeatureStore.open(full), b = await FeatureStore.open(part);
   assert.equal(a.meta.tokens, r.tokens);
-  let fired = 0, checked: { layer: number; index: number; doc: number; at: number; act: number }[] = [];
+  let fired = 0;
+  const checked: { layer: number; index: number; doc: number; at: number; act: number }[] = [];
   for (const layer of dictionary.layers) {
     for (let index = 0; index < dictionary.nFeatures(layer); index++) {
       const c = a.card(layer, index)!;
