@@ -376,16 +376,20 @@ export function toAttributionGraph(engine: Pick<AttributionEngine, 'bundle'> & {
     newId[i] = nodes.length;
     nodes.push(node);
   }
+  // Kept edges, row by row; only kept rows are visited (a re-prune at a tight threshold reads few).
+  const { rowPtr, col, val } = a;
+  const keep = keepAll ? Uint8Array.from(val, (v) => (v !== 0 ? 1 : 0)) : pr.edgeMask;
   let m = 0;
-  for (let p = 0; p < a.val.length; p++) if (keepAll ? a.val[p] !== 0 : pr.edgeMask[p]) m++;
+  for (let r = 0; r < n; r++) if (newId[r] >= 0) for (let p = rowPtr[r]; p < rowPtr[r + 1]; p++) m += keep[p];
   const source = new Int32Array(m), target = new Int32Array(m), weight = new Float32Array(m);
   let e = 0;
   for (let r = 0; r < n; r++) {
-    for (let p = a.rowPtr[r]; p < a.rowPtr[r + 1]; p++) {
-      if (!(keepAll ? a.val[p] !== 0 : pr.edgeMask[p])) continue;
-      source[e] = newId[a.col[p]];
+    if (newId[r] < 0) continue;
+    for (let p = rowPtr[r]; p < rowPtr[r + 1]; p++) {
+      if (!keep[p]) continue;
+      source[e] = newId[col[p]];
       target[e] = newId[r];
-      weight[e++] = a.val[p];
+      weight[e++] = val[p];
     }
   }
   const hl = options.headLoadings ?? 'auto';
