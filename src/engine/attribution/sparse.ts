@@ -116,17 +116,27 @@ export class RowStore {
    * CSR over `nNodes` nodes with node ids remapped by `map` (−1 drops a node, as a row or a column).
    */
   toCsr(nNodes: number, map: (node: number) => number): Csr {
+    // `map` read once per node into a table: the passes below then cost a typed-array lookup per entry
+    // instead of a call.
+    let maxNode = -1;
+    for (const [t, r] of this.rows) {
+      maxNode = Math.max(maxNode, t);
+      for (let i = 0; i < r.col.length; i++) if (r.col[i] > maxNode) maxNode = r.col[i];
+    }
+    const to = new Int32Array(maxNode + 1);
+    for (let i = 0; i <= maxNode; i++) to[i] = map(i);
     const rowPtr = new Int32Array(nNodes + 1);
     const entries: [number, Int32Array, Float32Array][] = [];
     let total = 0;
     for (const [t, r] of this.rows) {
-      const nt = map(t);
+      const nt = to[t];
       if (nt < 0) continue;
       let n = 0;
-      for (let i = 0; i < r.col.length; i++) if (map(r.col[i]) >= 0) n++;
+      const c = r.col;
+      for (let i = 0; i < c.length; i++) if (to[c[i]] >= 0) n++;
       rowPtr[nt + 1] = n;
       total += n;
-      entries.push([nt, r.col, r.val]);
+      entries.push([nt, c, r.val]);
     }
     for (let i = 0; i < nNodes; i++) rowPtr[i + 1] += rowPtr[i];
     const col = new Int32Array(total);
@@ -134,7 +144,7 @@ export class RowStore {
     for (const [nt, c, v] of entries) {
       let p = rowPtr[nt];
       for (let i = 0; i < c.length; i++) {
-        const m = map(c[i]);
+        const m = to[c[i]];
         if (m >= 0) {
           col[p] = m;
           val[p++] = v[i];
