@@ -160,7 +160,6 @@ function step5(fraction: number): number {
 }
 
 export function compareHtml(r: CompareHtmlResources, c: GraphComparison, sides: CompareSides): string {
-  const csp = [`default-src 'none'`, `style-src ${r.cspSource}`, `font-src ${r.cspSource}`].join('; ');
   const s = c.summary;
   const subs = c.columns.filter((col) => col.a !== null && col.b !== null && !col.same).length;
   const gaps = c.columns.filter((col) => col.a === null || col.b === null).length;
@@ -188,16 +187,24 @@ export function compareHtml(r: CompareHtmlResources, c: GraphComparison, sides: 
 <h2>Lost from A to B</h2>${nodeRows(c, c.lost, 'compare-lost')}
 <details><summary>All features only in A (${onlyA.length})</summary>${nodeRows(c, onlyA, 'compare-only-a')}</details>
 <details><summary>All features only in B (${onlyB.length})</summary>${nodeRows(c, onlyB, 'compare-only-b')}</details>`;
+  return staticPage(r, body, 'compare-root');
+}
+
+/**
+ * A page that runs no script: CSP `default-src 'none'` with styles only from the extension's stylesheet;
+ * `body` is markup already escaped by the caller.
+ */
+export function staticPage(r: CompareHtmlResources, body: string, testId: string): string {
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${esc(csp)}">
+<meta http-equiv="Content-Security-Policy" content="${esc([`default-src 'none'`, `style-src ${r.cspSource}`, `font-src ${r.cspSource}`].join('; '))}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
 <link rel="stylesheet" href="${esc(r.cssUri)}">
 <title>${esc(r.title)}</title>
 </head>
-<body data-testid="compare-root">${body}
+<body data-testid="${esc(testId)}">${body}
 </body>
 </html>`;
 }

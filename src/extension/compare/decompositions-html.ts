@@ -9,13 +9,9 @@
  * Pure (no 'vscode') so it is unit-tested.
  */
 import { fmt3, fmtShare, kindLabel, type DecompositionReport, type DictionaryReport } from '../../shared/decomposition-report';
-import { esc } from './compare-html';
+import { esc, staticPage, type CompareHtmlResources } from './compare-html';
 
-export interface DecompositionsHtmlResources {
-  cspSource: string;
-  cssUri: string;
-  title: string;
-}
+export type DecompositionsHtmlResources = CompareHtmlResources;
 
 interface Column {
   head: string;
@@ -84,16 +80,7 @@ export function decompositionsHtml(res: DecompositionsHtmlResources, report: Dec
     .join('\n');
   const legend = COLUMNS.map((c) => `<dt>${esc(c.head)}</dt><dd>${esc(c.means)}${c.better ? ` — ${c.better === 'low' ? 'lower' : 'higher'} is better` : ''}</dd>`).join('');
   const prompt = report.prompts.length === 1 ? `<p class="prompt" data-testid="decompositions-prompt">${esc(report.prompts[0])}</p>` : `<p class="muted">${report.prompts.length} prompts</p>`;
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${esc(res.cspSource)};">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${esc(res.cssUri)}">
-<title>${esc(res.title)}</title>
-</head>
-<body>
+  const body = `
 <h1>Decompositions of ${esc(report.model)}</h1>
 ${prompt}
 <p class="muted">Every dictionary of the model measured the same way on this prompt (the figures of <code>circuit-inspector decompositions</code>). Transcoders and CLTs give transcoder graphs; residual-stream SAEs give SAE graphs (their features and error at the SAE’s site, attention and norms frozen, MLPs linearised at the prompt). ε = ${eps === undefined ? '—' : esc(String(eps))}.</p>
@@ -111,7 +98,6 @@ ${perLayer}
 </tbody>
 </table></div>
 <h2>What the columns mean</h2>
-<dl class="legend">${legend}</dl>
-</body>
-</html>`;
+<dl class="legend">${legend}</dl>`;
+  return staticPage(res, body, 'decompositions-root');
 }

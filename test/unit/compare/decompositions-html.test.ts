@@ -56,7 +56,7 @@ test('decompositions page: no script, hostile strings escaped, strict CSP', () =
   assert.ok(!/<script/i.test(html), 'no script');
   assert.ok(!html.includes('<img'), 'markup in strings is escaped');
   assert.ok(!html.includes('\u001b'), 'control characters dropped');
-  assert.match(html, /Content-Security-Policy" content="default-src 'none'; style-src vscode-resource:;"/);
+  assert.match(html, /Content-Security-Policy" content="default-src &#39;none&#39;; style-src vscode-resource:; font-src vscode-resource:"/);
   assert.ok(!/ style=/.test(html), 'no inline styles');
 });
 
