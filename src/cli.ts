@@ -49,6 +49,13 @@ async function main(): Promise<number> {
   return runCli(args, processIO);
 }
 
+// `circuit-inspector … | head`: the reader left, so there is no one to write for; stop quietly, as
+// Unix tools do, instead of an EPIPE stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
 main().then(
   (code) => {
     process.exitCode = code;
