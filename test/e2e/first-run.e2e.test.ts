@@ -133,7 +133,16 @@ test('New Prompt opens a prompt in the embedded model\'s language: two blocks, n
     await vs.page.keyboard.press('Control+S');
     const input = vs.page.locator('.quick-input-widget .quick-input-box input');
     await input.waitFor();
-    await input.fill(join(vs.workspace, FILE));
+    // The dialog fills in its suggested path a moment after it opens (the prompt's first line as the
+    // name); typing before that would be overwritten, so wait for it, then replace it.
+    const target = join(vs.workspace, FILE);
+    const deadline = Date.now() + 30_000;
+    while (!/\.prompt$/.test(await input.inputValue()) && Date.now() < deadline) await sleep(200);
+    for (let i = 0; i < 5 && (await input.inputValue()) !== target; i++) {
+      await input.fill(target);
+      await sleep(300);
+    }
+    assert.equal(await input.inputValue(), target);
     await vs.page.keyboard.press('Enter');
     await vs.page.locator('.tabs-container .tab.active', { hasText: FILE }).waitFor();
     await sleep(1000); // the debounced word check has run on the opened file
