@@ -4,7 +4,7 @@
  * links to unknown nodes are dropped. Nothing here touches the DOM; labels stay plain strings that the
  * view only ever sets as text.
  */
-import { GRAPH_LIMITS, kindOfFeatureType, parseEmbeddingClerp, parseFeatureNodeId, parseLogitClerp, tokenLabel, type GraphFile, type NodeKind } from '../src/shared/graph-schema';
+import { GRAPH_LIMITS, constantNodeLabel, kindOfFeatureType, parseEmbeddingClerp, parseFeatureNodeId, parseLogitClerp, tokenLabel, type GraphFile, type NodeKind } from '../src/shared/graph-schema';
 import { DEFAULT_LABEL_MIN_F1, labelLine, labelView, type LabelScore } from '../src/shared/label-text';
 
 export { tokenLabel, type NodeKind };
@@ -181,7 +181,7 @@ export function normalizeGraph(raw: unknown, opts: NormalizeOptions = {}): ViewG
       label = feature === undefined ? clerp || `L${layer} #?` : labelLine(evidence);
     }
     else if (kind === 'embedding') label = tokenLabel(embeddingToken(clerp) ?? promptTokens[ctx] ?? '');
-    else if (kind === 'error') label = clerp || `Error L${layer}`;
+    else if (kind === 'error') label = clerp || constantNodeLabel(str(n.feature_type), id, layer);
     else label = logitLabel(clerp, num(n.token_prob));
     const node: ViewNode = { id, kind, layer, ctx, label };
     if (feature !== undefined) node.feature = feature;

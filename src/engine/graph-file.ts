@@ -703,7 +703,19 @@ function edgeHeadsFromLinks(links: GraphFileLink[]): EdgeHeads | undefined {
   return out;
 }
 
-export function fromGraphFile(file: GraphFile): AttributionGraph {
+/** The [layer, head, part] triples of several links summed per (layer, head); undefined when none has any. */
+function sumLinkHeads(links: GraphFileLink[]): [number, number, number][] | undefined {
+  const sum = new Map<string, [number, number, number]>();
+  for (const l of links) for (const [layer, head, w] of l.heads ?? []) {
+    const k = `${layer}.${head}`;
+    const e = sum.get(k);
+    if (e) e[2] += w;
+    else sum.set(k, [layer, head, w]);
+  }
+  return sum.size ? [...sum.values()].sort((a, b) => Math.abs(b[2]) - Math.abs(a[2])).slice(0, MAX_LINK_HEADS) : undefined;
+}
+
+export function fromGraphFile(file: GraphFile, opts: { onWarning?: (message: string) => void } = {}): AttributionGraph {
   const md = file.metadata;
   const ci = md.circuit_inspector ?? {};
   // circuit-tracer writes logits at layer nLayers + 1; features and errors at 0 … nLayers − 1.
@@ -723,6 +735,9 @@ export function fromGraphFile(file: GraphFile): AttributionGraph {
   const nodes: AttributionNode[] = [];
   const canonical = new Map<string, string>();
   const byCanonical = new Map<string, number>();
+  /** File node index → graph node index (merged input-free nodes share one). */
+  const at: number[] = new Array(file.nodes.length);
+  const merged: string[] = [];
   for (let i = 0; i < file.nodes.length; i++) {
     const f = file.nodes[i];
     const kind = kindOfFeatureType(f.feature_type, f.layer);
@@ -761,26 +776,50 @@ export function fromGraphFile(file: GraphFile): AttributionGraph {
     }
     const id = nodeIdOf(node, nLayers);
     const prev = byCanonical.get(id);
-    if (prev !== undefined) fail(`nodes[${i}]`, `describes the same ${kind} node as nodes[${prev}] (${id})`);
+    if (prev !== undefined) {
+      // Input-free nodes at one layer and position (an attention and an MLP error, a bias) are one
+      // constant source in this graph model: they merge, their links summed.
+      if (kind !== 'error') fail(`nodes[${i}]`, `describes the same ${kind} node as nodes[${prev}] (${id})`);
+      merged.push(f.node_id);
+      canonical.set(f.node_id, id);
+      at[i] = prev;
+      continue;
+    }
     byCanonical.set(id, nodes.length);
     canonical.set(f.node_id, id);
+    at[i] = nodes.length;
     nodes.push(node);
   }
 
   const nodeIndex = new Map<string, number>();
-  file.nodes.forEach((f, i) => nodeIndex.set(f.node_id, i));
-  const E = file.links.length;
-  const edges = { source: new Int32Array(E), target: new Int32Array(E), weight: new Float32Array(E) };
-  for (let e = 0; e < E; e++) {
+  file.nodes.forEach((f, i) => nodeIndex.set(f.node_id, at[i]));
+  const edgeOf = new Map<number, number>();
+  const froms: number[] = [];
+  const dst: number[] = [];
+  const wts: number[] = [];
+  const linkOfEdge: GraphFileLink[][] = [];
+  for (let e = 0; e < file.links.length; e++) {
     const l = file.links[e];
     const s = nodeIndex.get(l.source);
     const t = nodeIndex.get(l.target);
     if (s === undefined || t === undefined) fail(`links[${e}]`, `connects ${l.source} → ${l.target}, which are not both nodes`);
-    edges.source[e] = s;
-    edges.target[e] = t;
-    edges.weight[e] = l.weight;
+    const key = s * nodes.length + t;
+    const k = edgeOf.get(key);
+    if (k !== undefined) {
+      wts[k] += l.weight;
+      linkOfEdge[k].push(l);
+      continue;
+    }
+    edgeOf.set(key, froms.length);
+    linkOfEdge.push([l]);
+    froms.push(s);
+    dst.push(t);
+    wts.push(l.weight);
   }
-  const edgeHeads = edgeHeadsFromLinks(file.links);
+  const edges = { source: Int32Array.from(froms), target: Int32Array.from(dst), weight: Float32Array.from(wts) };
+  // Head loadings of merged links are summed per (layer, head) too.
+  const edgeHeads = edgeHeadsFromLinks(linkOfEdge.map((ls, k) => (ls.length === 1 ? ls[0] : { source: '', target: '', weight: wts[k], heads: sumLinkHeads(ls) })));
+  if (merged.length) opts.onWarning?.(`${merged.length} input-free node${merged.length === 1 ? '' : 's'} (${merged.slice(0, 4).map((m) => `"${m}"`).join(', ')}${merged.length > 4 ? ', …' : ''}) share a layer and position with another error or bias node and were merged into it, their links summed`);
 
   const targets: TargetLogit[] = [];
   nodes.forEach((n, i) => {

@@ -52,10 +52,24 @@ export const FEATURE_TYPE: Readonly<Record<NodeKind, string>> = {
 export function kindOfFeatureType(featureType: string, layer?: string): NodeKind {
   const t = featureType.toLowerCase();
   if (t.includes('embed')) return 'embedding';
-  if (t.includes('error')) return 'error';
+  // Bias nodes (Neuronpedia's newer writer) are, like error nodes, input-free constants at a layer and position.
+  if (t.includes('error') || t === 'bias' || t.includes('bias node')) return 'error';
   if (t.includes('logit')) return 'logit';
   if (t.includes('transcoder') || t.includes('feature')) return 'feature';
   return layer === 'E' ? 'embedding' : 'feature';
+}
+
+/**
+ * What an input-free node stands for, from its feature_type and id: newer writers split the error into
+ * an attention part (`{layer}_error_attn_{pos}`, Lorsa reconstruction error) and an MLP part, and add
+ * bias nodes. The label names which one, since a bare "Error L3" would not tell them apart.
+ */
+export function constantNodeLabel(featureType: string, nodeId: string, layer: number): string {
+  const t = `${featureType} ${nodeId}`.toLowerCase();
+  if (/\bbias\b|_bias_/.test(t)) return `Bias L${layer}`;
+  if (/attn|lorsa|attention/.test(t)) return `Attn error L${layer}`;
+  if (/mlp|transcoder/.test(t)) return `MLP error L${layer}`;
+  return `Error L${layer}`;
 }
 
 // ---------------------------------------------------------------------------------------------------
