@@ -24,6 +24,7 @@ import type { AttributionEngine } from './engine';
 import { addDecoder, applyInterventions, featureActivations, modelPass, type FeatureIntervention, type ModelPass } from './intervene';
 import type { RawAttribution } from './attribute';
 import { describeSemantics, type InterventionSemantics } from './semantics';
+import type { FaithfulnessTargetView } from '../../shared/protocol';
 
 export interface FeatureKey {
   layer: number;
@@ -195,17 +196,8 @@ export function topFeatureNodes(raw: RawAttribution, influence: Float64Array, n:
     });
 }
 
-export interface FaithfulnessTarget {
-  tokenId: number;
-  token: string;
-  probability: number;
-  /** Demeaned logit: the model, no feature kept, the subgraph kept. */
-  model: number;
-  none: number;
-  kept: number;
-  /** (kept − none) / (model − none). */
-  recovered: number;
-}
+/** One target logit's demeaned value with the model, no feature, and only the subgraph kept: the protocol's shape. */
+export type FaithfulnessTarget = FaithfulnessTargetView;
 
 export interface Faithfulness {
   semantics: InterventionSemantics;
