@@ -9,7 +9,7 @@
  * - achieved FLOP/s of the engine's backward sweeps against the measured matmul peak;
  * - the scaling table: time and peak memory (max RSS of a fresh process) on the embedded model with its
  *   context raised, at 1k–10k tokens with 256 feature nodes.
- * BENCH_ATTR_TOKENS (e.g. "64"), BENCH_ATTR_RUNS, BENCH_ATTR_SCALING (e.g. "1024,2048"; "" skips it) and
+ * BENCH_ATTR_TOKENS (e.g. "64"), BENCH_ATTR_VISITED (features visited, both sides), BENCH_ATTR_RUNS, BENCH_ATTR_SCALING (e.g. "1024,2048"; "" skips it) and
  * BENCH_ATTR_MODEL ("d,layers,features", default "768,12,8192") narrow it.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -27,9 +27,15 @@ import type { Dictionary } from '../src/engine/dictionaries/types';
 import type { ModelSpec } from '../src/engine/model-spec';
 import { ortMatmulPeak } from './matmul';
 import type { BenchRow, SectionContext } from './table';
+import { ANALYSIS_DEFAULTS } from '../src/shared/settings-defaults';
 
 const PYTHON = '/usr/bin/python3';
 const BATCH = 256;
+/**
+ * Features visited by the backward sweeps, the same number for both sides (the engine's default unless
+ * BENCH_ATTR_VISITED says otherwise): PyTorch's script would otherwise visit its own default of 8,192.
+ */
+const VISITED = Number(process.env.BENCH_ATTR_VISITED ?? ANALYSIS_DEFAULTS.maxFeatureNodes);
 
 function promptIds(T: number, vocab: number): number[] {
   return Array.from({ length: T }, (_, i) => (i * 7 + 3) % vocab);
@@ -96,7 +102,7 @@ class TorchReference {
   }
 
   static async start(root: string, dir: string, threads: number, batch: number): Promise<TorchReference> {
-    const proc = spawn(PYTHON, [join(root, 'tools/reference/attribution_bench.py'), '--model', dir, '--transcoders', join(dir, 'transcoders'), '--threads', String(threads), '--batch', String(batch), '--serve'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const proc = spawn(PYTHON, [join(root, 'tools/reference/attribution_bench.py'), '--model', dir, '--transcoders', join(dir, 'transcoders'), '--threads', String(threads), '--batch', String(batch), '--max-feature-nodes', String(VISITED), '--serve'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let err = '';
     proc.stderr.on('data', (b) => (err = (err + b).slice(-2000)));
     const ref = new TorchReference(proc);
@@ -131,7 +137,7 @@ interface EngineRun {
 
 async function engineRun(engine: AttributionEngine, dict: Dictionary, ids: number[], batch: number): Promise<EngineRun> {
   const t0 = performance.now();
-  const raw = await computeAttribution(engine, ids, { batchSize: batch });
+  const raw = await computeAttribution(engine, ids, { batchSize: batch, maxFeatureNodes: VISITED });
   const t1 = performance.now();
   toAttributionGraph(engine, dict, raw, undefined, { headLoadings: false });
   const t2 = performance.now();
