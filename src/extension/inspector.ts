@@ -16,6 +16,7 @@ function interveneExtras(o?: InterveneOptionsView) {
   return { semantics: o?.semantics, track: o?.trackIds, trackTokens: o?.track, generate: o?.generate };
 }
 import type { LoadModelArgs, Progress } from '../shared/rpc';
+import { progressReporter } from './progress';
 import type { DecompositionReport } from '../shared/decomposition-report';
 import { AnalysisStore, type Analysis } from './analysis-store';
 import { ActivationDecorations } from './decorations';
@@ -177,12 +178,7 @@ export class Inspector extends Disposable {
         { location: vscode.ProgressLocation.Notification, title: 'Circuit Inspector: feature dashboards', cancellable: true },
         async (progress, ct) => {
           ct.onCancellationRequested(() => ac.abort());
-          let done = 0;
-          const onProgress = (p: Progress) => {
-            const f = p.fraction !== undefined ? Math.max(done, Math.min(1, p.fraction)) : done;
-            progress.report({ message: p.stage, increment: (f - done) * 100 });
-            done = f;
-          };
+          const onProgress = progressReporter(progress);
           await this.ensureModel(ac.signal, onProgress);
           return this.engine.call('buildDashboards', { corpus: files, resume: true }, { signal: ac.signal, onProgress });
         },
@@ -232,12 +228,7 @@ export class Inspector extends Disposable {
         { location: vscode.ProgressLocation.Notification, title: 'Circuit Inspector', cancellable: true },
         async (progress, ct) => {
           ct.onCancellationRequested(() => ac.abort());
-          let done = 0;
-          const onProgress = (p: Progress) => {
-            const f = p.fraction !== undefined ? Math.max(done, Math.min(1, p.fraction)) : done;
-            progress.report({ message: p.stage, increment: (f - done) * 100 });
-            done = f;
-          };
+          const onProgress = progressReporter(progress);
           await this.ensureModel(ac.signal, onProgress);
           const forward = await this.engine.call('forward', { text: prompt!.text }, { signal: ac.signal, onProgress });
           const analysis: Analysis = { uri: doc.uri, promptStart: prompt!.start, promptEnd: prompt!.end, text: prompt!.text, forward, lens: new Map() };

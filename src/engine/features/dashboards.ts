@@ -18,6 +18,7 @@ import { encodeFeatures } from '../attribution/features';
 import { freezeForward } from '../attribution/frozen';
 import type { Dictionary } from '../dictionaries/types';
 import { EngineError, throwIfCancelled } from '../errors';
+import type { DashboardsBuilt } from '../../shared/rpc';
 import { tokensFromIds } from '../forward';
 import { generalView, rankEffects } from './logit-views';
 import type { PublishedFeatures } from './neuronpedia';
@@ -43,16 +44,8 @@ export interface DashboardOptions {
   onProgress?(p: { documents: number; totalDocuments: number; tokens: number; tokensPerSecond: number }): void;
 }
 
-export interface DashboardResult {
-  path: string;
-  tokens: number;
-  documents: number;
-  features: number;
-  seconds: number;
-  tokensPerSecond: number;
-  bytes: number;
-  resumedFrom: number;
-}
+/** What a build reports: the protocol's shape, so the worker passes it on as it is. */
+export type DashboardResult = DashboardsBuilt;
 
 const BINS = 24;
 const BIN_LO = Math.log10(1e-3);

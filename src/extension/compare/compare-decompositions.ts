@@ -8,6 +8,7 @@ import type { DecompositionReport } from '../../shared/decomposition-report';
 import { choosePrompt, dialectFor } from '../../shared/prompt-blocks';
 import type { Progress } from '../../shared/rpc';
 import { decompositionsHtml } from './decompositions-html';
+import { progressReporter } from '../progress';
 
 export const DECOMPOSITIONS_PANEL_TYPE = 'circuitInspector.decompositions';
 
@@ -46,12 +47,7 @@ export async function compareDecompositions(extensionUri: vscode.Uri, analyzer: 
   const ac = new AbortController();
   const report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Circuit Inspector: comparing decompositions', cancellable: true }, async (progress, ct) => {
     ct.onCancellationRequested(() => ac.abort());
-    let done = 0;
-    return analyzer.decompositionsOf(prompt.text, ac.signal, (p) => {
-      const f = p.fraction !== undefined ? Math.max(done, Math.min(1, p.fraction)) : done;
-      progress.report({ message: p.stage, increment: (f - done) * 100 });
-      done = f;
-    });
+    return analyzer.decompositionsOf(prompt.text, ac.signal, progressReporter(progress));
   });
   return showDecompositions(extensionUri, report);
 }
