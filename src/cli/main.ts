@@ -22,6 +22,7 @@ import * as verifyCmd from './verify';
 import * as testCmd from './test';
 import * as qkCmd from './qk';
 import * as groundtruth from './groundtruth';
+import * as twoHop from './two-hop';
 import * as batchCmd from './batch';
 
 /** Subcommands: one module each under src/cli/, exporting `command`. A Map: "constructor" is no command. */
@@ -38,6 +39,7 @@ const COMMANDS = new Map<string, CliCommand>([
   ['decompositions', decompositionsCmd.command],
   ['qk', qkCmd.command],
   ['groundtruth', groundtruth.command],
+  ['two-hop', twoHop.command],
 ]);
 
 function help(): string {

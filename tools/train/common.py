@@ -27,7 +27,7 @@ def setup_torch(seed, threads):
 
 
 def world_and_vocab(cfg):
-    w = language.World(cfg["seed"])
+    w = language.World(cfg["seed"], cfg.get("language"))
     vocab = tokenizer_io.build_vocab(w.vocabulary())
     return w, vocab
 

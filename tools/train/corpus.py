@@ -24,7 +24,7 @@ def main():
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     cfg = common.load_config(a.config)
-    w = language.World(cfg["seed"])
+    w = language.World(cfg["seed"], cfg.get("language"))
     rng = random.Random(cfg["seed"] + 909)
     with open(a.out, "w") as f:
         for _ in range(a.docs):

@@ -389,7 +389,7 @@ def build_all(cfg, out_dir, log=print):
     model, vocab = common.load_model(folder)
     for p in model.parameters():
         p.requires_grad_(False)
-    w = language.World(cfg["seed"])
+    w = language.World(cfg["seed"], cfg.get("language"))
     from train_model import write_ground_truth
     write_ground_truth(w, cfg, out_dir)
     n_layers = model.cfg["num_hidden_layers"]

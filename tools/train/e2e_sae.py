@@ -61,6 +61,7 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--config", help="the model's training config, for its language options (default: the default language)")
     ap.add_argument("--init", help="continue from this e2e SAE folder (weights, L0 coefficient and steps from its TRAINING.json)")
     ap.add_argument("--out", help="where to write the SAE (default: <model>/e2e-sae-resid-post-<layer>)")
     ap.add_argument("--coef", type=float, help="initial L0 coefficient (default: the --init run's last, else 1e-3)")
@@ -93,7 +94,8 @@ def main():
     params = [W_enc, b_enc, log_t, W_dec, b_dec]
     opt = torch.optim.Adam(params, lr=a.lr)
 
-    w = language.World(a.seed)
+    language_options = common.load_config(a.config).get("language") if a.config else None
+    w = language.World(a.seed, language_options)
     rng = random.Random(a.seed + 7 + done)
     ctx = model.cfg["max_position_embeddings"]
 

@@ -78,10 +78,25 @@ FUNCTION_WORDS = (
 ).split()
 
 
-class World:
-    """The fixed facts of the language plus the seed-dependent split into trained / held-out items."""
+# Words only the "two_hop_via_state" language uses (appended after everything else, so the default
+# language's vocabulary, and so today's embedded model, is unchanged).
+VIA_STATE_WORDS = ["contains", "same", "as"]
 
-    def __init__(self, seed):
+
+class World:
+    """The fixed facts of the language plus the seed-dependent split into trained / held-out items.
+
+    `options` is the config's "language" object. With `two_hop_via_state` the two-hop task is built so that
+    answering it pays only through the city's state (see `gen_two_hop` and `gen_same_state`): half of each
+    state's cities never appear in a two-hop sentence, each remaining city is trained in two of the three
+    two-hop templates only, and a "same state" family makes the state the thing a city token must carry."""
+
+    def __init__(self, seed, options=None):
+        options = options or {}
+        unknown = set(options) - {"two_hop_via_state"}
+        if unknown:
+            raise ValueError(f"unknown language option(s) {sorted(unknown)}; known: two_hop_via_state")
+        self.via_state = bool(options.get("two_hop_via_state", False))
         rng = random.Random(seed * 7919 + 1)
         self.state_of = {}
         self.capital_of = {}
@@ -94,6 +109,18 @@ class World:
         # One city per state never appears in a two-hop sentence: two-hop recall on it must compose
         # the two one-hop facts it was taught separately.
         self.two_hop_held_out = set(rng.choice(cs) for _, _, cs in GEOGRAPHY)
+        # (city, template) pairs never trained among the cities that do appear in two-hop sentences.
+        self.two_hop_template_held_out = set()
+        if self.via_state:
+            # Own generator: the default language's draws below stay exactly as they were.
+            vrng = random.Random(seed * 7919 + 2)
+            self.two_hop_held_out = set()
+            for _, _, cs in GEOGRAPHY:
+                held = vrng.sample(cs, 2)
+                self.two_hop_held_out.update(held)
+                for c in cs:
+                    if c not in held:
+                        self.two_hop_template_held_out.add((c, vrng.randrange(TWO_HOP_TEMPLATES_VIA_STATE)))
         self.names = made_up_names()
         pairs = [(a, b) for a in range(ADD_MAX + 1) for b in range(ADD_MAX + 1)]
         rng.shuffle(pairs)
@@ -133,6 +160,9 @@ class World:
             add(str(n * n))
         for name in self.names:
             add(name)
+        if self.via_state:
+            for w in VIA_STATE_WORDS:
+                add(w)
         return words
 
 
@@ -200,23 +230,50 @@ def gen_state_capital(w, rng, state=None, template=None):
     return s
 
 
+TWO_HOP_TEMPLATES_VIA_STATE = 3
+
+
 def gen_two_hop(w, rng, city=None, template=None, training=True):
+    n_templates = TWO_HOP_TEMPLATES_VIA_STATE if w.via_state else 2
     if city is None:
         pool = [c for c in w.cities if c not in w.two_hop_held_out] if training else w.cities
-        city = rng.choice(pool)
+        while True:
+            city = rng.choice(pool)
+            t = rng.randrange(n_templates) if template is None else template
+            if not training or (city, t) not in w.two_hop_template_held_out:
+                break
+    else:
+        t = rng.randrange(n_templates) if template is None else template
     state = w.state_of[city]
     capital = w.capital_of[state]
-    t = rng.randrange(2) if template is None else template
     s = Sentence("two_hop")
     if t == 0:
         s.add(city, "city:" + city, "state:" + state).add("is").add("in").add("the").add("state").add("whose")
         s.add("capital").add("is")
-    else:
+    elif t == 1:
         s.add("the").add("capital").add("of").add("the").add("state").add("that").add("has")
+        s.add(city, "city:" + city, "state:" + state).add("is")
+    else:
+        # Only in the via-state language: the state is named by what it contains.
+        s.add("the").add("capital").add("of").add("the").add("state").add("that").add("contains")
         s.add(city, "city:" + city, "state:" + state).add("is")
     s.add(capital, "capital:" + capital, answer=True).add(".")
     s.path = ["city:" + city, "state:" + state, "capital:" + capital]
-    s.held_out = city in w.two_hop_held_out
+    s.held_out = city in w.two_hop_held_out or (city, t) in w.two_hop_template_held_out
+    return s
+
+
+def gen_same_state(w, rng):
+    """`Dallas is in the same state as Houston .` (via-state language only). The next word after "as" is
+    any other city of the state, so the only thing worth carrying from the first city is its state; the
+    sentence is never asked in the held-out prompts (its answer is one of three)."""
+    city = rng.choice(w.cities)
+    state = w.state_of[city]
+    other = rng.choice([c for c in w.cities if w.state_of[c] == state and c != city])
+    s = Sentence("same_state")
+    s.add(city, "city:" + city, "state:" + state).add("is").add("in").add("the").add("same").add("state")
+    s.add("as").add(other, "city:" + other, "state:" + state).add(".")
+    s.path = ["city:" + city, "state:" + state, "city:" + other]
     return s
 
 
@@ -328,13 +385,27 @@ TASK_WEIGHTS = [
 ]
 
 
+# The via-state language: more city -> state facts, the same-state family, two-hop as before.
+TASK_WEIGHTS_VIA_STATE = [
+    (gen_city_state, 0.16),
+    (gen_state_capital, 0.08),
+    (gen_two_hop, 0.16),
+    (gen_same_state, 0.08),
+    (gen_induction, 0.14),
+    (gen_addition, 0.14),
+    (gen_colour_shape, 0.14),
+    (gen_square, 0.10),
+]
+
+
 def random_sentence(w, rng):
-    r = rng.random() * sum(p for _, p in TASK_WEIGHTS)
-    for fn, p in TASK_WEIGHTS:
+    weights = TASK_WEIGHTS_VIA_STATE if w.via_state else TASK_WEIGHTS
+    r = rng.random() * sum(p for _, p in weights)
+    for fn, p in weights:
         r -= p
         if r <= 0:
             return fn(w, rng)
-    return TASK_WEIGHTS[-1][0](w, rng)
+    return weights[-1][0](w, rng)
 
 
 def sequence(w, rng, n_words):
@@ -367,7 +438,7 @@ def ground_truth_sets(w, seed):
         # Not template 0 ("Dallas is in"): there the language also continues "the state whose capital
         # is ...", so the next word is genuinely ambiguous.
         push(gen_city_state(w, rng, city=city, template=1 + rng.randrange(2)))
-        push(gen_two_hop(w, rng, city=city, template=rng.randrange(2)))
+        push(gen_two_hop(w, rng, city=city, template=rng.randrange(TWO_HOP_TEMPLATES_VIA_STATE if w.via_state else 2)))
     for state in w.states:
         for t in (0, 1):
             push(gen_state_capital(w, rng, state=state, template=t))

@@ -70,7 +70,7 @@ def main():
     common.setup_torch(cfg["seed"] + 7, 1)
     folder = os.path.join(a.out, cfg["name"])
     model, vocab = common.load_model(folder)
-    w = language.World(cfg["seed"])
+    w = language.World(cfg["seed"], cfg.get("language"))
     n_layers = model.cfg["num_hidden_layers"]
     # A seed the training and the first labelling never used: text the dictionaries never saw.
     acts, ids, lats = dictionaries.collect(model, w, vocab, a.seqs, cfg["seed"] + 505, with_latents=True)
