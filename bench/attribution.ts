@@ -30,6 +30,17 @@ import type { BenchRow, SectionContext } from './table';
 import { ANALYSIS_DEFAULTS } from '../src/shared/settings-defaults';
 
 const PYTHON = '/usr/bin/python3';
+/**
+ * PyTorch on the CPU allocates and frees every intermediate through malloc; glibc hands large blocks back
+ * to the kernel, and on a VM that reclaims freed pages each fresh page then costs ~16 µs (a 1.2 GB tensor
+ * ~5 s), which is allocator cost, not the method's. PyTorch's CPU tuning guide preloads jemalloc for this;
+ * the reference does the same (kept pages: no decay), so it reuses memory as onnxruntime's arena does.
+ */
+const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
+function torchEnv(): { env: NodeJS.ProcessEnv; allocator: string } {
+  if (!existsSync(JEMALLOC)) return { env: process.env, allocator: 'glibc malloc (apt-get install libjemalloc2 for the fair figure)' };
+  return { env: { ...process.env, LD_PRELOAD: JEMALLOC, MALLOC_CONF: 'dirty_decay_ms:-1,muzzy_decay_ms:-1' }, allocator: 'jemalloc, pages kept' };
+}
 const BATCH = 256;
 /**
  * Features visited by the backward sweeps, the same number for both sides (the engine's default unless
@@ -102,17 +113,20 @@ class TorchReference {
   }
 
   static async start(root: string, dir: string, threads: number, batch: number): Promise<TorchReference> {
-    const proc = spawn(PYTHON, [join(root, 'tools/reference/attribution_bench.py'), '--model', dir, '--transcoders', join(dir, 'transcoders'), '--threads', String(threads), '--batch', String(batch), '--max-feature-nodes', String(VISITED), '--serve'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const { env, allocator } = torchEnv();
+    const proc = spawn(PYTHON, [join(root, 'tools/reference/attribution_bench.py'), '--model', dir, '--transcoders', join(dir, 'transcoders'), '--threads', String(threads), '--batch', String(batch), '--max-feature-nodes', String(VISITED), '--serve'], { stdio: ['pipe', 'pipe', 'pipe'], env });
     let err = '';
     proc.stderr.on('data', (b) => (err = (err + b).slice(-2000)));
     const ref = new TorchReference(proc);
     const first = await ref.lines.next();
     if (first.done) throw new Error(`the PyTorch reference did not start: ${err}`);
     ref.stderr = () => err;
+    ref.allocator = allocator;
     return ref;
   }
 
   private stderr: () => string = () => '';
+  allocator = '';
 
   async run(ids: number[], check?: string): Promise<TorchRun> {
     this.proc.stdin.write(JSON.stringify({ ids, check }) + '\n');
@@ -222,7 +236,7 @@ async function compareAt(ctx: SectionContext, dir: string, engine: AttributionEn
   const phases = (x: { forward_s: number; encode_s: number; sweeps_s: number; prune_s: number }) => `forward ${x.forward_s.toFixed(2)}, encode ${x.encode_s.toFixed(2)}, sweeps ${x.sweeps_s.toFixed(2)}, prune ${x.prune_s.toFixed(2)} s`;
   const bestE = es[eTot.indexOf(minOf(eTot))], bestT = ts[tTot.indexOf(minOf(tTot))];
   rows.push({ section: 'attribution', name: `engine graph, ${label} (min / median of ${runs})`, value: minOf(eTot), unit: 's', provider: 'cpu', note: `median ${medianOf(eTot).toFixed(2)} s; best: ${phases(bestE)}; ${threads} thread(s); load ${loads.join(' ')}` });
-  rows.push({ section: 'attribution', name: `PyTorch (circuit-tracer's method, f32, OpenBLAS), ${T} tokens, ${t0.features} features, ${t0.visited} visited (min / median of ${runs})`, value: minOf(tTot), unit: 's', provider: 'cpu', note: `median ${medianOf(tTot).toFixed(2)} s; best: ${phases(bestT)}; ${t0.batches} batches` });
+  rows.push({ section: 'attribution', name: `PyTorch (circuit-tracer's method, f32, OpenBLAS), ${T} tokens, ${t0.features} features, ${t0.visited} visited (min / median of ${runs})`, value: minOf(tTot), unit: 's', provider: 'cpu', note: `median ${medianOf(tTot).toFixed(2)} s; best: ${phases(bestT)}; ${t0.batches} batches; ${torch.allocator}` });
   // Ratios within one run: each interleaved pair, then the min and median of those.
   const pair = es.map((e, i) => ts[i].total_s / e.total_s);
   rows.push({ section: 'attribution', name: `speed-up, PyTorch / engine, ${T} tokens (min-to-min; median of pairs)`, value: minOf(tTot) / minOf(eTot), unit: '×', provider: 'cpu', ratio: minOf(tTot) / minOf(eTot), ratioLabel: 'higher is faster', note: `pairs ${pair.map((x) => x.toFixed(2)).join(', ')}; median ${medianOf(pair).toFixed(2)}` });

@@ -174,31 +174,32 @@ class Sweeper:
 
 
 class Rows:
-    """Visited rows, sparse (exact zeros dropped). Only |A| matters to influence and pruning, so the
-    magnitudes are kept, with each row's L1 norm."""
+    """Visited rows, dense, as circuit-tracer's edge matrix: one preallocated [rows, n_cols] float32
+    buffer filled in visiting order, its row owners in `nodes`."""
 
-    def __init__(self, n_nodes):
-        self.n_nodes = n_nodes
-        self.blocks = []  # (node ids [b], counts [b], row L1 [b], col int32 [nnz], |val| [nnz])
+    def __init__(self, n_rows, n_cols):
+        self.A = torch.zeros(n_rows, n_cols)
+        self.nodes = torch.empty(n_rows, dtype=torch.long)
+        self.n = 0
 
     def add(self, nodes, rows):
-        nz = rows != 0
-        counts = nz.sum(1)
-        r, c = nz.nonzero(as_tuple=True)
-        a = rows[r, c].abs()
-        self.blocks.append((torch.tensor(nodes), counts, a.new_zeros(len(nodes)).index_add_(0, r, a).clamp(min=1e-8), c.to(torch.int32), a))
+        b = len(nodes)
+        self.A[self.n:self.n + b] = rows
+        self.nodes[self.n:self.n + b] = torch.as_tensor(nodes)
+        self.n += b
 
     def partial_influence(self, logit_nodes, logit_p, max_iter=128):
-        """circuit-tracer's compute_partial_influences over the rows visited so far."""
-        prod = torch.zeros(self.n_nodes)
+        """circuit-tracer's compute_partial_influences over the rows visited so far: one normalised
+        |rows| copy, then the power series as dense vector-matrix products."""
+        M = self.A[:self.n].abs()
+        M /= M.sum(1, keepdim=True).clamp(min=1e-8)
+        rows = self.nodes[:self.n]
+        prod = torch.zeros(M.shape[1] + len(logit_nodes))
         prod[logit_nodes] = logit_p
-        inf = torch.zeros(self.n_nodes)
+        inf = torch.zeros_like(prod)
         for _ in range(max_iter):
-            nxt = torch.zeros(self.n_nodes)
-            for nodes, counts, l1, col, a in self.blocks:
-                w = prod[nodes]
-                if w.any():
-                    nxt.index_add_(0, col, (w / l1).repeat_interleave(counts) * a)
+            nxt = torch.zeros_like(prod)
+            nxt[:M.shape[1]] = prod[rows] @ M
             if not nxt.any():
                 return inf
             inf += nxt
@@ -268,7 +269,8 @@ def graph(m, ids, B, max_feat, update, zero_bos, check=None, check_rows=64):
     n, k = sw.n, len(logit_ids)
     n_nodes = sw.n_cols + k
     logit_nodes = torch.arange(sw.n_cols, n_nodes)
-    store = Rows(n_nodes)
+    max_feat = min(max_feat, n)
+    store = Rows(max_feat + k, sw.n_cols)
     kept = []  # (node, dense row) for --check
     batches = 0
 
@@ -289,7 +291,6 @@ def graph(m, ids, B, max_feat, update, zero_bos, check=None, check_rows=64):
     f_layer = torch.cat([torch.full((len(f['pos']),), l, dtype=torch.long) for l, f in enumerate(feats)])
     f_pos = torch.cat([f['pos'] for f in feats])
     f_enc = torch.cat([f['enc'] for f in feats])
-    max_feat = min(max_feat, n)
     visited = torch.zeros(n, dtype=torch.bool)
     order = []
     n_visited = 0
@@ -315,11 +316,8 @@ def graph(m, ids, B, max_feat, update, zero_bos, check=None, check_rows=64):
     col_map[n:] = torch.arange(len(sel), len(sel) + n_nodes - n)
     N = len(sel) + n_nodes - n
     A = torch.zeros(N, N)
-    for nodes, counts, _, col, a in store.blocks:
-        r = col_map[nodes].repeat_interleave(counts)
-        c = col_map[col.long()]
-        keep = c >= 0
-        A[r[keep], c[keep]] = a[keep]
+    cols = torch.cat([sel, torch.arange(n, sw.n_cols)])
+    A[col_map[store.nodes[:store.n]], :len(cols)] = store.A[:store.n].index_select(1, cols).abs()
     w = torch.zeros(N)
     w[N - k:] = logit_p
     n_nodes_kept, n_edges_kept = prune(A, w, len(sel), L * T + T + k)
@@ -338,7 +336,7 @@ def graph(m, ids, B, max_feat, update, zero_bos, check=None, check_rows=64):
         'tokens': T, 'features': n, 'visited': int(visited.sum()), 'logits': k, 'batches': batches, 'batch_size': B,
         'threads': torch.get_num_threads(), 'openblas_threads': os.environ.get('OPENBLAS_NUM_THREADS'),
         'forward_s': t1 - t0, 'encode_s': t2 - t1, 'sweeps_s': t3 - t2, 'prune_s': t4 - t3, 'total_s': t4 - t0,
-        'nnz': int(sum(len(b[3]) for b in store.blocks)), 'pruned_nodes': n_nodes_kept, 'pruned_edges': n_edges_kept,
+        'nnz': int((store.A[:store.n] != 0).sum()), 'pruned_nodes': n_nodes_kept, 'pruned_edges': n_edges_kept,
     }
 
 
