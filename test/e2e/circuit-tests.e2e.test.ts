@@ -6,23 +6,24 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { launchVsCode, repoRoot, type VsCode } from './harness';
+import { launchVsCode, type VsCode } from './harness';
+import { fillTwoHopFixture, type TwoHopFill } from '../unit/circuit-tests/two-hop-fixture';
 import { waitForActivation } from './circuit';
 
 const FILE = 'two-hop-tests.prompt';
-const TEXT = readFileSync(join(repoRoot, 'test/fixtures/circuit-tests/two-hop.prompt'), 'utf8');
-const lines = TEXT.split('\n');
 // 1-based lines of the expectations the unit test (test/unit/circuit-tests) shows false and true.
 const FALSE_LINES = [3, 6, 8, 10, 11, 18];
 const TRUE_LINES = [2, 4, 5, 7, 9, 12, 13, 17];
-assert.ok(lines[2].startsWith('expect top1 Houston'), 'the fixture is the one the unit test checks');
 
 let vs: VsCode;
+let fill: TwoHopFill;
 
 before(async () => {
-  vs = await launchVsCode({ name: 'circuit-tests', files: { [FILE]: TEXT } });
+  // The fixture's model-dependent names (a feature, a label, a second city) filled from the embedded
+  // model, as the unit test does (test/unit/circuit-tests/two-hop-fixture.ts).
+  fill = await fillTwoHopFixture();
+  assert.ok(fill.text.split('\n')[2].startsWith('expect top1 Houston'), 'the fixture is the one the unit test checks');
+  vs = await launchVsCode({ name: 'circuit-tests', files: { [FILE]: fill.text } });
   await waitForActivation(vs);
 });
 after(async () => {
@@ -73,6 +74,6 @@ test('Run All Tests: the Testing view fails exactly the false expectations, each
   // The failures' messages, inline beside their lines.
   assert.match(g.text, /top 1: "Austin"/, g.text);
   assert.match(g.text, /needs ≥ \+2\) with attention frozen, norms recomputed/);
-  assert.match(g.text, /"Houston is in the state whose capital is": Dallas is not in the graph/);
+  assert.match(g.text, new RegExp(`"${fill.city2} is in the state whose capital is": Dallas is not in the graph`));
   assert.match(await vs.page.locator('.test-explorer').first().innerText(), /8\/16/, 'the summary: 8 of 16 passed');
 });

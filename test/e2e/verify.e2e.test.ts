@@ -2,9 +2,11 @@
  * Verify in the panel, on the embedded model's Dallas two-hop prompt: Analyze Prompt, then "Top 10" in
  * the Verify section. The table (per target logit: node, predicted, measured, flag) carries the same
  * numbers `circuit-inspector verify --json` gives for the same nodes (run in this test process), with
- * L3#370@8 flagged (the graph predicts it raises "Austin"; in the real model ablating it lowers it);
- * the scatter plots every row with its y = x line; the graph marks the flagged node with a badge at
- * the node, and hovering it shows "effect runs through attention or normalisation" with the numbers.
+ * the same rows flagged (the graph's predicted effect contradicts the real model's; on the shipped model
+ * a layer-3 feature at "is" predicted to raise "Austin" that lowers it). The flagged node is looked up in
+ * the table at run time, never by a feature index, so a retrained model is tested the same way. The
+ * scatter plots every row with its y = x line; the graph marks the flagged node with a badge at the node,
+ * and hovering it shows "effect runs through attention or normalisation" with the numbers.
  * Freezing attention and norms re-measures in the graph's own setting, named in the result. Screenshots
  * in the light and dark themes.
  */
@@ -15,10 +17,10 @@ import { launchVsCode, repoRoot, type VsCode } from './harness';
 import { analyzeActiveFile, waitForActivation } from './circuit';
 import { setColorTheme } from './contrast';
 import { runCli } from '../../src/cli/main';
+import { contradicts } from '../../src/engine/attribution/verify';
 
 const FILE = 'dallas.prompt';
 const PROMPT = 'Dallas is in the state whose capital is';
-const FLAGGED = 'L3#370@8';
 
 let vs: VsCode;
 
@@ -71,7 +73,18 @@ function assertMatchesCli(got: Row[], cli: Awaited<ReturnType<typeof cliReport>>
   }
 }
 
-test('Verify the top nodes: the table matches `verify --json`, L3#370@8 is flagged in it and on the graph', async () => {
+/** The flagged row whose prediction misses the measurement most (undefined when none is flagged). */
+function mostFlagged(rs: Row[]): Row | undefined {
+  return rs.filter((r) => r.flagged).sort((a, b) => Math.abs(b.predicted - b.measured) - Math.abs(a.predicted - a.measured))[0];
+}
+
+const signed = (x: number) => `${x >= 0 ? '\\+' : '−'}${Math.abs(x).toFixed(3)}`;
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The node flagged in the first test, by name: the others check the same node. */
+let FLAGGED = '';
+
+test('Verify the top nodes: the table matches `verify --json`, a contradicted node is flagged in it and on the graph', async () => {
   await vs.step('analyze', async () => {
     await vs.openFile(FILE);
     await analyzeActiveFile(vs);
@@ -86,9 +99,12 @@ test('Verify the top nodes: the table matches `verify --json`, L3#370@8 is flagg
   assert.equal(got.length, 10, `one row per node and target: ${JSON.stringify(got)}`);
   const setting = await view.locator('[data-testid="verify-setting"]').innerText();
   assert.match(setting, /attention recomputed, norms recomputed/);
-  const flagged = got.find((r) => r.name === FLAGGED);
-  assert.ok(flagged, `${FLAGGED} is among the top 10: ${got.map((r) => r.name).join(' ')}`);
-  assert.ok(flagged.flagged && flagged.predicted > 0 && flagged.measured < 0, JSON.stringify(flagged));
+  const flagged = mostFlagged(got);
+  assert.ok(flagged, `some top-10 node is flagged (the model's contradiction the badge shows): ${JSON.stringify(got)}`);
+  FLAGGED = flagged.name;
+  // The flag means what it says (engine/attribution/verify.ts `contradicts`, its defaults).
+  assert.ok(contradicts(flagged.predicted, flagged.measured), JSON.stringify(flagged));
+  // The CLI's flags are the panel's (assertMatchesCli compares every row's flag).
   assertMatchesCli(got, await cliReport(got.map((r) => r.name)));
   console.log(`[measure] panel verify: ${got.filter((r) => r.flagged).map((r) => `${r.name} ${r.predicted.toFixed(2)}→${r.measured.toFixed(2)}`).join(', ')}`);
 
@@ -120,7 +136,7 @@ test('Verify the top nodes: the table matches `verify --json`, L3#370@8 is flagg
     return t.innerText();
   });
   assert.match(tip, /effect runs through attention or normalisation/);
-  assert.match(tip, new RegExp(`"Austin": predicted \\+${flagged.predicted.toFixed(3)}, measured −${Math.abs(flagged.measured).toFixed(3)}`), tip);
+  assert.match(tip, new RegExp(`${escape(JSON.stringify(flagged.token))}: predicted ${signed(flagged.predicted)}, measured ${signed(flagged.measured)}`), tip);
 });
 
 test('frozen attention and norms: measured in the graph’s own setting, named, same numbers as the CLI', async () => {
@@ -133,12 +149,12 @@ test('frozen attention and norms: measured in the graph’s own setting, named, 
     return rows();
   });
   assertMatchesCli(got, await cliReport(got.map((r) => r.name), ['--attention', 'frozen', '--norms', 'frozen']));
-  assert.ok(!got.find((r) => r.name === FLAGGED)?.flagged, 'with the norms frozen the graph predicts L3#370@8');
+  assert.ok(!got.find((r) => r.name === FLAGGED)?.flagged, `with the norms frozen the graph predicts ${FLAGGED}`);
 });
 
 test('the verify table, scatter and flag read in the light and dark themes (screenshots)', async () => {
   const view = vs.webview('view');
-  // Back to the real model, where L3#370@8 is flagged.
+  // Back to the real model, where the node of the first test is flagged.
   await view.locator('[data-testid="verify-attention"]').selectOption('recomputed');
   await view.locator('[data-testid="verify-norms"]').selectOption('recomputed');
   await view.locator('[data-testid="verify-top"]').click();

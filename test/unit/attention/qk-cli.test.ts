@@ -2,7 +2,7 @@
  * `circuit-inspector qk` as a user runs it, on the embedded model's induction prompt
  * (examples/induction.prompt: "Belgus gave the book to Lolor . Belgus gave the book to" → "Lolor"):
  * the JSON agrees with the engine called directly and its terms sum to the score; the head chosen for
- * the feature that predicts the name is an induction head (from the second "to" to "Lolor", the token
+ * the feature that predicts the name (looked up in the graph at run time) is an induction head (from the second "to" to "Lolor", the token
  * after the first "to"), whose key side is carried by the previous token's features ("to"@5, moved to
  * position 6 by earlier attention) and whose query side by the current token's; bad input exits 2
  * with a message, never a stack trace.
@@ -13,7 +13,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EMBEDDED, embeddedPresent, ROOT } from '../attribution/helpers';
+import { attribute } from '../../../src/engine/attribution/attribute';
+import { EMBEDDED, embeddedPresent, loadFixture, ROOT } from '../attribution/helpers';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ci-qk-cli-'));
 const PROMPT = join(ROOT, 'examples', 'induction.prompt');
@@ -33,8 +34,29 @@ interface Out {
 
 const present = EMBEDDED.filter(embeddedPresent).length > 0 && existsSync(PROMPT);
 
-test('qk on the induction prompt: an induction head, keyed on the previous token, queried by the current one', { skip: !present && 'embedded model not built' }, () => {
-  const r = cli('--node', 'L3#385@12', '--top', '200', '--json');
+/**
+ * The nodes the tests query, looked up in the model at run time (never by a feature index, which a
+ * retrained model renumbers): the feature at the last position with the largest direct edge into the
+ * answer's logit (the one that predicts the name), and a layer-0 feature active at that position.
+ */
+async function nodes(): Promise<{ predictor: string; early: string }> {
+  const { bundle, dictionary } = await loadFixture(EMBEDDED[0]);
+  const prompt = readFileSync(PROMPT, 'utf8').trim();
+  const g = await attribute(bundle, dictionary, prompt, { runtime: { cacheDir: join(tmp, 'cache'), threads: 1, provider: 'cpu' } });
+  const answer = g.targets[0];
+  const into = new Map<number, number>();
+  for (let e = 0; e < g.edges.source.length; e++) if (g.edges.target[e] === answer.node) into.set(g.edges.source[e], g.edges.weight[e]);
+  const last = g.tokens.length - 1;
+  const at = g.nodes.map((n, i) => ({ n, w: into.get(i) ?? 0 })).filter((c) => c.n.kind === 'feature' && c.n.position === last);
+  const best = at.sort((a, b) => b.w - a.w)[0]?.n;
+  const early = at.find((c) => c.n.layer === 0)?.n;
+  assert.ok(best && best.layer > 0 && early, `the graph has features at the last position: ${at.map((c) => `L${c.n.layer}#${c.n.index}`).join(' ')}`);
+  return { predictor: `L${best.layer}#${best.index}@${last}`, early: `L0#${early.index}@${last}` };
+}
+
+test('qk on the induction prompt: an induction head, keyed on the previous token, queried by the current one', { skip: !present && 'embedded model not built' }, async () => {
+  const { predictor } = await nodes();
+  const r = cli('--node', predictor, '--top', '200', '--json');
   assert.equal(r.code, 0, r.stderr);
   const o = JSON.parse(r.stdout) as Out;
   const toks = o.tokens;
@@ -60,8 +82,11 @@ test('qk on the induction prompt: an induction head, keyed on the previous token
   assert.deepEqual(t.top_k_marginal_contributors.map((x) => x[0]), o.keyMarginal.map((x) => x.id));
 });
 
-test('qk: a bad node or head is a usage or engine error with a message, not a stack trace', { skip: !present && 'embedded model not built' }, () => {
-  for (const args of [['--node', 'nonsense'], ['--node', 'E_5_3'], ['--node', 'L3#385@12', '--head', '9.0'], ['--node', 'L0#71@12', '--head', '3.0'], ['--node', 'L3#385@12', '--head', '3.0', '--key', '13']]) {
+test('qk: a bad node or head is a usage or engine error with a message, not a stack trace', { skip: !present && 'embedded model not built' }, async () => {
+  const { predictor, early } = await nodes();
+  const layer = predictor.slice(1, predictor.indexOf('#'));
+  // A head of a layer that does not exist; a head of a later layer than the node; a key after the query.
+  for (const args of [['--node', 'nonsense'], ['--node', 'E_5_3'], ['--node', predictor, '--head', '9.0'], ['--node', early, '--head', `${layer}.0`], ['--node', predictor, '--head', `${layer}.0`, '--key', '13']]) {
     const r = cli(...args);
     assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
     assert.ok(r.stderr.length > 0 && !/^\s+at .+:\d+:\d+\)?$/m.test(r.stderr), r.stderr);

@@ -21,7 +21,6 @@ import { EMBEDDED, embeddedPresent, ROOT } from '../attribution/helpers';
 
 const present = EMBEDDED.filter(embeddedPresent).length > 0;
 const TEXT = 'Belgus gave the book to Lolor . Belgus gave the book to';
-const NODE = '3_385_12';
 const tmp = mkdtempSync(join(tmpdir(), 'ci-qk-view-'));
 const ctx: CallContext = { signal: new AbortController().signal, progress: () => undefined };
 
@@ -43,7 +42,15 @@ test('the node card\'s QK attribution (worker path) equals circuit-inspector qk 
   const service = new EngineService(loadEngine);
   await service.loadModel({ modelPath: join(ROOT, 'models', 'toy-llama'), provider: 'cpu', threads: 1, cacheDir: join(tmp, 'worker-cache') }, ctx);
   const analysis = await service.analyze({ text: TEXT, ...ANALYSIS_DEFAULTS, slug: 'qk-view' }, ctx);
-  assert.ok(analysis.graph.nodes.some((n) => n.node_id === NODE), `${NODE} is a node of the analysed graph`);
+  // The node: looked up in the graph, not by a feature index (a retrained model renumbers features):
+  // at the last position, in the deepest layer there, the most influential feature — on the embedded
+  // model the one that predicts the name, whose input an induction head carries.
+  const last = Math.max(...analysis.graph.nodes.map((n) => n.ctx_idx));
+  const feats = analysis.graph.nodes.filter((n) => n.feature_type === 'cross layer transcoder' && n.ctx_idx === last);
+  const deepest = Math.max(...feats.map((n) => Number(n.layer)));
+  const NODE = feats.filter((n) => Number(n.layer) === deepest).sort((a, b) => (a.influence ?? 1) - (b.influence ?? 1))[0]?.node_id;
+  assert.ok(NODE, `the analysed graph has a feature at the last position: ${JSON.stringify(feats.map((n) => n.node_id))}`);
+  console.log(`# node ${NODE}`);
 
   const first = await service.qk({ text: TEXT, nodeId: NODE }, ctx);
   assert.equal(first.nodeId, NODE);

@@ -8,6 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { attribute } from '../../../src/engine/attribution/attribute';
 import { interveneWith } from '../../../src/engine/attribution/intervene';
@@ -15,8 +17,7 @@ import { expandFamily, parseBlockLines } from '../../../src/engine/circuit-tests
 import { globRegex } from '../../../src/cli/test';
 import { testItemsOf } from '../../../src/extension/circuit-tests/test-items';
 import { CACHE_DIR, EMBEDDED, embeddedPresent, loadFixture, ROOT } from '../attribution/helpers';
-
-const FILE = 'test/fixtures/circuit-tests/two-hop.prompt';
+import { fillTwoHopFixture } from './two-hop-fixture';
 
 function cli(args: string[]) {
   return spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
@@ -61,11 +62,18 @@ test('paraphrase families expand to every combination; globs', () => {
 });
 
 test('circuit-inspector test reports exactly the false expectations, with line numbers', { skip: !embeddedPresent(EMBEDDED[0]) && 'embedded model not built' }, async () => {
-  const tap = cli(['test', FILE, '--cache-dir', CACHE_DIR, '--threads', '1', '--provider', 'cpu']);
+  // The fixture's model-dependent names (a feature, a label, a second city) are filled from the model
+  // at run time (two-hop-fixture.ts), each with its own independent evidence.
+  const fill = await fillTwoHopFixture();
+  console.log(`# fixture filled from the model: <FEATURE> L${fill.feature.layer}#${fill.feature.index} (ablating it moves Austin ${fill.ablationDelta.toFixed(2)}), <LABEL> ${JSON.stringify(fill.label)}, <CITY2> ${fill.city2}`);
+  const dir = mkdtempSync(join(tmpdir(), 'ci-circuit-tests-'));
+  const file = join(dir, 'two-hop.prompt');
+  writeFileSync(file, fill.text);
+  const tap = cli(['test', file, '--cache-dir', CACHE_DIR, '--threads', '1', '--provider', 'cpu']);
   assert.equal(tap.status, 1, tap.stderr);
   const failing = [...tap.stdout.matchAll(/^not ok \d+ - .*two-hop\.prompt:(\d+) /gm)].map((m) => Number(m[1]));
   const passing = [...tap.stdout.matchAll(/^ok \d+ - .*two-hop\.prompt:(\d+) /gm)].map((m) => Number(m[1]));
-  assert.deepEqual(failing, [3, 6, 8, 10, 11, 18]);
+  assert.deepEqual(failing, [3, 6, 8, 10, 11, 18], `${JSON.stringify({ feature: fill.feature, label: fill.label, city2: fill.city2 })}\n${tap.stdout}`);
   assert.deepEqual(passing, [2, 4, 5, 7, 9, 12, 13, 17]);
   assert.match(tap.stdout, /^1\.\.14$/m);
   assert.match(tap.stdout, /stability over 2 variants/);
@@ -79,17 +87,19 @@ test('circuit-inspector test reports exactly the false expectations, with line n
   const top = row.reduce((b, v, i, a) => (v > a[b] ? i : b), 0);
   assert.equal(bundle.tokenizer.tokenText(top).trim(), 'Austin', 'line 2 true, line 3 false');
   const austin = top;
-  const r = await interveneWith(engine, prompt, [{ layer: 3, feature: 370, mode: 'ablate' }], { track: [austin] });
+  const { layer, index } = fill.feature;
+  const r = await interveneWith(engine, prompt, [{ layer, feature: index, mode: 'ablate' }], { track: [austin] });
   assert.ok(r.tracked[0].deltaLogit <= -2, `line 9 true, line 10 false: ${r.tracked[0].deltaLogit}`);
   assert.match(tap.stdout, new RegExp(`logit ${r.tracked[0].logitBefore.toFixed(3)} → ${r.tracked[0].logitAfter.toFixed(3)}`), 'the failure message shows the measured logits');
   const g = await attribute(bundle, dictionary, prompt, { nodeThreshold: 0.8, runtime: { cacheDir: CACHE_DIR, threads: 1, provider: 'cpu' } });
-  assert.ok(g.nodes.some((n) => n.kind === 'feature' && n.layer === 3 && n.index === 370), 'line 7 true, line 8 false');
-  assert.ok(g.nodes.some((n) => n.kind === 'feature' && /a city in/i.test(n.label)), 'line 13 true');
+  assert.ok(g.nodes.some((n) => n.kind === 'feature' && n.layer === layer && n.index === index), 'line 7 true, line 8 false');
+  assert.ok(g.nodes.some((n) => n.kind === 'feature' && n.label.toLowerCase().includes(fill.label.toLowerCase())), 'line 13 true');
 
-  const junit = cli(['test', FILE, '--reporter', 'junit', '--cache-dir', CACHE_DIR, '--threads', '1', '--provider', 'cpu']);
+  const junit = cli(['test', file, '--reporter', 'junit', '--cache-dir', CACHE_DIR, '--threads', '1', '--provider', 'cpu']);
   assert.equal(junit.status, 1);
   assert.match(junit.stdout, /<testsuites name="circuit-inspector" tests="14" failures="6">/);
   assert.deepEqual([...junit.stdout.matchAll(/line="(\d+)">\n\s*<failure/g)].map((m) => Number(m[1])), failing);
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('Testing view items: a block per prompt with expect lines, a child per expectation, group lines excluded', () => {
