@@ -11,9 +11,9 @@ import type { ProviderName } from './runtime';
 export interface MemoryEstimate {
   /** Model weights as the provider holds them. */
   weights: number;
-  /** The forward pass with every hook kept (residual streams, patterns, logits). */
+  /** The forward pass with every hook kept (residual streams, patterns, logits), and the sweep's pattern cuts. */
   forward: number;
-  /** One batch of the linearised backward sweep (gradient through every layer for B targets). */
+  /** One batch of the linearised backward sweep (gradients for B targets; grows linearly in T). */
   perBatch: number;
   total: number;
 }
@@ -34,9 +34,12 @@ export function estimateMemory({ spec, weightBytes, tokens: t, batch, bytesPerVa
   // Hooks kept per layer: resid pre/mid/post, attn out, mlp in/out (6 × T×d), the MLP hidden transiently,
   // the attention pattern (H×T×T) and the scores before softmax; plus the logits (T×V).
   const perLayer = 6 * t * d + t * dMlp + 2 * heads * t * t;
-  const forward = (L * perLayer + t * spec.vocabSize) * 4;
-  // The backward sweep keeps a few B×T×d gradients live per layer and the B×H×T×T pattern product.
-  const perBatch = batch * (4 * t * d + heads * t * t) * bytesPerValue * 2;
+  // The sweep holds the frozen patterns (counted in the forward) and, per layer, each head's pattern cut
+  // to the span (H×T×T, whatever the batch); per seed a few T×d gradients are live at once (the residual
+  // gradient, its attention and head-major copies, the value gradient: 8 counted). No B×H×T×T tensor
+  // exists (backward-graph.ts multiplies each head's pattern with all rows in one Gemm).
+  const forward = (L * perLayer + t * spec.vocabSize) * 4 + heads * t * t * 4;
+  const perBatch = batch * 8 * t * d * bytesPerValue;
   const weights = (weightBytes / 4) * bytesPerValue;
   return { weights, forward, perBatch, total: weights + forward + perBatch };
 }

@@ -6,8 +6,8 @@ What one graph costs here, phase by phase (each timed):
 - forward: the real model's forward in float32 (forward_ref's Llama/Qwen3 code), keeping the attention
   patterns and norm scales that the local replacement model freezes;
 - encode: per layer, transcoder pre-activations, JumpReLU/ReLU, the active (position, feature) pairs,
-  the error vectors (MLP output − reconstruction); the active decoder rows × activation and encoder
-  rows gathered once;
+  the error vectors (MLP output − reconstruction); the active decoder rows × activation gathered once
+  (a batch's encoder rows are gathered with the batch);
 - sweeps: the salient logits (top logits to 0.95 probability, at most 10), then features in order of
   partial influence (re-ranked every `update` batches, as circuit-tracer's attribute does), each batch one
   linearised backward pass written out explicitly (frozen patterns and norm scales, MLPs replaced) and
@@ -108,7 +108,7 @@ def encode(m, h, T, zero_bos):
         errors[l] = h[f'blocks.{l}.hook_mlp_out'] - recon
         counts = torch.bincount(pos, minlength=T)
         starts = [0] + torch.cumsum(counts, 0).tolist()
-        layers.append(dict(pos=pos, idx=idx, act=a, dec=tc['W_dec'][idx] * a[:, None], enc=tc['W_enc'][idx], starts=starts))
+        layers.append(dict(pos=pos, idx=idx, act=a, dec=tc['W_dec'][idx] * a[:, None], starts=starts))
     if zero_bos:
         errors[:, 0] = 0
     return layers, errors
@@ -290,7 +290,10 @@ def graph(m, ids, B, max_feat, update, zero_bos, check=None, check_rows=64):
 
     f_layer = torch.cat([torch.full((len(f['pos']),), l, dtype=torch.long) for l, f in enumerate(feats)])
     f_pos = torch.cat([f['pos'] for f in feats])
-    f_enc = torch.cat([f['enc'] for f in feats])
+    f_idx = torch.cat([f['idx'] for f in feats])
+
+    def seeds_of(idx):  # encoder rows of the batch's features only (gathering all of them costs GBs)
+        return torch.stack([m.tcs[int(l)]['W_enc'][int(i)] for l, i in zip(f_layer[idx], f_idx[idx])])
     visited = torch.zeros(n, dtype=torch.bool)
     order = []
     n_visited = 0
@@ -306,7 +309,7 @@ def graph(m, ids, B, max_feat, update, zero_bos, check=None, check_rows=64):
             visited[idx] = True
             n_visited += len(idx)
             order.extend(idx.tolist())
-            run(idx.tolist(), f_layer[idx].tolist(), f_pos[idx].tolist(), f_enc[idx])
+            run(idx.tolist(), f_layer[idx].tolist(), f_pos[idx].tolist(), seeds_of(idx))
     t3 = time.perf_counter()
 
     # The graph: visited features (ascending), errors, tokens, logits; dense, as circuit-tracer's Graph.

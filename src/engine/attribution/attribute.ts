@@ -28,7 +28,8 @@ import { freezeForward, type FrozenForward } from './frozen';
 import { influenceOnRows, topUnvisited } from './influence';
 import { pruneCsr, type NodeLayout } from './prune';
 import { scoresOnCsr } from './scores';
-import { RowStore } from './sparse';
+import { takeKept } from './kept-memory';
+import { RowArena, RowStore } from './sparse';
 import { buildTargets, type CustomTarget } from './targets';
 import { edgeHeadsOf, HEAD_LOADING_AUTO_FLOPS, headLoadingCost, headLoadingMemo, type KeptEdge } from '../attention/graph-heads';
 
@@ -195,6 +196,8 @@ export interface SeedSweeper {
   runSparse(seeds: SeedBatch, sink: (seed: number, col: Int32Array, val: Float32Array, n: number) => void): Promise<void>;
   /** Feature k's seed: its encoder row [d]. */
   featureSeed(k: number): Float32Array;
+  /** The session whose kept memory (kept-memory.ts) the stored rows may reuse, when there is one. */
+  readonly memoryOwner?: object;
   dispose(): Promise<void>;
 }
 
@@ -215,6 +218,7 @@ export async function attributeRun(engine: AttributionEngine, run: PromptRun, op
     },
     runSparse: (seeds, sink) => sweep.runSparse(seeds, sink),
     featureSeed: (k) => r.layers[layer[k]].wEnc.data.subarray(index[k] * d, (index[k] + 1) * d),
+    memoryOwner: engine.backward,
     dispose: () => sweep.dispose(),
   };
   return sweepAttribution(bundle.spec, run, sweeper, options, ctx);
@@ -235,6 +239,7 @@ export async function sweepAttribution(spec: ModelSpec, run: PromptRun, sweeper:
   const T = frozen.T;
 
   const vocab = spec.vocabSize;
+  const rowMemory = sweeper.memoryOwner ? takeKept(sweeper.memoryOwner, 'stored-rows', (old?: RowArena) => (old ?? new RowArena()).rewind()) : undefined;
   try {
   const targets = buildTargets(spec, frozen.logits.subarray((T - 1) * vocab, T * vocab), {
     maxNLogits: options.maxNLogits ?? 10,
@@ -245,7 +250,7 @@ export async function sweepAttribution(spec: ModelSpec, run: PromptRun, sweeper:
   const nSrc = sweeper.nSources;
   const nLogits = targets.length;
   const nAll = nSrc + nLogits;
-  const store = new RowStore(options.edgeTolerance ?? 1e-4);
+  const store = new RowStore(options.edgeTolerance ?? 1e-4, rowMemory?.value);
   const maxFeat = Math.min(options.maxFeatureNodes ?? ANALYSIS_DEFAULTS.maxFeatureNodes, nFeat);
   const totalSweeps = Math.ceil(nLogits / B) + Math.ceil(maxFeat / B);
   let sweeps = 0, seeds = 0, sweepMs = 0;
@@ -310,13 +315,14 @@ export async function sweepAttribution(spec: ModelSpec, run: PromptRun, sweeper:
   const map = (x: number) => (x < nFeat ? newIndex[x] : x - shift);
   const layout: NodeLayout = { nFeatures: selected.length, nErrors: L * T, nTokens: T, nLogits };
   const nNodes = nAll - shift;
-  const adjacency = store.toCsr(nNodes, map);
+  const adjacency = store.toCsr(nNodes, map, nAll);
   const lw = new Float64Array(nNodes);
   targets.forEach((t, j) => (lw[nNodes - nLogits + j] = t.weight));
   const timings = { forwardMs: run.timings.forwardMs, encodeMs: run.timings.encodeMs, sweepMs, totalMs: performance.now() - t0 };
   const deviceResident = sweeper.deviceResident;
   return { tokens, frozen, features: feats, targets, selected, layout, adjacency, logitWeights: lw, sweeps, seeds, timings, deviceResident };
   } finally {
+    rowMemory?.release();
     await sweeper.dispose();
   }
 }

@@ -102,7 +102,8 @@ export class BackwardSweep {
       if (want.has(name)) this.statics[name] = t;
     };
     for (let l = 0; l < L; l++) {
-      put(N.pattern(l), new ort.Tensor('float32', frozen.patterns[l], [spec.blocks[l].attn.nHeads, T, T]));
+      // One view per head (no copy): the graph reads each head's pattern as a matrix of its own.
+      for (let h = 0; h < spec.blocks[l].attn.nHeads; h++) put(N.pattern(l, h), new ort.Tensor('float32', frozen.patterns[l].subarray(h * T * T, (h + 1) * T * T), [T, T]));
       put(N.ln1Scale(l), new ort.Tensor('float32', frozen.ln1[l], [T]));
       if (frozen.ln1Post.length) put(N.ln1PostScale(l), new ort.Tensor('float32', frozen.ln1Post[l], [T]));
       put(N.ln2Scale(l), new ort.Tensor('float32', frozen.ln2[l], [T]));

@@ -23,7 +23,7 @@
  *     P = span positions (P > every seed position); a batch of early seeds costs a fraction too.
  *     seed_layer l < L: injected at layer l's transcoder input (resid_mid, or the normalised MLP
  *     input, through the frozen ln2); seed_layer == L: injected after ln_final (a logit direction).
- *   pattern_{l} [H, T, T]    ln1_scale_{l} [T]   ln2_scale_{l} [T]   (Gemma-2: ln1post_scale_{l})
+ *   pattern_{l}_{h} [T, T] (head h's, queries × keys)    ln1_scale_{l} [T]   ln2_scale_{l} [T]   (Gemma-2: ln1post_scale_{l})
  *   lnf_scale [T]. Transcoders write at hook_mlp_out (after Gemma-2's post-feedforward norm), so that
  *   norm's scale is not needed. Callers feed the inputs the session lists.
  *   dec_{l}_{k} [n, d, m], dec_pos_{l}_{k} [n] int64, for k < DECODER_BUCKETS: the activation-scaled
@@ -55,7 +55,7 @@ export const backwardNames = {
   seedPos: 'seed_pos',
   active: 'active',
   span: 'span',
-  pattern: (l: number) => `pattern_${l}`,
+  pattern: (l: number, h: number) => `pattern_${l}_${h}`,
   ln1Scale: (l: number) => `ln1_scale_${l}`,
   ln1PostScale: (l: number) => `ln1post_scale_${l}`,
   ln2Scale: (l: number) => `ln2_scale_${l}`,
@@ -165,7 +165,10 @@ export function buildBackwardGraph(spec: ModelSpec, opts: BackwardGraphOptions):
     const gMid = b.op('Concat', [carried, hookBack(seedBlock(above, here))], { axis: int(0) }); // [active[l], P, d]
 
     // Attention, value/output path only: out = (P · (ln1(x) W_v + b_v)) W_o (+ Gemma's post norm).
-    // The frozen pattern is used as stored: gvᵀ = gzᵀ · pattern (no transposed copy of the pattern).
+    // Per head, one Gemm over every row at once: gv_h [keys, rows·hd] = P_hᵀ [keys, queries] ·
+    // gz_h [queries, rows·hd], the pattern read as stored (transA) and fed per head, so neither it nor the
+    // gradient is transposed element by element; the gradient only moves in head-sized pieces
+    // ([rows, P, H, hd] ↔ [H, P, rows, hd]).
     let gAttn = gMid;
     if (blk.ln1Post) gAttn = normBackward(b, blk.ln1Post, scaleIn(N.ln1PostScale(l)), gMid);
     const H = at.nHeads, Hkv = at.nKvHeads, hd = at.headDim, rep = H / Hkv;
@@ -173,16 +176,26 @@ export function buildBackwardGraph(spec: ModelSpec, opts: BackwardGraphOptions):
     const wv = b.init(`w_v_${l}`, at.wv.data, [at.wv.rows, at.wv.cols]);
     const woT = b.op('Transpose', [wo], { perm: ints([1, 0]) });
     const wvT = b.op('Transpose', [wv], { perm: ints([1, 0]) });
-    let gzT = b.op('MatMul', [gAttn, woT]); // [rows, P, H*hd]
-    gzT = b.op('Transpose', [b.op('Reshape', [gzT, b.constI64([0, 0, H, hd])])], { perm: ints([0, 2, 3, 1]) }); // [rows,H,hd,P(queries)]
-    const pattern = b.op('Slice', [b.input(N.pattern(l), 'float', [H, 'T', 'T']), b.constI64([0, 0]), b.op('Concat', [P, P], { axis: int(0) }), b.constI64([1, 2])]);
-    let gvT = b.op('MatMul', [gzT, pattern]); // [rows, H, hd, P(keys)]
-    if (rep > 1) {
-      // No -1 in the shape: a batch of zero rows would make its inference divide by zero.
-      const shape = b.op('Concat', [b.constI64([0, Hkv, rep, hd]), P], { axis: int(0) });
-      gvT = b.op('ReduceSum', [b.op('Reshape', [gvT, shape]), b.constI64([2])], { keepdims: int(0) });
+    const gz = b.op('Reshape', [b.op('MatMul', [gAttn, woT]), b.constI64([0, 0, H, hd])]); // [rows, P, H, hd]
+    const byHead = b.op('Transpose', [gz], { perm: ints([2, 1, 0, 3]) }); // [H, P(queries), rows, hd]
+    const flat = b.op('Concat', [b.constI64([H]), P, b.constI64([-1])], { axis: int(0) });
+    const heads = b.opN('Split', [b.op('Reshape', [byHead, flat])], H, { axis: int(0) }); // H × [1, P, rows·hd]
+    const spanPP = b.op('Concat', [P, P], { axis: int(0) });
+    const groups: string[] = [];
+    for (let kv = 0; kv < Hkv; kv++) {
+      let acc = '';
+      for (let r = 0; r < rep; r++) {
+        const h = kv * rep + r;
+        const pat = b.op('Slice', [b.input(N.pattern(l, h), 'float', ['T', 'T']), b.constI64([0, 0]), spanPP, b.constI64([0, 1])]); // [P, P]
+        const gh = b.op('Squeeze', [heads[h], axis0]); // [P(queries), rows·hd]
+        const gvh = b.op('Gemm', [pat, gh], { transA: int(1) }); // [P(keys), rows·hd]
+        acc = acc ? b.op('Add', [acc, gvh]) : gvh;
+      }
+      groups.push(b.op('Unsqueeze', [acc, axis0]));
     }
-    const gv = b.op('Reshape', [b.op('Transpose', [gvT], { perm: ints([0, 3, 1, 2]) }), b.constI64([0, 0, Hkv * hd])]);
+    const gvHeads = Hkv > 1 ? b.op('Concat', groups, { axis: int(0) }) : groups[0]; // [Hkv, P(keys), rows·hd]
+    const split = b.op('Concat', [b.constI64([Hkv]), P, b.constI64([-1, hd])], { axis: int(0) });
+    const gv = b.op('Reshape', [b.op('Transpose', [b.op('Reshape', [gvHeads, split])], { perm: ints([2, 1, 0, 3]) }), b.constI64([0, 0, Hkv * hd])]); // [rows, P, Hkv·hd]
     g = b.op('Add', [gMid, normBackward(b, blk.ln1, scaleIn(N.ln1Scale(l)), b.op('MatMul', [gv, wvT]))]);
     above = here;
   }

@@ -1,5 +1,5 @@
 /**
- * The decoder blocks' memory is kept from one analysis to the next on the same backward session
+ * The decoder blocks' memory and the stored rows' arena are kept from one analysis to the next on the same backward session
  * (decoder-memory.ts): reused when it fits, never shared by two analyses at once, and an analysis on
  * reused memory gives bit for bit the adjacency it gives alone.
  */
@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { computeAttribution, type RawAttribution } from '../../../src/engine/attribution/attribute';
 import { takeDecoderMemory } from '../../../src/engine/attribution/decoder-memory';
+import { RowArena } from '../../../src/engine/attribution/sparse';
 import { CACHE_DIR, FIXTURES, loadFixture } from './helpers';
 
 after(() => rmSync(CACHE_DIR, { recursive: true, force: true }));
@@ -55,4 +56,21 @@ test('analyses after a larger or smaller one, and two at once, give the adjacenc
   const [l2, s2] = await Promise.all([computeAttribution(engine, long, opts), computeAttribution(engine, short, opts)]);
   same(l2, longAlone, 'long, concurrently');
   same(s2, shortAlone, 'short, concurrently');
+});
+
+test('the row arena hands out disjoint rows, fits rows larger than a chunk, and reuses its memory after a rewind', () => {
+  const arena = new RowArena(64); // 8 entries a chunk
+  const rows = [3, 5, 20, 1, 8].map((n) => arena.alloc(n));
+  rows.forEach((r, i) => {
+    assert.equal(r.col.length, [3, 5, 20, 1, 8][i]);
+    r.col.fill(i + 1);
+    r.val.fill(-(i + 1));
+  });
+  rows.forEach((r, i) => {
+    assert.ok(r.col.every((x) => x === i + 1), `row ${i}'s columns were overwritten`);
+    assert.ok(r.val.every((x) => x === -(i + 1)), `row ${i}'s values were overwritten`);
+  });
+  const first = rows[0].col.buffer;
+  arena.rewind();
+  assert.equal(arena.alloc(2).col.buffer, first, 'after a rewind the first chunk is handed out again');
 });
