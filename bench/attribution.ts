@@ -9,12 +9,12 @@
  * - achieved FLOP/s of the engine's backward sweeps against the measured matmul peak;
  * - the scaling table: time and peak memory (max RSS of a fresh process) on the embedded model with its
  *   context raised, at 1k–10k tokens with 256 feature nodes.
- * BENCH_ATTR_TOKENS (e.g. "64"), BENCH_ATTR_VISITED (features visited, both sides), BENCH_ATTR_RUNS, BENCH_ATTR_SCALING (e.g. "1024,2048"; "" skips it) and
+ * BENCH_ATTR_TOKENS (e.g. "64"), BENCH_ATTR_VISITED (features visited, both sides; one per length, e.g. "1024,512"), BENCH_ATTR_RUNS, BENCH_ATTR_SCALING (e.g. "1024,2048"; "" skips it) and
  * BENCH_ATTR_MODEL ("d,layers,features", default "768,12,8192") narrow it.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { computeAttribution, toAttributionGraph, type RawAttribution } from '../src/engine/attribution/attribute';
@@ -46,7 +46,9 @@ const BATCH = 256;
  * Features visited by the backward sweeps, the same number for both sides (the engine's default unless
  * BENCH_ATTR_VISITED says otherwise): PyTorch's script would otherwise visit its own default of 8,192.
  */
-const VISITED = Number(process.env.BENCH_ATTR_VISITED ?? ANALYSIS_DEFAULTS.maxFeatureNodes);
+const VISITED_LIST = (process.env.BENCH_ATTR_VISITED ?? String(ANALYSIS_DEFAULTS.maxFeatureNodes)).split(',').filter(Boolean).map(Number);
+/** Features visited at the i-th prompt length (BENCH_ATTR_VISITED may list one per length: rows grow with both). */
+const visitedAt = (i: number) => VISITED_LIST[Math.min(i, VISITED_LIST.length - 1)];
 
 function promptIds(T: number, vocab: number): number[] {
   return Array.from({ length: T }, (_, i) => (i * 7 + 3) % vocab);
@@ -114,7 +116,7 @@ class TorchReference {
 
   static async start(root: string, dir: string, threads: number, batch: number): Promise<TorchReference> {
     const { env, allocator } = torchEnv();
-    const proc = spawn(PYTHON, [join(root, 'tools/reference/attribution_bench.py'), '--model', dir, '--transcoders', join(dir, 'transcoders'), '--threads', String(threads), '--batch', String(batch), '--max-feature-nodes', String(VISITED), '--serve'], { stdio: ['pipe', 'pipe', 'pipe'], env });
+    const proc = spawn(PYTHON, [join(root, 'tools/reference/attribution_bench.py'), '--model', dir, '--transcoders', join(dir, 'transcoders'), '--threads', String(threads), '--batch', String(batch), '--serve'], { stdio: ['pipe', 'pipe', 'pipe'], env });
     let err = '';
     proc.stderr.on('data', (b) => (err = (err + b).slice(-2000)));
     const ref = new TorchReference(proc);
@@ -128,8 +130,8 @@ class TorchReference {
   private stderr: () => string = () => '';
   allocator = '';
 
-  async run(ids: number[], check?: string): Promise<TorchRun> {
-    this.proc.stdin.write(JSON.stringify({ ids, check }) + '\n');
+  async run(ids: number[], visited: number, check?: string): Promise<TorchRun> {
+    this.proc.stdin.write(JSON.stringify({ ids, check, max_feature_nodes: visited }) + '\n');
     const line = await this.lines.next();
     if (line.done) throw new Error(`the PyTorch reference stopped: ${this.stderr()}`);
     return JSON.parse(line.value) as TorchRun;
@@ -149,9 +151,9 @@ interface EngineRun {
   total_s: number;
 }
 
-async function engineRun(engine: AttributionEngine, dict: Dictionary, ids: number[], batch: number): Promise<EngineRun> {
+async function engineRun(engine: AttributionEngine, dict: Dictionary, ids: number[], batch: number, visited: number): Promise<EngineRun> {
   const t0 = performance.now();
-  const raw = await computeAttribution(engine, ids, { batchSize: batch, maxFeatureNodes: VISITED });
+  const raw = await computeAttribution(engine, ids, { batchSize: batch, maxFeatureNodes: visited });
   const t1 = performance.now();
   toAttributionGraph(engine, dict, raw, undefined, { headLoadings: false });
   const t2 = performance.now();
@@ -214,13 +216,13 @@ function compareEdges(raw: RawAttribution, file: string): { worst: number; rows:
   return { worst, rows, note: missing ? `${missing} checked PyTorch rows not visited by the engine` : '' };
 }
 
-async function compareAt(ctx: SectionContext, dir: string, engine: AttributionEngine, dict: Dictionary, torch: TorchReference, T: number, runs: number, threads: number): Promise<BenchRow[]> {
+async function compareAt(ctx: SectionContext, dir: string, engine: AttributionEngine, dict: Dictionary, torch: TorchReference, T: number, visited: number, runs: number, threads: number): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const ids = promptIds(T, engine.bundle.spec.vocabSize);
   const check = join(dir, `check-${T}.safetensors`);
   // Untimed first runs (warm-up for both), edges checked equal before anything is timed.
-  const e0 = await engineRun(engine, dict, ids, BATCH);
-  const t0 = await torch.run(ids, check);
+  const e0 = await engineRun(engine, dict, ids, BATCH, visited);
+  const t0 = await torch.run(ids, visited, check);
   const cmp = compareEdges(e0.raw, check);
   const label = `${T} tokens, ${e0.raw.features.act.length} features, ${e0.raw.selected.length} visited, batch ${BATCH}`;
   rows.push({ section: 'attribution', name: `edges engine vs PyTorch, ${T} tokens (max |Δ| / row max)`, value: cmp.worst, unit: '', note: `${cmp.rows} rows compared (logits + first feature rows)${cmp.note ? '; ' + cmp.note : ''}` });
@@ -228,8 +230,8 @@ async function compareAt(ctx: SectionContext, dir: string, engine: AttributionEn
   for (let r = 0; r < runs; r++) {
     loads.push(load());
     ctx.log(`  ${T} tokens, run ${r + 1}/${runs} (load ${loads[loads.length - 1]})…`);
-    es.push(await engineRun(engine, dict, ids, BATCH));
-    ts.push(await torch.run(ids));
+    es.push(await engineRun(engine, dict, ids, BATCH, visited));
+    ts.push(await torch.run(ids, visited));
   }
   loads.push(load());
   const eTot = es.map((e) => e.total_s), tTot = ts.map((t) => t.total_s);
@@ -280,9 +282,12 @@ export async function benchAttribution(ctx: SectionContext): Promise<BenchRow[]>
       const engine = await createEngine(bundle, replacementFromDictionary(dict, bundle.spec), { provider: 'cpu', threads, cacheDir: join(dir, 'cache') });
       const torch = await TorchReference.start(ctx.root, dir, threads, BATCH);
       try {
-        for (const T of lengths) rows.push(...(await compareAt(ctx, dir, engine, dict, torch, T, runs, threads)));
+        for (const [i, T] of lengths.entries()) rows.push(...(await compareAt(ctx, dir, engine, dict, torch, T, visitedAt(i), runs, threads)));
       } finally {
         torch.close();
+        // The scaling children below may use most of the machine: nothing of this engine stays resident.
+        await Promise.all([engine.forward.dispose(), engine.encode.release(), engine.backward.release()]);
+        (globalThis as { gc?: () => void }).gc?.();
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -302,7 +307,8 @@ function longContextModel(root: string, ctxLen: number): string {
   return dir;
 }
 
-const MEMORY_CAP_MB = Number(process.env.BENCH_ATTR_MEMORY_CAP_MB ?? 8192);
+/** A long-prompt child is stopped past this resident size: 16 GB, or 60 % of a smaller machine. */
+const MEMORY_CAP_MB = Number(process.env.BENCH_ATTR_MEMORY_CAP_MB ?? Math.min(16384, Math.floor((totalmem() / 2 ** 20) * 0.6)));
 const TIME_CAP_S = Number(process.env.BENCH_ATTR_TIME_CAP_S ?? 900);
 
 async function scalingTable(ctx: SectionContext, threads: number): Promise<BenchRow[]> {

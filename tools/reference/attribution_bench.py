@@ -25,7 +25,8 @@ Usage:
       [--update 4] [--serve]
 Without --serve: reads token ids from --ids, runs once, prints one JSON line of timings.
 With --serve: loads the weights, prints {"ready": true}, then for each line of comma-separated token ids
-on stdin runs one graph and prints one JSON line (so a caller can interleave runs with its own, both warm).
+on stdin ({"ids": [...], "check": FILE?, "max_feature_nodes": N?}) runs one graph and prints one JSON line
+(so a caller can interleave runs with its own, both warm).
 --check FILE writes the logit rows and the first --check-rows visited feature rows (dense, every column)
 with their (layer, position, index), for the bench to compare edges before timing.
 """
@@ -367,7 +368,8 @@ def main():
     print(json.dumps({'ready': True}), flush=True)
     for line in sys.stdin:
         req = json.loads(line)
-        print(json.dumps(run(req['ids'], req.get('check'))), flush=True)
+        n = req.get('max_feature_nodes', args.max_feature_nodes)
+        print(json.dumps(graph(m, req['ids'], args.batch, n, args.update, args.zero_bos, req.get('check'), args.check_rows)), flush=True)
 
 
 if __name__ == '__main__':
