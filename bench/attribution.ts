@@ -19,8 +19,10 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { computeAttribution, toAttributionGraph, type RawAttribution } from '../src/engine/attribution/attribute';
 import { createEngine, type AttributionEngine } from '../src/engine/attribution/engine';
+import { dropKeptMemory } from '../src/engine/attribution/kept-memory';
 import { replacementFromDictionary } from '../src/engine/attribution/from-dictionary';
 import { loadModelBundle } from '../src/engine/bundle/index';
+import type { ModelBundle } from '../src/engine/api';
 import { SafetensorsFile } from '../src/engine/bundle/safetensors';
 import { loadDictionary } from '../src/engine/dictionaries/index';
 import type { Dictionary } from '../src/engine/dictionaries/types';
@@ -216,36 +218,71 @@ function compareEdges(raw: RawAttribution, file: string): { worst: number; rows:
   return { worst, rows, note: missing ? `${missing} checked PyTorch rows not visited by the engine` : '' };
 }
 
-async function compareAt(ctx: SectionContext, dir: string, engine: AttributionEngine, dict: Dictionary, torch: TorchReference, T: number, visited: number, runs: number, threads: number): Promise<BenchRow[]> {
+/**
+ * Both sides alive at once only where the machine holds both: on the d768 model at 256 tokens each side
+ * alone peaks at 10–13 GB (1.3 M active features: their decoder rows are 3.9 GB on each side), so below
+ * 48 GB of memory the longer prompts run one side after the other, each in a fresh process or engine.
+ */
+const interleaves = (T: number) => T < 256 || totalmem() >= 48 * 2 ** 30;
+
+async function closeEngine(engine: AttributionEngine): Promise<void> {
+  await Promise.all([engine.forward.dispose(), engine.encode.release(), engine.backward.release()]);
+  dropKeptMemory(engine.backward);
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+async function compareAt(ctx: SectionContext, dir: string, bundle: ModelBundle, dict: Dictionary, T: number, visited: number, runs: number, threads: number): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
-  const ids = promptIds(T, engine.bundle.spec.vocabSize);
+  const ids = promptIds(T, bundle.spec.vocabSize);
   const check = join(dir, `check-${T}.safetensors`);
+  const interleaved = interleaves(T);
+  const es: EngineRun[] = [], ts: TorchRun[] = [], loads: string[] = [];
+  const timed = (side: string, r: number) => {
+    loads.push(load());
+    ctx.log(`  ${T} tokens, ${side}run ${r + 1}/${runs} (load ${loads[loads.length - 1]})…`);
+  };
   // Untimed first runs (warm-up for both), edges checked equal before anything is timed.
-  const e0 = await engineRun(engine, dict, ids, BATCH, visited);
-  const t0 = await torch.run(ids, visited, check);
+  let engine: AttributionEngine | undefined = await createEngine(bundle, replacementFromDictionary(dict, bundle.spec), { provider: 'cpu', threads, cacheDir: join(dir, 'cache') });
+  let torch: TorchReference | undefined;
+  let e0: EngineRun, t0: TorchRun;
+  try {
+    e0 = await engineRun(engine, dict, ids, BATCH, visited);
+    if (!interleaved) {
+      for (let r = 0; r < runs; r++) {
+        timed('engine ', r);
+        es.push(await engineRun(engine, dict, ids, BATCH, visited));
+      }
+      await closeEngine(engine);
+      engine = undefined;
+    }
+    torch = await TorchReference.start(ctx.root, dir, threads, BATCH);
+    t0 = await torch.run(ids, visited, check);
+    for (let r = 0; r < runs; r++) {
+      timed(interleaved ? '' : 'PyTorch ', r);
+      if (engine) es.push(await engineRun(engine, dict, ids, BATCH, visited));
+      ts.push(await torch.run(ids, visited));
+    }
+  } finally {
+    torch?.close();
+    if (engine) await closeEngine(engine);
+  }
   const cmp = compareEdges(e0.raw, check);
   const label = `${T} tokens, ${e0.raw.features.act.length} features, ${e0.raw.selected.length} visited, batch ${BATCH}`;
   rows.push({ section: 'attribution', name: `edges engine vs PyTorch, ${T} tokens (max |Δ| / row max)`, value: cmp.worst, unit: '', note: `${cmp.rows} rows compared (logits + first feature rows)${cmp.note ? '; ' + cmp.note : ''}` });
-  const es: EngineRun[] = [], ts: TorchRun[] = [], loads: string[] = [];
-  for (let r = 0; r < runs; r++) {
-    loads.push(load());
-    ctx.log(`  ${T} tokens, run ${r + 1}/${runs} (load ${loads[loads.length - 1]})…`);
-    es.push(await engineRun(engine, dict, ids, BATCH, visited));
-    ts.push(await torch.run(ids, visited));
-  }
   loads.push(load());
+  const order = interleaved ? 'interleaved' : `one side after the other (both at once need more than this machine's ${(totalmem() / 2 ** 30).toFixed(0)} GB)`;
   const eTot = es.map((e) => e.total_s), tTot = ts.map((t) => t.total_s);
   const phases = (x: { forward_s: number; encode_s: number; sweeps_s: number; prune_s: number }) => `forward ${x.forward_s.toFixed(2)}, encode ${x.encode_s.toFixed(2)}, sweeps ${x.sweeps_s.toFixed(2)}, prune ${x.prune_s.toFixed(2)} s`;
   const bestE = es[eTot.indexOf(minOf(eTot))], bestT = ts[tTot.indexOf(minOf(tTot))];
-  rows.push({ section: 'attribution', name: `engine graph, ${label} (min / median of ${runs})`, value: minOf(eTot), unit: 's', provider: 'cpu', note: `median ${medianOf(eTot).toFixed(2)} s; best: ${phases(bestE)}; ${threads} thread(s); load ${loads.join(' ')}` });
-  rows.push({ section: 'attribution', name: `PyTorch (circuit-tracer's method, f32, OpenBLAS), ${T} tokens, ${t0.features} features, ${t0.visited} visited (min / median of ${runs})`, value: minOf(tTot), unit: 's', provider: 'cpu', note: `median ${medianOf(tTot).toFixed(2)} s; best: ${phases(bestT)}; ${t0.batches} batches; ${torch.allocator}` });
+  rows.push({ section: 'attribution', name: `engine graph, ${label} (min / median of ${runs})`, value: minOf(eTot), unit: 's', provider: 'cpu', note: `median ${medianOf(eTot).toFixed(2)} s; best: ${phases(bestE)}; ${threads} thread(s); runs ${order}; load ${loads.join(' ')}` });
+  rows.push({ section: 'attribution', name: `PyTorch (circuit-tracer's method, f32, OpenBLAS), ${T} tokens, ${t0.features} features, ${t0.visited} visited (min / median of ${runs})`, value: minOf(tTot), unit: 's', provider: 'cpu', note: `median ${medianOf(tTot).toFixed(2)} s; best: ${phases(bestT)}; ${t0.batches} batches; ${torch!.allocator}` });
   // Ratios within one run: each interleaved pair, then the min and median of those.
   const pair = es.map((e, i) => ts[i].total_s / e.total_s);
   rows.push({ section: 'attribution', name: `speed-up, PyTorch / engine, ${T} tokens (min-to-min; median of pairs)`, value: minOf(tTot) / minOf(eTot), unit: '×', provider: 'cpu', ratio: minOf(tTot) / minOf(eTot), ratioLabel: 'higher is faster', note: `pairs ${pair.map((x) => x.toFixed(2)).join(', ')}; median ${medianOf(pair).toFixed(2)}` });
 
   // Achieved FLOP/s of the engine's sweeps against the matmul peak.
   const raw = bestE.raw;
-  const spec = engine.bundle.spec;
+  const spec = bundle.spec;
   const L = spec.nLayers;
   const upTo = Array.from({ length: L }, (_, l) => {
     const c = new Int32Array(T + 1);
@@ -279,16 +316,7 @@ export async function benchAttribution(ctx: SectionContext): Promise<BenchRow[]>
     try {
       const bundle = await loadModelBundle(dir);
       const dict = await loadDictionary(join(dir, 'transcoders'), { dModel: bundle.spec.dModel, nLayers: bundle.spec.nLayers });
-      const engine = await createEngine(bundle, replacementFromDictionary(dict, bundle.spec), { provider: 'cpu', threads, cacheDir: join(dir, 'cache') });
-      const torch = await TorchReference.start(ctx.root, dir, threads, BATCH);
-      try {
-        for (const [i, T] of lengths.entries()) rows.push(...(await compareAt(ctx, dir, engine, dict, torch, T, visitedAt(i), runs, threads)));
-      } finally {
-        torch.close();
-        // The scaling children below may use most of the machine: nothing of this engine stays resident.
-        await Promise.all([engine.forward.dispose(), engine.encode.release(), engine.backward.release()]);
-        (globalThis as { gc?: () => void }).gc?.();
-      }
+      for (const [i, T] of lengths.entries()) rows.push(...(await compareAt(ctx, dir, bundle, dict, T, visitedAt(i), runs, threads)));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

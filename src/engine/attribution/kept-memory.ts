@@ -60,3 +60,12 @@ export function takeKept<T>(owner: object, kind: string, make: (previous: T | un
     },
   };
 }
+
+/** Drops every kind of memory `owner` keeps now (an engine being closed), instead of after KEEP_MS. */
+export function dropKeptMemory(owner: object): void {
+  for (const p of pools.get(owner)?.values() ?? []) {
+    if (p.timer) clearTimeout(p.timer);
+    p.timer = undefined;
+    if (!p.busy) p.value = undefined;
+  }
+}
