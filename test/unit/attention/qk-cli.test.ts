@@ -36,8 +36,9 @@ const present = EMBEDDED.filter(embeddedPresent).length > 0 && existsSync(PROMPT
 
 /**
  * The nodes the tests query, looked up in the model at run time (never by a feature index, which a
- * retrained model renumbers): the feature at the last position with the largest direct edge into the
- * answer's logit (the one that predicts the name), and a layer-0 feature active at that position.
+ * retrained model renumbers): of the deepest layer's features at the last position, the one with the
+ * largest direct edge into the answer's logit (the one that predicts the name), and a layer-0 feature
+ * active at that position.
  */
 async function nodes(): Promise<{ predictor: string; early: string }> {
   const { bundle, dictionary } = await loadFixture(EMBEDDED[0]);
@@ -48,7 +49,8 @@ async function nodes(): Promise<{ predictor: string; early: string }> {
   for (let e = 0; e < g.edges.source.length; e++) if (g.edges.target[e] === answer.node) into.set(g.edges.source[e], g.edges.weight[e]);
   const last = g.tokens.length - 1;
   const at = g.nodes.map((n, i) => ({ n, w: into.get(i) ?? 0 })).filter((c) => c.n.kind === 'feature' && c.n.position === last);
-  const best = at.sort((a, b) => b.w - a.w)[0]?.n;
+  const deepest = Math.max(...at.map((c) => c.n.layer));
+  const best = at.filter((c) => c.n.layer === deepest).sort((a, b) => b.w - a.w)[0]?.n;
   const early = at.find((c) => c.n.layer === 0)?.n;
   assert.ok(best && best.layer > 0 && early, `the graph has features at the last position: ${at.map((c) => `L${c.n.layer}#${c.n.index}`).join(' ')}`);
   return { predictor: `L${best.layer}#${best.index}@${last}`, early: `L0#${early.index}@${last}` };
