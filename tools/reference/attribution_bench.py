@@ -330,11 +330,14 @@ def graph(m, ids, B, max_feat, update, zero_bos, check=None, check_rows=64):
     if check is not None:
         feat_rows = [(nd, r) for nd, r in kept if nd < sw.n_cols]
         logit_rows = [(nd, r) for nd, r in kept if nd >= sw.n_cols]
-        fl = torch.tensor([[float(f_layer[nd]), float(f_pos[nd]), float(torch.cat([f['idx'] for f in feats])[nd])] for nd, _ in feat_rows]).reshape(-1, 3)
+        fl = torch.tensor([[float(f_layer[nd]), float(f_pos[nd]), float(f_idx[nd])] for nd, _ in feat_rows]).reshape(-1, 3)
         write_safetensors(check, {
             'logit_ids': logit_ids.to(F32), 'logit_rows': torch.stack([r for _, r in logit_rows]),
             'feature_ids': fl, 'feature_rows': torch.stack([r for _, r in feat_rows]) if feat_rows else torch.zeros(0, sw.n_cols),
             'n_features_per_layer': torch.tensor([float(len(f['pos'])) for f in feats]),
+            # Every active feature's (layer, position, index), in column order: a feature whose JumpReLU
+            # pre-activation sits within f32 rounding of its threshold may be active on one side only.
+            'feature_keys': torch.stack([f_layer.float(), f_pos.float(), f_idx.float()], 1),
         }, 'F32')
     return {
         'tokens': T, 'features': n, 'visited': int(visited.sum()), 'logits': k, 'batches': batches, 'batch_size': B,
