@@ -168,7 +168,8 @@ async function engineRun(engine: AttributionEngine, dict: Dictionary, ids: numbe
  * rows and every checked feature row the engine also visited, over the columns the engine keeps (its
  * visited features, all errors and tokens). Columns are matched by (layer, position, index): a feature
  * whose pre-activation is within f32 rounding of its JumpReLU threshold can be active on one side only
- * (2 of 1.28 M at 256 tokens); such columns are counted and left out.
+ * (4 of 1.28 M at 256 tokens); such columns, and the error columns at their layer and position (which hold
+ * the one-sided feature's decoder vector on the other side), are counted and left out.
  */
 function compareEdges(raw: RawAttribution, file: string): { worst: number; rows: number; note: string } {
   const st = SafetensorsFile.open(file);
@@ -179,14 +180,27 @@ function compareEdges(raw: RawAttribution, file: string): { worst: number; rows:
   const byKey = new Map<string, number>();
   for (let k = 0; k < n; k++) byKey.set(`${f.layer[k]},${f.pos[k]},${f.index[k]}`, k);
   // Torch column → engine feature (−1: active in PyTorch only).
+  const T = raw.layout.nTokens;
+  // Error nodes at a (layer, position) whose feature sets differ: the one-sided feature's decoder vector
+  // is inside that error on the other side, so their columns differ by construction and are left out too.
+  const oddError = new Uint8Array(raw.layout.nErrors);
   const toEngine = new Int32Array(nTorch);
+  const inTorch = new Uint8Array(n);
   let torchOnly = 0;
   for (let c = 0; c < nTorch; c++) {
     const k = byKey.get(`${keys[3 * c]},${keys[3 * c + 1]},${keys[3 * c + 2]}`);
     toEngine[c] = k ?? -1;
-    if (k === undefined) torchOnly++;
+    if (k === undefined) {
+      torchOnly++;
+      oddError[keys[3 * c] * T + keys[3 * c + 1]] = 1;
+    } else inTorch[k] = 1;
   }
-  const engineOnly = n - (nTorch - torchOnly);
+  let engineOnly = 0;
+  for (let k = 0; k < n; k++) {
+    if (inTorch[k]) continue;
+    engineOnly++;
+    oddError[f.layer[k] * T + f.pos[k]] = 1;
+  }
   const nSel = raw.selected.length;
   const newIndex = new Int32Array(n).fill(-1);
   raw.selected.forEach((k, i) => (newIndex[k] = i));
@@ -206,7 +220,7 @@ function compareEdges(raw: RawAttribution, file: string): { worst: number; rows:
       diff = Math.max(diff, Math.abs(ref[refCol] - mine[mineCol]));
     };
     for (let c = 0; c < nTorch; c++) if (toEngine[c] >= 0 && newIndex[toEngine[c]] >= 0) at(c, toEngine[c]);
-    for (let c = 0; c < nOther; c++) at(nTorch + c, n + c);
+    for (let c = 0; c < nOther; c++) if (c >= oddError.length || !oddError[c]) at(nTorch + c, n + c);
     worst = Math.max(worst, diff / Math.max(big, 1e-30));
     rows++;
   };
@@ -227,7 +241,7 @@ function compareEdges(raw: RawAttribution, file: string): { worst: number; rows:
     compare(newIndex[k], featRows.subarray(r * nCols, (r + 1) * nCols));
   }
   const notes = [];
-  if (torchOnly || engineOnly) notes.push(`${engineOnly} feature(s) active in the engine only, ${torchOnly} in PyTorch only (pre-activation at the threshold within f32 rounding; their columns left out)`);
+  if (torchOnly || engineOnly) notes.push(`${engineOnly} feature(s) active in the engine only, ${torchOnly} in PyTorch only (pre-activation at the threshold within f32 rounding; their columns and their positions' error columns left out)`);
   if (missing) notes.push(`${missing} checked PyTorch rows not visited by the engine`);
   return { worst, rows, note: notes.join('; ') };
 }

@@ -31,15 +31,21 @@ export interface CliCommand {
 
 type OptionSpec = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
 
-/** The flags every engine command takes: where the model runs and where built graphs are cached. */
 /** A parsed flag: a string, a boolean switch, or the strings of a `multiple` flag. */
 export type FlagValue = string | boolean | string[] | undefined;
 
+/** The flags every engine command takes: where the model runs and where built graphs are cached. */
 export const RUNTIME_FLAGS = {
   provider: { type: 'string' },
   threads: { type: 'string' },
   'cache-dir': { type: 'string' },
 } as const satisfies Record<string, OptionSpec>;
+
+/** RUNTIME_FLAGS' usage lines, their descriptions starting at column `column` (the command's own). */
+export function runtimeUsage(column: number): string {
+  const line = (flag: string, what: string) => `  ${flag}`.padEnd(column) + what;
+  return [line('--provider NAME', 'execution provider (default auto)'), line('--threads N', 'onnxruntime intra-op threads'), line('--cache-dir DIR', 'where built ONNX graphs are cached')].join('\n');
+}
 
 /** What interventions hold fixed: the same flags (and defaults) on every command that intervenes. */
 export const SEMANTICS_FLAGS = {

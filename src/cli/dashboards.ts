@@ -13,7 +13,7 @@ import { buildDashboards, readCorpus } from '../engine/features/dashboards';
 import { PublishedFeatures } from '../engine/features/neuronpedia';
 import { FeatureStore, STORE_FILE } from '../engine/features/store';
 import { dictionaryDir } from './analyze';
-import { intOption, modelOption, parse, providerOption, RUNTIME_FLAGS, UsageError, type CliCommand } from './args';
+import { intOption, modelOption, parse, providerOption, RUNTIME_FLAGS, UsageError, type CliCommand, runtimeUsage } from './args';
 
 const usage = `Usage: circuit-inspector dashboards --corpus FILE… --out DIR [options]
        circuit-inspector dashboards --corpus FILE… --out DIR --neuronpedia EXPORT [--neuronpedia EXPORT …]
@@ -33,9 +33,7 @@ const usage = `Usage: circuit-inspector dashboards --corpus FILE… --out DIR [o
                        published label and examples; a feature without its own label takes the published one
   --store FILE         read a built store: --search TEXT (labels, descriptions, top tokens) or --card L:I
   --json               print JSON
-  --provider NAME      execution provider (default auto)
-  --threads N          onnxruntime intra-op threads
-  --cache-dir DIR      where built ONNX graphs are cached`;
+${runtimeUsage(23)}`;
 
 export const command: CliCommand = {
   summary: 'Build feature dashboards (top contexts, density, histogram, logits) from a corpus into one SQLite file; search them.',

@@ -13,7 +13,7 @@ import { featureCard, type FeatureCard } from '../engine/features/card';
 import { DEFAULT_LABEL_MIN_F1 } from '../shared/label-text';
 import type { LogitEffect } from '../engine/features/logit-views';
 import { dictionaryDir } from './analyze';
-import { intOption, modelOption, parseFlags, promptFromFile, providerOption, RUNTIME_FLAGS, UsageError, type CliCommand } from './args';
+import { intOption, modelOption, parseFlags, promptFromFile, providerOption, RUNTIME_FLAGS, UsageError, type CliCommand, runtimeUsage } from './args';
 
 const usage = `Usage: circuit-inspector feature --layer L --index I [--prompt TEXT | --prompt-file F] [options]
 
@@ -27,9 +27,7 @@ const usage = `Usage: circuit-inspector feature --layer L --index I [--prompt TE
   --min-f1 X          labels scoring below this F1 read "unlabelled (best guess …)" (default ${DEFAULT_LABEL_MIN_F1})
   --top N             tokens per logit list (default 10)
   --json              print the card as JSON
-  --provider NAME     execution provider (default auto)
-  --threads N         onnxruntime intra-op threads
-  --cache-dir DIR     where built ONNX graphs are cached`;
+${runtimeUsage(22)}`;
 
 const q = (s: string) => JSON.stringify(s);
 const signed = (x: number, digits = 3) => (x >= 0 ? '+' : '') + x.toFixed(digits);

@@ -7,7 +7,7 @@
 import { join, resolve } from 'node:path';
 import { EngineError } from '../engine/errors';
 import { findCompiledModels, formatScoreboard, scoreCompiled, type Scoreboard } from '../engine/groundtruth/index';
-import { intOption, packageRoot, parseFlags, providerOption, RUNTIME_FLAGS, UsageError, type CliCommand } from './args';
+import { intOption, packageRoot, parseFlags, providerOption, RUNTIME_FLAGS, UsageError, type CliCommand, runtimeUsage } from './args';
 import { existsSync } from 'node:fs';
 
 const usage = `Usage: circuit-inspector groundtruth [--models DIR] [--only NAME,…] [--dictionaries transcoders,clt] [--json]
@@ -17,9 +17,7 @@ const usage = `Usage: circuit-inspector groundtruth [--models DIR] [--only NAME,
   --dictionaries LIST      only these dictionaries (transcoders, clt)
   --lost                   also list the ground-truth edges lost at the default thresholds
   --json                   print the scoreboards as JSON
-  --provider NAME          execution provider (default auto)
-  --threads N              onnxruntime intra-op threads
-  --cache-dir DIR          where built ONNX graphs are cached`;
+${runtimeUsage(27)}`;
 
 export function compiledModelsDir(): string {
   let root = packageRoot();

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EngineError } from '../engine/errors';
 import { formatTwoHop, measureTwoHop, readTwoHopItems, type TwoHopReport } from '../engine/groundtruth/two-hop-measure';
-import { fractionOption, intOption, modelOption, parseFlags, pathOption, runtimeOptions, RUNTIME_FLAGS, UsageError, type CliCommand } from './args';
+import { fractionOption, intOption, modelOption, parseFlags, pathOption, runtimeOptions, RUNTIME_FLAGS, UsageError, type CliCommand, runtimeUsage } from './args';
 
 const usage = `Usage: circuit-inspector two-hop [--model DIR] [options]
 
@@ -21,9 +21,7 @@ const usage = `Usage: circuit-inspector two-hop [--model DIR] [options]
   --min-f1 X               a feature probes for a state / capital at this F1 or more (default 0.5)
   --dictionaries LIST      transcoders and/or clt (default: both, where the model has them)
   --json                   print the reports as JSON (with every prompt's result)
-  --provider NAME          execution provider (default auto)
-  --threads N              onnxruntime intra-op threads
-  --cache-dir DIR          where built ONNX graphs are cached`;
+${runtimeUsage(27)}`;
 
 export const command: CliCommand = {
   summary: 'Measure how often two-hop answers go city → state probe → feature → answer (and the shortcut around the state).',

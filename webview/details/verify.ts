@@ -146,7 +146,12 @@ export const verifySection: DetailsSection = {
       const items = pinned.map((n) => ({ sceneId: n.id, name: nodeName(n), features: [at(n)] }));
       button(`Pinned subgraph (${pinned.length})`, 'verify-subgraph', true, () => void v.run(c.host, items, `the pinned subgraph (${pinned.length} features)`, items.map((i) => i.features[0])));
     }
-    button(`Top ${TOP}`, 'verify-top', !!selected.length, () => void v.run(c.host, topItems(c), `the ${TOP} most influential features`));
+    // The graph's own ranking over the features in view: a feature the threshold hides is not verified
+    // here (circuit-inspector verify --top ranks every feature of the graph), so the label says so.
+    button(`Top ${TOP} in view`, 'verify-top', !!selected.length, () => {
+      const items = topItems(c);
+      void v.run(c.host, items, `the ${items.length} most influential features in view`);
+    });
 
     const setSem = (change: Partial<Semantics>) => v.setSemantics({ ...v.semantics, ...change });
     const options = el(
