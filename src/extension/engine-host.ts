@@ -10,6 +10,9 @@ import { Disposable } from './disposable';
 import { RpcClient, type CallOptions } from '../worker/rpc-endpoints';
 import type { ArgsOf, LoadModelArgs, Method, ModelInfo, ResultOf } from '../shared/rpc';
 
+/** How long a stopping worker may take to settle its calls and release its sessions. */
+const SHUTDOWN_MS = 5000;
+
 export class EngineHost extends Disposable {
   private worker?: Worker;
   private client?: RpcClient;
@@ -89,9 +92,17 @@ export class EngineHost extends Disposable {
 
   private stopWorker(): void {
     const w = this.worker;
+    const client = this.client;
     this.worker = undefined;
-    this.client?.dispose();
     this.client = undefined;
-    void w?.terminate();
+    if (!w) return;
+    // The worker settles its calls and releases its sessions first (see `shutdown`); a worker that does
+    // not answer within SHUTDOWN_MS is terminated anyway.
+    const stopped = client ? client.call('shutdown', {}).catch(() => undefined) : Promise.resolve();
+    const timeout = new Promise<void>((done) => setTimeout(done, SHUTDOWN_MS).unref?.());
+    void Promise.race([stopped, timeout]).finally(() => {
+      client?.dispose();
+      void w.terminate();
+    });
   }
 }

@@ -179,6 +179,12 @@ export interface EngineMethods {
   qk(args: QkArgs): QkView;
   /** Runs the circuit tests (expect lines) of a prompt document; one result per block that has tests. */
   circuitTests(args: { doc: string; dialect: PromptDialect }): BlockResult[];
+  /**
+   * Before the host terminates the thread: cancels every running call, waits until each has settled (no
+   * onnxruntime run still in flight) and releases the sessions. Terminating a thread while a native run
+   * completes aborts the whole process (onnxruntime-node throws from its completion callback).
+   */
+  shutdown(args: Record<string, never>): void;
 }
 
 export type Method = keyof EngineMethods;

@@ -329,10 +329,10 @@ class RealEngine implements LoadedEngine {
     return e && { f1: e.f1, precision: e.precision, recall: e.recall, against: e.against ?? (e.latent ? `the latent ${e.latent}` : undefined) };
   }
 
-  dispose(): void {
+  dispose(): Promise<void> {
     this.active = undefined;
     this.store?.close();
-    void this.session.dispose();
+    return this.session.dispose();
   }
 }
 

@@ -78,7 +78,7 @@ export interface LoadedEngine {
   decompositions?(text: string, ctx: CallContext, maxAblations?: number): Promise<DecompositionReport>;
   buildDashboards?(args: { corpus: string[]; resume?: boolean; maxTokens?: number }, ctx: CallContext): Promise<DashboardsBuilt>;
   searchFeatures?(args: { query: string; limit?: number }): FeatureSearchHit[];
-  dispose(): void;
+  dispose(): void | Promise<void>;
 }
 
 export type EngineLoader = (args: LoadModelArgs, ctx: CallContext) => Promise<LoadedEngine>;
@@ -290,9 +290,11 @@ export class EngineService {
     return e.circuitTests(args.doc, args.dialect, ctx.signal);
   }
 
-  dispose(): void {
-    this.engine?.dispose();
+  /** Releases the loaded engine's sessions (resolved once they are released). */
+  async dispose(): Promise<void> {
+    const e = this.engine;
     this.engine = undefined;
     this.runs.clear();
+    await e?.dispose();
   }
 }

@@ -29,6 +29,7 @@ export function handlersFor(service: EngineService): Handlers {
     vocabulary: (a) => readPromptVocabulary(a.modelPath),
     listDictionaries: (a, c) => listModelDictionaries(a.modelPath, c),
     decompositions: (a, c) => service.decompositions(a, c),
+    shutdown: () => service.dispose(),
   };
 }
 

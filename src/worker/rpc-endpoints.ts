@@ -40,24 +40,28 @@ export function deserializeError(s: SerializedError): EngineError {
   return err;
 }
 
-/** Worker side: runs handlers, one AbortController per call. */
+/**
+ * Worker side: runs handlers, one AbortController per call. `shutdown` first cancels every other running
+ * call and waits until each has settled, so its handler releases sessions no native run still uses.
+ */
 export function serve(port: Port, handlers: Handlers): { dispose(): void } {
-  const running = new Map<number, AbortController>();
+  const running = new Map<number, { ac: AbortController; done: Promise<unknown> }>();
   const listener = (raw: unknown) => {
     const msg = raw as HostToWorker;
     if (msg.kind === 'cancel') {
-      running.get(msg.id)?.abort();
+      running.get(msg.id)?.ac.abort();
       return;
     }
     if (msg.kind !== 'call') return;
     const ac = new AbortController();
-    running.set(msg.id, ac);
+    const others = msg.method === 'shutdown' ? [...running.values()] : [];
+    for (const o of others) o.ac.abort();
     const ctx: CallContext = {
       signal: ac.signal,
       progress: (progress: Progress) => port.postMessage({ kind: 'progress', id: msg.id, progress } satisfies WorkerToHost),
     };
     const handler = handlers[msg.method] as ((a: unknown, c: CallContext) => unknown) | undefined;
-    Promise.resolve()
+    const done = Promise.allSettled(others.map((o) => o.done))
       .then(() => {
         if (!handler) throw new EngineError('INTERNAL', `Unknown engine method ${String(msg.method)}.`);
         return handler(msg.args, ctx);
@@ -74,12 +78,13 @@ export function serve(port: Port, handlers: Handlers): { dispose(): void } {
         port.postMessage({ kind: 'error', id: msg.id, error } satisfies WorkerToHost);
       })
       .finally(() => running.delete(msg.id));
+    running.set(msg.id, { ac, done });
   };
   port.on('message', listener);
   return {
     dispose() {
       port.off('message', listener);
-      for (const ac of running.values()) ac.abort();
+      for (const r of running.values()) r.ac.abort();
       running.clear();
     },
   };

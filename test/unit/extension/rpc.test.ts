@@ -36,7 +36,11 @@ function handlers(log: string[]): Handlers {
         ctx.signal.addEventListener('abort', () => {
           clearInterval(timer);
           log.push(`aborted ${a.feature}`);
-          reject(new EngineError('CANCELLED', 'Cancelled.'));
+          // Like an onnxruntime run that finishes after the abort: the call settles a little later.
+          setTimeout(() => {
+            if (a.feature === 7) log.push(`settled ${a.feature}`);
+            reject(new EngineError('CANCELLED', 'Cancelled.'));
+          }, 30);
         });
         void resolve;
       }),
@@ -45,6 +49,9 @@ function handlers(log: string[]): Handlers {
     intervene: unused,
     circuitTests: unused,
     verify: unused,
+    shutdown: () => {
+      log.push('shutdown');
+    },
   };
 }
 
@@ -112,6 +119,20 @@ test('failAll rejects everything in flight (the worker died)', async () => {
     const p = client.call('featureActivations', { text: 't', layer: 0, feature: 1 });
     client.failAll(new EngineError('INTERNAL', 'The engine stopped unexpectedly.'));
     await assert.rejects(p, /stopped unexpectedly/);
+  } finally {
+    close();
+  }
+});
+
+test('shutdown cancels the running calls and runs only once each has settled', async () => {
+  const { client, log, close } = pair();
+  try {
+    const running = client.call('featureActivations', { text: 'x', layer: 0, feature: 7 }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 20));
+    await client.call('shutdown', {});
+    assert.deepEqual(log, ['aborted 7', 'settled 7', 'shutdown'], 'the shutdown handler ran after the cancelled call settled');
+    const e = await running;
+    assert.ok(isEngineError(e) && e.code === 'CANCELLED');
   } finally {
     close();
   }

@@ -27,6 +27,8 @@ export function startWorker(): WorkerHarness {
     client,
     cacheDir,
     async stop() {
+      // As the extension stops it: calls settled and sessions released before the thread goes.
+      await client.call('shutdown', {}).catch(() => undefined);
       client.dispose();
       await worker.terminate();
       rmSync(cacheDir, { recursive: true, force: true });

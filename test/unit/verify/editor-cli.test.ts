@@ -39,6 +39,8 @@ before(async () => {
 });
 
 after(async () => {
+  // As the extension stops its worker: calls settled and sessions released before the thread goes.
+  await client?.call('shutdown', {}).catch(() => undefined);
   client?.dispose();
   await worker?.terminate();
   rmSync(cacheDir, { recursive: true, force: true });
