@@ -254,7 +254,7 @@ function compareEdges(raw: RawAttribution, file: string): { worst: number; rows:
 const interleaves = (T: number) => T < 256 || totalmem() >= 48 * 2 ** 30;
 
 async function closeEngine(engine: AttributionEngine): Promise<void> {
-  await Promise.all([engine.forward.dispose(), engine.encode.release(), engine.backward.release()]);
+  await engine.dispose();
   dropKeptMemory(engine.backward);
   (globalThis as { gc?: () => void }).gc?.();
 }

@@ -53,4 +53,9 @@ export interface ForwardOptions {
    *  Steering and ablation of transcoder features enter through here. */
   mlpOutDelta?: Float32Array;
   signal?: AbortSignal;
+  /**
+   * Run attention in this many query blocks and return rotated queries, keys and log-sum-exps instead of
+   * the [H, T, T] patterns (onnx/forward-graph.ts): how long prompts stay in memory linear in T.
+   */
+  attentionBlocks?: number;
 }

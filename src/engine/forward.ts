@@ -30,32 +30,30 @@ export interface ForwardTimings {
 }
 
 export class ForwardRunner {
+  private readonly blocked = new Map<number, Promise<EngineSession>>();
+
   private constructor(
     readonly bundle: ModelBundle,
     private readonly session: EngineSession,
     readonly timings: ForwardTimings,
+    private readonly opts: ForwardRunnerOptions,
   ) {}
 
   static async create(bundle: ModelBundle, opts: ForwardRunnerOptions = {}): Promise<ForwardRunner> {
-    const cacheDir = opts.cacheDir ?? defaultCacheDir();
-    let builder: GraphBuilder | undefined;
-    let buildMs = 0;
-    let cacheHit = true;
-    // The runtime picks the provider, then asks for the graph in the precision that provider runs best.
-    const source = (precision: 'f32' | 'f16'): Uint8Array | string => {
-      const t = performance.now();
-      const key = cacheKey({ weightsHash: bundle.weightsHash, kind: 'forward', version: FORWARD_GRAPH_VERSION, options: { precision } });
-      const cached = cachedModel(cacheDir, key, () => (builder ??= buildForwardGraph(bundle.spec).builder), precision, opts.externalDataThreshold);
-      if (!cached.hit) {
-        cacheHit = false;
-        buildMs += performance.now() - t;
-      }
-      return cached.model;
-    };
-    const t0 = performance.now();
-    const session = await createSession(source, { provider: opts.provider, threads: opts.threads, precision: opts.precision });
-    const sessionMs = performance.now() - t0 - buildMs;
-    return new ForwardRunner(bundle, session, { buildMs, sessionMs, cacheHit });
+    const { session, timings } = await openForwardSession(bundle, opts);
+    return new ForwardRunner(bundle, session, timings, opts);
+  }
+
+  /** The blocked-attention session for `blocks` query blocks, opened on first use and kept. */
+  private blockedSession(blocks: number): Promise<EngineSession> {
+    let s = this.blocked.get(blocks);
+    if (!s) {
+      // Same provider and precision as the dense session, so a long prompt's numbers match a short one's.
+      s = openForwardSession(this.bundle, { ...this.opts, provider: this.session.provider, precision: this.session.precision }, blocks).then((o) => o.session);
+      this.blocked.set(blocks, s);
+      s.catch(() => this.blocked.delete(blocks));
+    }
+    return s;
   }
 
   /** The precision the graph runs in on that provider ('f16' only on GPU providers). */
@@ -93,7 +91,9 @@ export class ForwardRunner {
       input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens, (t) => BigInt(t.id)), [1, T]),
       mlp_out_delta: new ort.Tensor('float32', delta, [spec.nLayers, T, spec.dModel]),
     };
-    const out = await this.session.run(feeds);
+    const session = opts.attentionBlocks ? await this.blockedSession(opts.attentionBlocks) : this.session;
+    throwIfCancelled(opts.signal);
+    const out = await session.run(feeds);
     throwIfCancelled(opts.signal);
     const hooks = new Map<string, HookTensor>();
     for (const [name, t] of Object.entries(out)) {
@@ -105,8 +105,32 @@ export class ForwardRunner {
   }
 
   async dispose(): Promise<void> {
-    await this.session.release();
+    const blocked = await Promise.all([...this.blocked.values()].map((s) => s.catch(() => undefined)));
+    this.blocked.clear();
+    await Promise.all([this.session.release(), ...blocked.map((s) => s?.release())]);
   }
+}
+
+/** The forward graph's session (dense patterns, or `blocks` query blocks), built or read from the graph cache. */
+async function openForwardSession(bundle: ModelBundle, opts: ForwardRunnerOptions, blocks?: number): Promise<{ session: EngineSession; timings: ForwardTimings }> {
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  let builder: GraphBuilder | undefined;
+  let buildMs = 0;
+  let cacheHit = true;
+  // The runtime picks the provider, then asks for the graph in the precision that provider runs best.
+  const source = (precision: 'f32' | 'f16'): Uint8Array | string => {
+    const t = performance.now();
+    const key = cacheKey({ weightsHash: bundle.weightsHash, kind: blocks ? `forward-blocked-${blocks}` : 'forward', version: FORWARD_GRAPH_VERSION, options: { precision } });
+    const cached = cachedModel(cacheDir, key, () => (builder ??= buildForwardGraph(bundle.spec, { attentionBlocks: blocks }).builder), precision, opts.externalDataThreshold);
+    if (!cached.hit) {
+      cacheHit = false;
+      buildMs += performance.now() - t;
+    }
+    return cached.model;
+  };
+  const t0 = performance.now();
+  const session = await createSession(source, { provider: opts.provider, threads: opts.threads, precision: opts.precision });
+  return { session, timings: { buildMs, sessionMs: performance.now() - t0 - buildMs, cacheHit } };
 }
 
 /** TokenInfos for bare ids: each token's surface text laid end to end. */

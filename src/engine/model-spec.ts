@@ -140,6 +140,11 @@ export const hooks = {
   residPre: (l: number) => `blocks.${l}.hook_resid_pre`,
   ln1Scale: (l: number) => `blocks.${l}.ln1.hook_scale`,
   pattern: (l: number) => `blocks.${l}.attn.hook_pattern`,
+  /** Blocked attention only (long prompts): queries [H, T, hd] and keys [Hkv, T, hd] after q/k norms and rotary, unscaled. */
+  rotQ: (l: number) => `blocks.${l}.attn.hook_rot_q`,
+  rotK: (l: number) => `blocks.${l}.attn.hook_rot_k`,
+  /** Blocked attention only: each query's log-sum-exp of its masked scores [H, T], so any block of the pattern is exp(score − lse). */
+  lse: (l: number) => `blocks.${l}.attn.hook_lse`,
   ln1PostScale: (l: number) => `blocks.${l}.ln1_post.hook_scale`,
   attnOut: (l: number) => `blocks.${l}.hook_attn_out`,
   residMid: (l: number) => `blocks.${l}.hook_resid_mid`,

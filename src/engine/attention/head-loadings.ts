@@ -24,6 +24,7 @@
  */
 import type { FrozenLinearModel } from './linear-model';
 import { normLinear, normLinearT } from './linear-model';
+import { densePatterns } from '../attribution/frozen';
 
 /** What a head-loading target is: a feature (its encoder row at its layer's transcoder input) or a logit direction. */
 export type HeadTarget =
@@ -91,7 +92,7 @@ export function localValues(m: FrozenLinearModel, col: number, lastLayer: number
     out[l] = v;
     // The diagonal of every head keeps the signal at p.
     const y = new Float64Array(d);
-    const P = frozen.patterns[l];
+    const P = densePatterns(frozen, 'Head loadings')[l];
     for (let h = 0; h < H; h++) {
       const pd = P[(h * m.T + p) * m.T + p];
       if (pd === 0) continue;

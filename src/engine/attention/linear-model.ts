@@ -21,7 +21,7 @@
  */
 import type { ModelSpec, NormSpec } from '../model-spec';
 import type { ActiveFeatures } from '../attribution/features';
-import type { FrozenForward } from '../attribution/frozen';
+import { densePatterns, type FrozenForward } from '../attribution/frozen';
 import { decodeSpan, type Replacement } from '../attribution/replacement';
 
 export interface FrozenParts {
@@ -128,7 +128,7 @@ export class FrozenLinearModel {
     const { spec, frozen } = this.parts;
     const blk = spec.blocks[l], a = blk.attn;
     const d = this.d, H = a.nHeads, Hkv = a.nKvHeads, hd = a.headDim, rep = H / Hkv;
-    const wo = a.wo.data, wv = a.wv.data, P = frozen.patterns[l];
+    const wo = a.wo.data, wv = a.wv.data, P = densePatterns(frozen, 'Attention through the linear model')[l];
     const T = this.T;
     const gA = g.slice(0, (upTo + 1) * d);
     if (blk.ln1Post) for (let t = 0; t <= upTo; t++) normLinearT(blk.ln1Post, frozen.ln1Post[l][t], gA, t * d, d);
@@ -301,7 +301,7 @@ export class FrozenLinearModel {
     const blk = spec.blocks[l], a = blk.attn;
     const d = this.d, T = this.T, H = a.nHeads, Hkv = a.nKvHeads, hd = a.headDim, rep = H / Hkv;
     const kvW = Hkv * hd;
-    const wv = a.wv.data, wo = a.wo.data, P = frozen.patterns[l];
+    const wv = a.wv.data, wo = a.wo.data, P = densePatterns(frozen, 'Attention through the linear model')[l];
     const v = new Float64Array((upTo + 1) * kvW);
     const u = new Float64Array(d);
     for (let k = 0; k <= upTo; k++) {

@@ -16,6 +16,7 @@ import { headTargetOfRow, positionOfNode, sweepColumnOfNode } from './graph-head
 import { headLoadings, sourceOfColumn, type HeadLoadingEdge } from './head-loadings';
 import { FrozenLinearModel } from './linear-model';
 import { QkTracer, visibleKeys, type QkAttribution } from './qk';
+import { densePatterns } from '../attribution/frozen';
 
 export interface NodeRef {
   kind: 'feature' | 'error' | 'logit' | 'embedding';
@@ -165,7 +166,7 @@ export function qkForNode(spec: ModelSpec, r: Replacement, raw: RawAttribution, 
     }
     if (!head) throw new EngineError('ATTENTION_QUERY_INVALID', 'This node has no cross-position edges, so no head carries one.', 'Pass --head LAYER.HEAD to choose one.');
     if (key === undefined) {
-      const P = raw.frozen.patterns[head.layer];
+      const P = densePatterns(raw.frozen, 'QK attribution')[head.layer];
       const keys = visibleKeys(spec.blocks[head.layer].attn, query);
       key = keys.reduce((b, k) => (P[(head!.head * T + query) * T + k] > P[(head!.head * T + query) * T + b] ? k : b), keys[0]);
       chosen += `${chosen ? '; ' : ''}key position ${key} is where the head attends most`;

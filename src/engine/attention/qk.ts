@@ -25,6 +25,7 @@ import { EngineError } from '../errors';
 import type { AttentionSpec } from '../model-spec';
 import { rotaryInvFreq } from '../onnx/forward-graph';
 import { FrozenLinearModel, normLinear, normLinearT } from './linear-model';
+import { densePatterns } from '../attribution/frozen';
 
 export interface QkQuery {
   layer: number;
@@ -284,7 +285,7 @@ export class QkTracer {
       ...(a.softcap ? { softcap: a.softcap, capFactor: scorePre !== 0 ? score / scorePre : 1 } : {}),
       scorePre,
       score,
-      pattern: m.parts.frozen.patterns[layer][(head * m.T + query) * m.T + key],
+      pattern: densePatterns(m.parts.frozen, 'QK attribution')[layer][(head * m.T + query) * m.T + key],
       terms: { pairwise, queryOnly, keyOnly, biasBias },
       pairs,
       queryMarginal: qMarg.slice(0, top),

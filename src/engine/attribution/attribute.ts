@@ -24,7 +24,7 @@ import type { RawAttribution } from './raw';
 import { BackwardSweep, type SeedBatch } from './backward';
 import { attributionEngine, type AttributionEngine, type EngineOptions } from './engine';
 import { encodeFeatures, type ActiveFeatures } from './features';
-import { freezeForward, type FrozenForward } from './frozen';
+import { attentionBlocksFor, freezeForward, type FrozenForward } from './frozen';
 import { influenceOnRows, topUnvisited } from './influence';
 import { pruneCsr, type NodeLayout } from './prune';
 import { scoresOnCsr } from './scores';
@@ -85,6 +85,13 @@ export interface AttributeOptions {
    * edges no earlier prune kept.
    */
   headLoadings?: boolean | 'auto';
+  /**
+   * Attention in the forward pass and the sweeps: 0 keeps the dense [H, T, T] patterns; n ≥ 1 runs it in
+   * n blocks and rebuilds pattern blocks in the sweeps (memory linear in the prompt length; head
+   * loadings, QK and interventions then need a shorter prompt). Default: blocked once the dense patterns
+   * would pass DENSE_PATTERN_BYTES (frozen.ts `attentionBlocksFor`).
+   */
+  attentionBlocks?: number;
 }
 
 export interface AttributeContext {
@@ -131,7 +138,7 @@ export function zeroBosDefault(bundle: ModelBundle, tokens: TokenInfo[]): boolea
 export type FeatureEncoder = (frozen: FrozenForward, cache: ActivationCache, zeroBos: boolean) => Promise<ActiveFeatures> | ActiveFeatures;
 
 /** Tokenize → forward with hooks → freeze → encode: the one forward pass an analysis makes. */
-export async function runPrompt(engine: AttributionEngine, prompt: string | number[] | TokenInfo[], options: Pick<AttributeOptions, 'zeroBos'> = {}, ctx: AttributeContext = {}): Promise<PromptRun> {
+export async function runPrompt(engine: AttributionEngine, prompt: string | number[] | TokenInfo[], options: Pick<AttributeOptions, 'zeroBos' | 'attentionBlocks'> = {}, ctx: AttributeContext = {}): Promise<PromptRun> {
   const { nLayers: L, dModel: d } = engine.bundle.spec;
   return runPromptWith(engine.bundle, engine.forward, engine.replacement.inputHook, (frozen, _cache, zeroBos) => encodeFeatures(engine.encode, frozen, L, d, zeroBos), prompt, options, ctx);
 }
@@ -150,7 +157,7 @@ export async function runPromptWith(
   inputHook: TranscoderInputHook,
   encode: FeatureEncoder,
   prompt: string | number[] | TokenInfo[],
-  options: Pick<AttributeOptions, 'zeroBos'> = {},
+  options: Pick<AttributeOptions, 'zeroBos' | 'attentionBlocks'> = {},
   ctx: AttributeContext = {},
 ): Promise<PromptRun> {
   const progress = (s: AttributionStage, f: number) => ctx.onProgress?.(s, f);
@@ -161,8 +168,9 @@ export async function runPromptWith(
   throwIfCancelled(ctx.signal);
 
   progress('forward', 0);
-  const cache = await forward.runTokens(tokens, { signal: ctx.signal });
-  const frozen = freezeForward(bundle.spec, cache, inputHook);
+  const attentionBlocks = attentionBlocksFor(bundle.spec, tokens.length, options.attentionBlocks);
+  const cache = await forward.runTokens(tokens, { signal: ctx.signal, attentionBlocks });
+  const frozen = freezeForward(bundle.spec, cache, inputHook, attentionBlocks);
   progress('forward', 1);
   const t1 = performance.now();
 
@@ -209,7 +217,8 @@ export async function attributeRun(engine: AttributionEngine, run: PromptRun, op
   const { bundle, replacement: r } = engine;
   const d = bundle.spec.dModel;
   const resident = options.deviceResidentConstants ?? engine.backward.provider !== 'cpu';
-  const sweep = await BackwardSweep.create(engine.backward, bundle.spec, r, run.frozen, run.features, resident);
+  const session = run.frozen.blocked ? await engine.blockedBackward(run.frozen.blocked.blocks) : engine.backward;
+  const sweep = await BackwardSweep.create(session, bundle.spec, r, run.frozen, run.features, resident);
   const { layer, index } = run.features;
   const sweeper: SeedSweeper = {
     nSources: sweep.nSources,
@@ -218,7 +227,7 @@ export async function attributeRun(engine: AttributionEngine, run: PromptRun, op
     },
     runSparse: (seeds, sink) => sweep.runSparse(seeds, sink),
     featureSeed: (k) => r.layers[layer[k]].wEnc.data.subarray(index[k] * d, (index[k] + 1) * d),
-    memoryOwner: engine.backward,
+    memoryOwner: session,
     dispose: () => sweep.dispose(),
   };
   return sweepAttribution(bundle.spec, run, sweeper, options, ctx);

@@ -11,7 +11,7 @@ import { ort, type EngineSession } from '../runtime';
 import type { ModelSpec } from '../model-spec';
 import { backwardNames as N, DECODER_BUCKETS } from '../onnx/backward-graph';
 import type { ActiveFeatures } from './features';
-import type { FrozenForward } from './frozen';
+import { densePatterns, type FrozenForward } from './frozen';
 import { takeDecoderMemory, type DecoderMemory } from './decoder-memory';
 import { decodeSpan, type Replacement } from './replacement';
 
@@ -102,8 +102,17 @@ export class BackwardSweep {
       if (want.has(name)) this.statics[name] = t;
     };
     for (let l = 0; l < L; l++) {
-      // One view per head (no copy): the graph reads each head's pattern as a matrix of its own.
-      for (let h = 0; h < spec.blocks[l].attn.nHeads; h++) put(N.pattern(l, h), new ort.Tensor('float32', frozen.patterns[l].subarray(h * T * T, (h + 1) * T * T), [T, T]));
+      const a = spec.blocks[l].attn;
+      if (frozen.blocked) {
+        // Long prompts: what the sweep rebuilds the patterns from, block by block.
+        put(N.rotQ(l), new ort.Tensor('float32', frozen.blocked.q[l], [a.nHeads, T, a.headDim]));
+        put(N.rotK(l), new ort.Tensor('float32', frozen.blocked.k[l], [a.nKvHeads, T, a.headDim]));
+        put(N.lse(l), new ort.Tensor('float32', frozen.blocked.lse[l], [a.nHeads, T]));
+      } else {
+        // One view per head (no copy): the graph reads each head's pattern as a matrix of its own.
+        const P = densePatterns(frozen, 'The dense backward sweep')[l];
+        for (let h = 0; h < a.nHeads; h++) put(N.pattern(l, h), new ort.Tensor('float32', P.subarray(h * T * T, (h + 1) * T * T), [T, T]));
+      }
       put(N.ln1Scale(l), new ort.Tensor('float32', frozen.ln1[l], [T]));
       if (frozen.ln1Post.length) put(N.ln1PostScale(l), new ort.Tensor('float32', frozen.ln1Post[l], [T]));
       put(N.ln2Scale(l), new ort.Tensor('float32', frozen.ln2[l], [T]));

@@ -28,8 +28,12 @@ export interface AttributionEngine {
   forward: ForwardRunner;
   encode: EngineSession;
   backward: EngineSession;
+  /** The backward session that rebuilds patterns in `blocks` key blocks (long prompts), opened on first use. */
+  blockedBackward(blocks: number): Promise<EngineSession>;
   /** The runtime options it was built with (provider, threads, cache), for graphs built later. */
   options: EngineOptions;
+  /** Releases every session (the blocked backward sessions too). */
+  dispose(): Promise<void>;
 }
 
 /** Cheap, stable fingerprint of a dictionary's weights: shapes and sampled values of every matrix. */
@@ -86,7 +90,7 @@ export async function releaseAttributionEngine(bundle: ModelBundle, dict: Dictio
   if (!e) return;
   byOpts!.delete(key);
   const engine = await e.catch(() => undefined);
-  if (engine) await Promise.all([engine.forward.dispose(), engine.encode.release(), engine.backward.release()]);
+  if (engine) await engine.dispose();
 }
 
 export async function createEngine(bundle: ModelBundle, replacement: Replacement, opts: EngineOptions = {}): Promise<AttributionEngine> {
@@ -102,11 +106,28 @@ export async function createEngine(bundle: ModelBundle, replacement: Replacement
   // Each graph is built in the precision its provider runs best (f16 on GPUs, with the reductions —
   // the attribution dot products among them — accumulating in f32; see onnx/precision.ts).
   const encodeSource = (precision: 'f32' | 'f16') => cachedModel(dir, key('encode', precision), () => buildEncodeGraph(replacement, bundle.spec.dModel), precision).model;
-  const backwardSource = (precision: 'f32' | 'f16') =>
-    cachedModel(dir, key('backward', precision), () => buildBackwardGraph(bundle.spec, { inputHook: replacement.inputHook, skip: replacement.layers.map((l) => l.wSkip) }), precision).model;
+  const backwardSource = (blocks?: number) => (precision: 'f32' | 'f16') =>
+    cachedModel(dir, key(blocks ? `backward-blocked-${blocks}` : 'backward', precision), () => buildBackwardGraph(bundle.spec, { inputHook: replacement.inputHook, skip: replacement.layers.map((l) => l.wSkip), attentionBlocks: blocks }), precision).model;
   // The backward sweep stays f32 on every provider: gradients several layers down are small (1e-5 and
   // below on wide models), where f16 has lost most of its significand to subnormals — measured on an
   // H200, f16 sweeps gave edges 90 % off on a d=1024 model while f16 forward + encode stayed within 1 %.
-  const [encode, backward] = await Promise.all([createSession(encodeSource, opts), createSession(backwardSource, { ...opts, precision: 'f32' })]);
-  return { bundle, replacement, forward, encode, backward, options: opts };
+  const [encode, backward] = await Promise.all([createSession(encodeSource, opts), createSession(backwardSource(), { ...opts, precision: 'f32' })]);
+  const blocked = new Map<number, Promise<EngineSession>>();
+  return {
+    bundle, replacement, forward, encode, backward, options: opts,
+    blockedBackward(blocks) {
+      let s = blocked.get(blocks);
+      if (!s) {
+        s = createSession(backwardSource(blocks), { ...opts, provider: backward.provider, precision: 'f32' });
+        blocked.set(blocks, s);
+        s.catch(() => blocked.delete(blocks));
+      }
+      return s;
+    },
+    async dispose() {
+      const all = await Promise.all([...blocked.values()].map((s) => s.catch(() => undefined)));
+      blocked.clear();
+      await Promise.all([forward.dispose(), encode.release(), backward.release(), ...all.map((s) => s?.release())]);
+    },
+  };
 }

@@ -15,7 +15,7 @@ import { cacheKey, cachedModel, defaultCacheDir } from '../onnx/cache';
 import { buildInterventionGraph, interventionNames as N } from '../onnx/intervention-graph';
 import { createSession, ort, type EngineSession } from '../runtime';
 import { ATTRIBUTION_GRAPH_VERSION, replacementFingerprint, type EngineOptions } from './engine';
-import type { FrozenForward } from './frozen';
+import { densePatterns, type FrozenForward } from './frozen';
 import type { Replacement } from './replacement';
 
 export type FrozenMode = 'intervention' | 'intervention-frozen-norms' | 'replacement';
@@ -63,7 +63,7 @@ export class FrozenAttentionRunner {
       if (want.has(name)) feeds[name] = new ort.Tensor('float32', data, dims);
     };
     for (let l = 0; l < L; l++) {
-      put(N.pattern(l), frozen.patterns[l], [spec.blocks[l].attn.nHeads, T, T]);
+      put(N.pattern(l), densePatterns(frozen, 'Interventions and verification')[l], [spec.blocks[l].attn.nHeads, T, T]);
       put(N.ln1Scale(l), frozen.ln1[l], [T]);
       if (frozen.ln1Post.length) put(N.ln1PostScale(l), frozen.ln1Post[l], [T]);
       put(N.ln2Scale(l), frozen.ln2[l], [T]);

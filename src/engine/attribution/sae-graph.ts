@@ -25,7 +25,7 @@ import { attribute, runPromptWith, sweepAttribution, toAttributionGraph, type At
 import type { SeedBatch } from './backward';
 import type { EngineOptions } from './engine';
 import type { ActiveFeatures } from './features';
-import type { FrozenForward } from './frozen';
+import { densePatterns, type FrozenForward } from './frozen';
 import type { AttributionGraph } from './types';
 
 /** What an SAE graph says it is (graph metadata and the UI's label). */
@@ -149,7 +149,7 @@ class SaeSweep implements SeedSweeper {
       if (want.has(name)) this.statics[name] = t;
     };
     for (let l = 0; l < L; l++) {
-      put(N.pattern(l), new ort.Tensor('float32', frozen.patterns[l], [spec.blocks[l].attn.nHeads, T, T]));
+      put(N.pattern(l), new ort.Tensor('float32', densePatterns(frozen, 'An SAE graph')[l], [spec.blocks[l].attn.nHeads, T, T]));
       put(N.ln1Scale(l), new ort.Tensor('float32', frozen.ln1[l], [T]));
       put(N.ln2Scale(l), new ort.Tensor('float32', frozen.ln2[l], [T]));
       if (frozen.ln1Post.length) put(N.ln1PostScale(l), new ort.Tensor('float32', frozen.ln1Post[l], [T]));

@@ -24,6 +24,9 @@
  *     seed_layer l < L: injected at layer l's transcoder input (resid_mid, or the normalised MLP
  *     input, through the frozen ln2); seed_layer == L: injected after ln_final (a logit direction).
  *   pattern_{l}_{h} [T, T] (head h's, queries × keys)    ln1_scale_{l} [T]   ln2_scale_{l} [T]   (Gemma-2: ln1post_scale_{l})
+ *   — or, built with `attentionBlocks` = n (long prompts), no pattern at all: q_{l} [H, T, hd], k_{l}
+ *   [Hkv, T, hd] (rotated, as forward-graph.ts's blocked attention returns them) and lse_{l} [H, T], from
+ *   which each key block of the pattern is rebuilt inside the sweep (see `blockedValueGrad`).
  *   lnf_scale [T]. Transcoders write at hook_mlp_out (after Gemma-2's post-feedforward norm), so that
  *   norm's scale is not needed. Callers feed the inputs the session lists.
  *   dec_{l}_{k} [n, d, m], dec_pos_{l}_{k} [n] int64, for k < DECODER_BUCKETS: the activation-scaled
@@ -35,8 +38,8 @@
  * Outputs: feat_{l}_{k} [c, active[l + 1], m] (slot scores; c = the bucket's positions < P, at least 1
  *   — when none is, the one row is not a score), err_{l} [active[l + 1], P], tok [B, P].
  */
-import type { Mat, ModelSpec, NormSpec } from '../model-spec';
-import { GraphBuilder, int, ints } from './builder';
+import type { AttentionSpec, Mat, ModelSpec, NormSpec } from '../model-spec';
+import { float, GraphBuilder, int, ints } from './builder';
 
 export type TranscoderInputHook = 'resid_mid' | 'mlp_in';
 
@@ -45,6 +48,8 @@ export interface BackwardGraphOptions {
   inputHook: TranscoderInputHook;
   /** Per-layer skip matrices [d, d] of skip transcoders in x @ W orientation, undefined where none. */
   skip?: (Mat | undefined)[];
+  /** Rebuild the patterns in this many key blocks from q, k and lse instead of taking them as inputs. */
+  attentionBlocks?: number;
 }
 
 /** Position buckets per layer for the decoder dot products (see `dec_{l}_{k}` above). */
@@ -56,6 +61,9 @@ export const backwardNames = {
   active: 'active',
   span: 'span',
   pattern: (l: number, h: number) => `pattern_${l}_${h}`,
+  rotQ: (l: number) => `q_${l}`,
+  rotK: (l: number) => `k_${l}`,
+  lse: (l: number) => `lse_${l}`,
   ln1Scale: (l: number) => `ln1_scale_${l}`,
   ln1PostScale: (l: number) => `ln1post_scale_${l}`,
   ln2Scale: (l: number) => `ln2_scale_${l}`,
@@ -129,6 +137,8 @@ export function buildBackwardGraph(spec: ModelSpec, opts: BackwardGraphOptions):
   const sumLastAxis = (x: string) => b.op('ReduceSum', [x, b.constI64([-1])], { keepdims: int(0) });
   const one = b.constI64([1]);
   const pMinus1 = b.op('Sub', [P, one]);
+  let geometry: BlockGeometry | undefined;
+  const blockGeometry = (): BlockGeometry => (geometry ??= spanBlocks(b, P, opts.attentionBlocks!));
 
   // Logit seeds (rows [0, active[L])) enter after ln_final.
   let above = activeAt(L);
@@ -181,14 +191,19 @@ export function buildBackwardGraph(spec: ModelSpec, opts: BackwardGraphOptions):
     const flat = b.op('Concat', [b.constI64([H]), P, b.constI64([-1])], { axis: int(0) });
     const heads = b.opN('Split', [b.op('Reshape', [byHead, flat])], H, { axis: int(0) }); // H × [1, P, rows·hd]
     const spanPP = b.op('Concat', [P, P], { axis: int(0) });
+    const blocked = opts.attentionBlocks ? blockedValueGrad(b, at, l, P, opts.attentionBlocks, blockGeometry) : undefined;
     const groups: string[] = [];
     for (let kv = 0; kv < Hkv; kv++) {
       let acc = '';
       for (let r = 0; r < rep; r++) {
         const h = kv * rep + r;
-        const pat = b.op('Slice', [b.input(N.pattern(l, h), 'float', ['T', 'T']), b.constI64([0, 0]), spanPP, b.constI64([0, 1])]); // [P, P]
         const gh = b.op('Squeeze', [heads[h], axis0]); // [P(queries), rows·hd]
-        const gvh = b.op('Gemm', [pat, gh], { transA: int(1) }); // [P(keys), rows·hd]
+        let gvh: string;
+        if (blocked) gvh = blocked(h, gh);
+        else {
+          const pat = b.op('Slice', [b.input(N.pattern(l, h), 'float', ['T', 'T']), b.constI64([0, 0]), spanPP, b.constI64([0, 1])]); // [P, P]
+          gvh = b.op('Gemm', [pat, gh], { transA: int(1) }); // [P(keys), rows·hd]
+        }
         acc = acc ? b.op('Add', [acc, gvh]) : gvh;
       }
       groups.push(b.op('Unsqueeze', [acc, axis0]));
@@ -201,4 +216,75 @@ export function buildBackwardGraph(spec: ModelSpec, opts: BackwardGraphOptions):
   }
   b.output(sumLastAxis(b.op('Mul', [g, tokens])), N.tokOut, 'float', ['B', 'P']);
   return b;
+}
+
+/** Key blocks of the span: block length Bk = ceil(P / n), the span padded to Pp = n·Bk, and Pp − P ([1] int64 each). */
+interface BlockGeometry {
+  Bk: string;
+  Pp: string;
+  pad: string;
+  /** Additive causal masks [Pp, Bk] by window (0 = none), rows = query − block start, columns = key − block start. */
+  masks: Map<number, string>;
+}
+
+function spanBlocks(b: GraphBuilder, P: string, n: number): BlockGeometry {
+  const Bk = b.op('Div', [b.op('Add', [P, b.constI64([n - 1])]), b.constI64([n])]);
+  const Pp = b.op('Mul', [Bk, b.constI64([n])]);
+  return { Bk, Pp, pad: b.op('Sub', [Pp, P]), masks: new Map() };
+}
+
+/**
+ * The value path's gradient of one head without its pattern: gv_h[keys] = Pᵀ[keys, queries] · gz_h, one
+ * key block at a time. The pattern of keys [k0, k0 + Bk) for queries ≥ k0 (the only ones that see them)
+ * is rebuilt as exp(scale·q·kᵀ (soft-capped) + mask − lse) — the forward's blocked attention wrote q, k
+ * and lse, so these are the patterns of the forward pass — multiplied into the gradient and dropped, so
+ * the largest tensor is [Pp, Bk] rather than [P, P]. Everything is padded to Pp = n·Bk positions so every
+ * block has the same shape and none is empty: padded queries carry zero gradient (and q = 0, lse = 0,
+ * finite), padded keys are masked from every real query, and their rows are cut off at the end.
+ */
+function blockedValueGrad(b: GraphBuilder, at: AttentionSpec, l: number, P: string, n: number, geometry: () => BlockGeometry): (h: number, gh: string) => string {
+  const { Bk, Pp, pad, masks } = geometry();
+  const zero = b.constI64([0]), axis0 = b.constI64([0]), axis1 = b.constI64([1]);
+  // [H, T, hd] → the span, padded: [H, Pp, hd].
+  const spanPad = (name: string, dims: (string | number)[]) => {
+    const x = b.op('Slice', [b.input(name, 'float', dims), zero, P, axis1]);
+    const pads = dims.length === 3 ? b.op('Concat', [b.constI64([0, 0, 0, 0]), pad, zero], { axis: int(0) }) : b.op('Concat', [b.constI64([0, 0, 0]), pad], { axis: int(0) });
+    return b.op('Pad', [x, pads]);
+  };
+  const q = spanPad(backwardNames.rotQ(l), [at.nHeads, 'T', at.headDim]);
+  const k = spanPad(backwardNames.rotK(l), [at.nKvHeads, 'T', at.headDim]);
+  const lse = spanPad(backwardNames.lse(l), [at.nHeads, 'T']);
+  const window = at.slidingWindow ?? 0;
+  let mask = masks.get(window);
+  if (!mask) {
+    // Query i − block start against key j − block start: the same for every block, cut to its rows.
+    const rows = b.op('Range', [b.constI64([0], []), b.op('Squeeze', [Pp, axis0]), b.constI64([1], [])]);
+    const cols = b.op('Range', [b.constI64([0], []), b.op('Squeeze', [Bk, axis0]), b.constI64([1], [])]);
+    const diff = b.op('Sub', [b.op('Unsqueeze', [rows, axis1]), b.op('Unsqueeze', [cols, axis0])]);
+    let allowed = b.op('GreaterOrEqual', [diff, b.constI64([0], [])]);
+    if (window) allowed = b.op('And', [allowed, b.op('Less', [diff, b.constI64([window], [])])]);
+    mask = b.op('Where', [allowed, b.scalar(0), b.scalar(-3.4028234663852886e38)]);
+    masks.set(window, mask);
+  }
+  const rep = at.nHeads / at.nKvHeads;
+  // Soft-capping bounds the scaled score: cap·tanh(scale·s / cap); otherwise Gemm's alpha is the scale.
+  const alpha = at.softcap ? at.scale / at.softcap : at.scale;
+  return (h, gh) => {
+    const pick = (x: string, i: number) => b.op('Gather', [x, b.constI64([i], [])], { axis: int(0) });
+    const qh = pick(q, h), kh = pick(k, Math.floor(h / rep)); // [Pp, hd]
+    const lseh = b.op('Unsqueeze', [pick(lse, h), axis1]); // [Pp, 1]
+    const ghPad = b.op('Pad', [gh, b.op('Concat', [zero, zero, pad, zero], { axis: int(0) })]); // [Pp, rows·hd]
+    const outs: string[] = [];
+    for (let blk = 0; blk < n; blk++) {
+      const k0 = b.op('Mul', [Bk, b.constI64([blk])]);
+      const k1 = b.op('Add', [k0, Bk]);
+      const rowsFrom = (x: string) => b.op('Slice', [x, k0, Pp, axis0]); // queries [k0, Pp)
+      let s = b.op('Gemm', [rowsFrom(qh), b.op('Slice', [kh, k0, k1, axis0])], { transB: int(1), alpha: float(alpha) }); // [Pp − k0, Bk]
+      if (at.softcap) s = b.op('Mul', [b.op('Tanh', [s]), b.scalar(at.softcap)]);
+      s = b.op('Add', [s, b.op('Slice', [mask!, zero, b.op('Sub', [Pp, k0]), axis0])]);
+      const pattern = b.op('Exp', [b.op('Sub', [s, rowsFrom(lseh)])]);
+      outs.push(b.op('Gemm', [pattern, rowsFrom(ghPad)], { transA: int(1) })); // [Bk, rows·hd]
+    }
+    return b.op('Slice', [n > 1 ? b.op('Concat', outs, { axis: int(0) }) : outs[0], zero, P, axis0]); // [P(keys), rows·hd]
+  };
 }

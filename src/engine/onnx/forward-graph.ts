@@ -6,6 +6,12 @@
  *          output before it joins the residual (zeros for a plain run; steering and ablation otherwise).
  * Outputs: the hook names, batch axis dropped ([T, d], [H, T, T], [T]); `logits` [T, vocab].
  *
+ * Blocked attention (`attentionBlocks` = n, for long prompts): no [H, T, T] tensor is made. Queries are
+ * cut into n blocks (padded to a multiple of n), each block's scores reach only the keys up to its last
+ * query, and the graph returns, instead of the patterns, what any block of them can be rebuilt from:
+ * the rotated queries and keys (hooks.rotQ / rotK) and each query's log-sum-exp (hooks.lse), so that
+ * pattern = exp(scale·q·k + mask − lse). Peak memory is one block's scores, [H, T/n, T].
+ *
  * Norms are written out op by op (not the fused LayerNormalization) because attribution needs the
  * scale each norm actually applied at each position. Inside the graph the batch axis is dropped too:
  * activations are [T, d] and attention is [H, T, hd], so every projection is a plain 2-D MatMul on
@@ -24,8 +30,13 @@ export interface ForwardGraphInfo {
   outputs: string[];
 }
 
-export function buildForwardGraph(spec: ModelSpec): ForwardGraphInfo {
-  return new ForwardGraph(spec).build();
+export interface ForwardGraphOptions {
+  /** Query blocks of blocked attention (see above); undefined: dense patterns as hooks. */
+  attentionBlocks?: number;
+}
+
+export function buildForwardGraph(spec: ModelSpec, opts: ForwardGraphOptions = {}): ForwardGraphInfo {
+  return new ForwardGraph(spec, opts.attentionBlocks).build();
 }
 
 class ForwardGraph {
@@ -38,7 +49,13 @@ class ForwardGraph {
   private rope = new Map<string, { cos: string; sin: string }>();
   private masks = new Map<number, string>();
 
-  constructor(private readonly spec: ModelSpec) {}
+  /** Blocked attention's shapes ([1] int64): T, the block length and T padded to a whole number of blocks. */
+  private geometry?: { T1: string; Bq: string; Tp: string };
+
+  constructor(
+    private readonly spec: ModelSpec,
+    private readonly blocks?: number,
+  ) {}
 
   build(): ForwardGraphInfo {
     const { g, spec } = this;
@@ -159,6 +176,10 @@ class ForwardGraph {
       q = this.rotary(a, q);
       k = this.rotary(a, k);
     }
+    if (this.blocks) {
+      this.out(q, hooks.rotQ(l));
+      this.out(k, hooks.rotK(l));
+    }
     if (Hkv !== H) {
       // Grouped-query attention: query head h reads key/value head floor(h / (H / Hkv)), as HF repeat_kv.
       const rep = H / Hkv;
@@ -166,6 +187,16 @@ class ForwardGraph {
       k = g.op('Gather', [k, idx], { axis: int(0) });
       v = g.op('Gather', [v, idx], { axis: int(0) });
     }
+    const z = this.blocks ? this.blockedAttention(a, l, q, k, v) : this.denseAttention(a, l, q, k, v);
+    const zFlat = g.op('Reshape', [g.op('Transpose', [z], { perm: ints([1, 0, 2]) }), g.constI64([-1, qW])]);
+    let out = g.op('MatMul', [zFlat, g.initMat(`l${l}_wo`, checked(a.wo, qW, d))]);
+    if (a.bo) out = g.op('Add', [out, g.init(`l${l}_bo`, a.bo, [d])]);
+    return out;
+  }
+
+  /** softmax(scale·q·kᵀ + mask) · v with the [H, T, T] pattern kept as a hook. */
+  private denseAttention(a: AttentionSpec, l: number, q: string, k: string, v: string): string {
+    const g = this.g;
     let scores = g.op('MatMul', [q, g.op('Transpose', [k], { perm: ints([0, 2, 1]) })]);
     scores = g.op('Mul', [scores, g.scalar(a.scale, `l${l}_attn_scale`)]);
     if (a.softcap) scores = this.softcap(scores, a.softcap);
@@ -175,11 +206,58 @@ class ForwardGraph {
     scores = g.op('Add', [scores, this.mask(a.slidingWindow)]);
     const pattern = g.op('Softmax', [scores], { axis: int(-1) });
     this.out(pattern, hooks.pattern(l));
-    const z = g.op('MatMul', [pattern, v]);
-    const zFlat = g.op('Reshape', [g.op('Transpose', [z], { perm: ints([1, 0, 2]) }), g.constI64([-1, qW])]);
-    let out = g.op('MatMul', [zFlat, g.initMat(`l${l}_wo`, checked(a.wo, qW, d))]);
-    if (a.bo) out = g.op('Add', [out, g.init(`l${l}_bo`, a.bo, [d])]);
-    return out;
+    return g.op('MatMul', [pattern, v]);
+  }
+
+  /**
+   * The same attention one query block at a time (q, k, v [H, T, hd], k and v already repeated for
+   * grouped-query heads): block b holds queries [b·Bq, (b + 1)·Bq) and reads keys [0, min((b + 1)·Bq, T)),
+   * so nothing [T, T]-sized exists and the causal half is never computed. The pattern is exp(s − lse)
+   * with lse each query's log-sum-exp: the same values softmax gives, and the form the attribution sweep
+   * rebuilds blocks of it in (backward-graph.ts). Padded queries (past T) see every key, so their rows
+   * stay finite; they are cut off at the end.
+   */
+  private blockedAttention(a: AttentionSpec, l: number, q: string, k: string, v: string): string {
+    const g = this.g;
+    const n = this.blocks!;
+    const { T1, Bq, Tp } = (this.geometry ??= (() => {
+      const T1 = g.op('Unsqueeze', [this.T, g.constI64([0])]);
+      const Bq = g.op('Div', [g.op('Add', [T1, g.constI64([n - 1])]), g.constI64([n])]);
+      return { T1, Bq, Tp: g.op('Mul', [Bq, g.constI64([n])]) };
+    })());
+    const zero1 = g.constI64([0]), axis1 = g.constI64([1]);
+    const qPad = g.op('Pad', [q, g.op('Concat', [g.constI64([0, 0, 0, 0]), g.op('Sub', [Tp, T1]), zero1], { axis: int(0) })]);
+    const kT = g.op('Transpose', [k], { perm: ints([0, 2, 1]) }); // [H, hd, T]
+    const zs: string[] = [];
+    const lses: string[] = [];
+    for (let b = 0; b < n; b++) {
+      const q0 = g.op('Mul', [Bq, g.constI64([b])]);
+      const q1 = g.op('Add', [q0, Bq]);
+      const kEnd = g.op('Min', [q1, T1]);
+      const qb = g.op('Slice', [qPad, q0, q1, axis1]); // [H, Bq, hd]
+      let s = g.op('MatMul', [qb, g.op('Slice', [kT, zero1, kEnd, g.constI64([2])])]); // [H, Bq, kEnd]
+      s = g.op('Mul', [s, g.scalar(a.scale, `l${l}_attn_scale`)]);
+      if (a.softcap) s = this.softcap(s, a.softcap);
+      const scalar = (x: string) => g.op('Squeeze', [x, zero1]);
+      const qi = g.op('Range', [scalar(q0), scalar(q1), g.constI64([1], [])]);
+      const ki = g.op('Range', [g.constI64([0], []), scalar(kEnd), g.constI64([1], [])]);
+      s = g.op('Add', [s, this.maskOf(qi, ki, a.slidingWindow)]);
+      const lse = g.op('ReduceLogSumExp', [s], { axes: ints([-1]), keepdims: int(1) }); // [H, Bq, 1]
+      zs.push(g.op('MatMul', [g.op('Exp', [g.op('Sub', [s, lse])]), g.op('Slice', [v, zero1, kEnd, axis1])]));
+      lses.push(lse);
+    }
+    const all = (xs: string[]) => g.op('Slice', [xs.length > 1 ? g.op('Concat', xs, { axis: int(1) }) : xs[0], zero1, T1, axis1]);
+    this.out(g.op('Squeeze', [all(lses), g.constI64([2])]), hooks.lse(l));
+    return all(zs);
+  }
+
+  /** Additive mask [queries, keys] for query and key positions: 0 where visible, float32's minimum elsewhere. */
+  private maskOf(qi: string, ki: string, window?: number): string {
+    const g = this.g;
+    const diff = g.op('Sub', [g.op('Unsqueeze', [qi, g.constI64([1])]), g.op('Unsqueeze', [ki, g.constI64([0])])]);
+    let allowed = g.op('GreaterOrEqual', [diff, g.constI64([0], [], 'zero_diff')]);
+    if (window !== undefined) allowed = g.op('And', [allowed, g.op('Less', [diff, g.constI64([window], [], `window_${window}`)])]);
+    return g.op('Where', [allowed, this.zero(), this.negInf()]);
   }
 
   private zero(): string {
@@ -196,13 +274,7 @@ class ForwardGraph {
     const key = window ?? 0;
     const cached = this.masks.get(key);
     if (cached) return cached;
-    const g = this.g;
-    const qi = g.op('Unsqueeze', [this.pos, g.constI64([1])]);
-    const ki = g.op('Unsqueeze', [this.pos, g.constI64([0])]);
-    const diff = g.op('Sub', [qi, ki]);
-    let allowed = g.op('GreaterOrEqual', [diff, g.constI64([0], [], 'zero_diff')]);
-    if (window !== undefined) allowed = g.op('And', [allowed, g.op('Less', [diff, g.constI64([window], [], `window_${window}`)])]);
-    const bias = g.op('Where', [allowed, this.zero(), this.negInf()]);
+    const bias = this.maskOf(this.pos, this.pos, window);
     this.masks.set(key, bias);
     return bias;
   }

@@ -36,7 +36,7 @@ for (const f of [...FIXTURES, ...EMBEDDED.filter(embeddedPresent).slice(0, 1)]) 
     const capped = Array.from(scores, (s) => (Number.isFinite(s) && a.softcap ? a.softcap * Math.tanh(s / a.softcap) : s));
     for (const s of capped) max = Math.max(max, s);
     const z = capped.reduce((acc, s) => acc + (Number.isFinite(s) ? Math.exp(s - max) : 0), 0);
-    const P = raw.frozen.patterns[layer];
+    const P = raw.frozen.patterns![layer];
     let worstP = 0;
     for (let k = 0; k <= query; k++) {
       const p = Number.isFinite(capped[k]) ? Math.exp(capped[k] - max) / z : 0;

@@ -41,7 +41,7 @@ function run(modelDir: string, dictDir: string, raw: RawAttribution, zeroBos: bo
 
 /** Per-edge head contributions [L · H] from the reference. */
 export function runHeadReference(modelDir: string, dictDir: string, raw: RawAttribution, edges: (RefEdge & { target: HeadTarget })[]): { heads: Float32Array[]; total: Float32Array } {
-  const L = raw.frozen.patterns.length;
+  const L = raw.frozen.patterns!.length;
   const f = raw.features;
   const job = {
     edges: edges.map((e) => {
@@ -73,7 +73,7 @@ export interface QkReference {
 }
 
 export function runQkReference(modelDir: string, dictDir: string, raw: RawAttribution, zeroBos: boolean, job: { layer: number; head: number; query: number; key: number; columns: number[] }): QkReference {
-  const L = raw.frozen.patterns.length;
+  const L = raw.frozen.patterns!.length;
   const t = run(modelDir, dictDir, raw, zeroBos, 'qk', { layer: job.layer, head: job.head, query: job.query, key: job.key, sources: job.columns.map((c) => sourceName(raw, c, L)) });
   const q = t.get('qvec')!;
   return { qvec: q.data, kvec: t.get('kvec')!.data, hd: q.shape[1], scorePre: t.get('score_pre')!.data[0], score: t.get('score')!.data[0], pattern: t.get('pattern')!.data[0], scale: t.get('scale')!.data[0] };

@@ -21,10 +21,12 @@ function rawLogits(spec: ModelSpec, row: Float32Array): Float64Array {
   return Float64Array.from(row, (v) => (cap ? cap * Math.atanh(v / cap) : v));
 }
 
-async function check(f: (typeof FIXTURES)[number], zeroBos: boolean): Promise<void> {
+async function check(f: (typeof FIXTURES)[number], zeroBos: boolean, attentionBlocks?: number): Promise<void> {
     const { bundle, engine, modelDir, dictDir } = await loadFixture(f);
     const spec = bundle.spec;
-    const raw = await computeAttribution(engine, f.prompt, { edgeTolerance: 0, batchSize: 7, zeroBos });
+    const raw = await computeAttribution(engine, f.prompt, { edgeTolerance: 0, batchSize: 7, zeroBos, attentionBlocks });
+    assert.equal(Boolean(raw.frozen.blocked), Boolean(attentionBlocks), 'blocked attention exactly when asked for');
+    assert.equal(Boolean(raw.frozen.patterns), !attentionBlocks, 'dense patterns exactly when not blocked');
     const ids = raw.frozen.ids;
     const ref = runReference(modelDir, dictDir, ids, zeroBos);
     const feats = raw.features;
@@ -73,7 +75,7 @@ async function check(f: (typeof FIXTURES)[number], zeroBos: boolean): Promise<vo
       worstCompleteness = Math.max(worstCompleteness, err);
       assert.ok(err <= 1e-5, `row ${r}: Σ edges + bias = ${sum + ref.bias[r]}, pre-activation ${value} (relative error ${err})`);
     }
-    console.log(`# ${f.model}/${f.transcoders}${zeroBos ? ' (BOS zeroed)' : ''}: ${nF} features, ${ref.rows} targets; worst edge error ${worstEdge.toExponential(2)}${zeroBos ? '' : `, worst completeness error ${worstCompleteness.toExponential(2)}`}`);
+    console.log(`# ${f.model}/${f.transcoders}${zeroBos ? ' (BOS zeroed)' : ''}${attentionBlocks ? ` (attention in ${attentionBlocks} blocks)` : ''}: ${nF} features, ${ref.rows} targets; worst edge error ${worstEdge.toExponential(2)}${zeroBos ? '' : `, worst completeness error ${worstCompleteness.toExponential(2)}`}`);
 }
 
 for (const f of FIXTURES) {
@@ -94,5 +96,16 @@ for (const f of EMBEDDED) {
 for (const f of FIXTURES.filter((x) => ['llama-tiny', 'gemma2-tiny'].includes(x.model))) {
   test(`edges match autograd with the BOS position zeroed: ${f.model} with ${f.transcoders}`, async () => {
     await check(f, true);
+  });
+}
+
+// Long prompts run attention in blocks and rebuild each block of the patterns inside the sweeps from the
+// rotated queries, keys and log-sum-exps (frozen.ts attentionBlocksFor picks it by length); forced here
+// on the fixtures' short prompts, with block counts that leave padding (3, 5) and more blocks than
+// positions (64: most blocks are padding only). Gemma-2's fixture covers soft-capping and sliding windows.
+for (const f of FIXTURES) {
+  test(`edges match autograd with blocked attention: ${f.model} with ${f.transcoders}`, async () => {
+    await check(f, false, f.model === 'llama-tiny' ? 64 : 3);
+    if (f.model === 'gemma2-tiny') await check(f, true, 5);
   });
 }
