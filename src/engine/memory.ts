@@ -24,22 +24,46 @@ export interface EstimateInput {
   tokens: number;
   batch: number;
   bytesPerValue: 2 | 4;
+  /** Attention in this many blocks (attribution/frozen.ts attentionBlocksFor); 0 or absent: dense patterns. */
+  attentionBlocks?: number;
 }
 
-export function estimateMemory({ spec, weightBytes, tokens: t, batch, bytesPerValue }: EstimateInput): MemoryEstimate {
+/**
+ * Gradient memory one sweep batch may take. A requested batch whose gradients would pass it is lowered
+ * (`sweepBatch`): on long prompts the per-seed gradient dominates memory, and the measured cost of a
+ * smaller batch there is nil (10,000 tokens on the embedded model: batch 32 took 43 s and 2.6 GB,
+ * batch 64 53 s and 3.7 GB). 2 GiB leaves every batch of 64–256-token prompts as asked.
+ */
+export const SWEEP_GRADIENT_BYTES = 2 * 1024 ** 3;
+
+/** Gradient bytes per seed of a sweep over T positions: a few [T, d] tensors live at once (8 counted). */
+export function sweepBytesPerSeed(tokens: number, dModel: number, bytesPerValue: 2 | 4 = 4): number {
+  return 8 * tokens * dModel * bytesPerValue;
+}
+
+/** The batch the sweeps run: the requested one, lowered until its gradients fit SWEEP_GRADIENT_BYTES. */
+export function sweepBatch(requested: number, tokens: number, dModel: number): number {
+  return Math.max(1, Math.min(Math.floor(requested), Math.floor(SWEEP_GRADIENT_BYTES / sweepBytesPerSeed(tokens, dModel))));
+}
+
+export function estimateMemory({ spec, weightBytes, tokens: t, batch, bytesPerValue, attentionBlocks = 0 }: EstimateInput): MemoryEstimate {
   const d = spec.dModel;
   const L = spec.nLayers;
   const heads = spec.blocks[0]?.attn.nHeads ?? 1;
   const dMlp = spec.blocks[0]?.mlp.wOut.rows ?? 4 * d;
   // Hooks kept per layer: resid pre/mid/post, attn out, mlp in/out (6 × T×d), the MLP hidden transiently,
-  // the attention pattern (H×T×T) and the scores before softmax; plus the logits (T×V).
-  const perLayer = 6 * t * d + t * dMlp + 2 * heads * t * t;
+  // and the attention pattern (H×T×T) with the scores before softmax; plus the logits (T×V). Blocked
+  // attention keeps q, k and lse instead (≈ 2·T·d + H·T) and holds one block's scores at a time.
+  const block = attentionBlocks > 0 ? Math.ceil(t / attentionBlocks) : t;
+  const attention = attentionBlocks > 0 ? 2 * t * d + heads * t : 2 * heads * t * t;
+  const perLayer = 6 * t * d + t * dMlp + attention;
   // The sweep holds the frozen patterns (counted in the forward) and, per layer, each head's pattern cut
-  // to the span (H×T×T, whatever the batch); per seed a few T×d gradients are live at once (the residual
-  // gradient, its attention and head-major copies, the value gradient: 8 counted). No B×H×T×T tensor
-  // exists (backward-graph.ts multiplies each head's pattern with all rows in one Gemm).
-  const forward = (L * perLayer + t * spec.vocabSize) * 4 + heads * t * t * 4;
-  const perBatch = batch * 8 * t * d * bytesPerValue;
+  // to the span (H×T×T, whatever the batch; blocked: one [T, T/n] block of one head, a few times); per
+  // seed a few T×d gradients are live at once (sweepBytesPerSeed). No B×H×T×T tensor exists
+  // (backward-graph.ts multiplies each head's pattern with all rows in one Gemm).
+  const transient = attentionBlocks > 0 ? 4 * heads * block * t : heads * t * t;
+  const forward = (L * perLayer + t * spec.vocabSize + transient) * 4;
+  const perBatch = batch * sweepBytesPerSeed(t, d, bytesPerValue);
   const weights = (weightBytes / 4) * bytesPerValue;
   return { weights, forward, perBatch, total: weights + forward + perBatch };
 }

@@ -25,7 +25,7 @@ import { encodePrompt, loadModelBundle } from './bundle/index';
 import { loadDictionary, type Dictionary } from './dictionaries/index';
 import { EngineError, throwIfCancelled } from './errors';
 import { ForwardRunner } from './forward';
-import { checkMemory, type MemoryEstimate } from './memory';
+import { checkMemory, sweepBatch, type MemoryEstimate } from './memory';
 import { qkForNode, type NodeQk, type NodeQkRequest } from './attention/node-qk';
 
 /** The model folder's own dictionary: `<model>/transcoders` when it exists. */
@@ -174,7 +174,8 @@ export class ModelSession {
    */
   async checkMemory(run: PromptRun, batchSize: number, dictionary: Dictionary = this.requireDictionary('Attribution')): Promise<MemoryEstimate> {
     const engine = dictionary.kind === 'sae' ? await this.saeEngineFor(dictionary) : await this.engineFor(dictionary);
-    return checkMemory({ spec: this.bundle.spec, weightBytes: this.bundle.weightBytes, tokens: run.tokens.length, batch: batchSize, bytesPerValue: 4 }, engine.backward.provider);
+    const tokens = run.tokens.length, spec = this.bundle.spec;
+    return checkMemory({ spec, weightBytes: this.bundle.weightBytes, tokens, batch: sweepBatch(batchSize, tokens, spec.dModel), bytesPerValue: 4, attentionBlocks: run.frozen.blocked?.blocks }, engine.backward.provider);
   }
 
   /** The raw attribution of a run made before: the memory check, then the backward sweeps (no second forward pass). */

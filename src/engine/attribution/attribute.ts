@@ -17,6 +17,7 @@ import { encodePrompt } from '../bundle/index';
 import type { Dictionary } from '../dictionaries/types';
 import { EngineError, throwIfCancelled } from '../errors';
 import { tokensFromIds, type ForwardRunner } from '../forward';
+import { sweepBatch } from '../memory';
 import type { ModelSpec } from '../model-spec';
 import type { TranscoderInputHook } from '../onnx/backward-graph';
 import type { AttributionGraph, AttributionNode } from './types';
@@ -241,11 +242,11 @@ export async function attributeRun(engine: AttributionEngine, run: PromptRun, op
  */
 export async function sweepAttribution(spec: ModelSpec, run: PromptRun, sweeper: SeedSweeper, options: AttributeOptions = {}, ctx: AttributeContext = {}): Promise<RawAttribution> {
   const L = spec.nLayers, d = spec.dModel;
-  const B = Math.max(1, Math.floor(options.batchSize ?? ANALYSIS_DEFAULTS.batchSize));
   const progress = (s: AttributionStage, f: number) => ctx.onProgress?.(s, f);
   const t0 = performance.now() - run.timings.forwardMs - run.timings.encodeMs;
   const { tokens, frozen, features: feats } = run;
   const T = frozen.T;
+  const B = sweepBatch(Math.max(1, options.batchSize ?? ANALYSIS_DEFAULTS.batchSize), T, d);
 
   const vocab = spec.vocabSize;
   const rowMemory = sweeper.memoryOwner ? takeKept(sweeper.memoryOwner, 'stored-rows', (old?: RowArena) => (old ?? new RowArena()).rewind()) : undefined;
@@ -407,7 +408,10 @@ export function toAttributionGraph(engine: Pick<AttributionEngine, 'bundle'> & {
       weight[e++] = val[p];
     }
   }
-  const hl = options.headLoadings ?? 'auto';
+  // A prompt run with blocked attention keeps no dense patterns, which head loadings read: 'auto' turns
+  // them off there (asking for them explicitly gets densePatterns' error).
+  const asked = options.headLoadings ?? 'auto';
+  const hl = frozen.patterns || asked === true ? asked : false;
   const repl = engine.replacement;
   const memo = repl && hl === 'auto' ? headLoadingMemo(raw) : undefined;
   // The kept edges in the adjacency's terms, only when head loadings may be wanted (a re-prune of an

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkMemory, estimateMemory, largestBatch } from '../../../src/engine/memory';
+import { checkMemory, estimateMemory, largestBatch, SWEEP_GRADIENT_BYTES, sweepBatch, sweepBytesPerSeed } from '../../../src/engine/memory';
+import { attentionBlocksFor, DENSE_PATTERN_BYTES } from '../../../src/engine/attribution/frozen';
 import { isEngineError } from '../../../src/engine/errors';
 
 // A Gemma-2-2B-sized shape (26 layers, d 2304, 8 heads, d_mlp 9216, vocab 256k), only the fields the estimate reads.
@@ -41,4 +42,29 @@ test('too large a batch is refused with a batch size that fits, and that batch s
 test('unknown availability skips the check rather than guessing', () => {
   const est = checkMemory({ spec, weightBytes, tokens: 100000, batch: 4096, bytesPerValue: 4 }, 'webgpu', undefined);
   assert.ok(est.total > 1e12);
+});
+
+test('blocked attention: the estimate is linear in prompt length at a fixed block length, and blocks start where dense patterns pass their limit', () => {
+  const e = (tokens: number, attentionBlocks: number) => estimateMemory({ spec, weightBytes, tokens, batch: 1, bytesPerValue: 4, attentionBlocks }).forward;
+  const r = e(8192, 16) / e(4096, 8);
+  assert.ok(Math.abs(r - 2) < 1e-9, `ratio ${r}`);
+  assert.ok(e(8192, 16) < e(8192, 0) / 4, 'far below the dense estimate');
+  // The embedded model's shape: 4 layers × 4 heads.
+  const toy = { blocks: Array.from({ length: 4 }, () => ({ attn: { nHeads: 4 } })) } as unknown as Parameters<typeof attentionBlocksFor>[0];
+  const dense = (T: number) => 16 * T * T * 4;
+  assert.ok(dense(4096) <= DENSE_PATTERN_BYTES && dense(4097) > DENSE_PATTERN_BYTES);
+  assert.equal(attentionBlocksFor(toy, 4096), 0);
+  assert.equal(attentionBlocksFor(toy, 4097), 16, 'a power of two near T / 512');
+  assert.equal(attentionBlocksFor(toy, 10000), 32);
+  assert.equal(attentionBlocksFor(toy, 64, 3), 3, 'asked for: blocks even on a short prompt');
+  assert.equal(attentionBlocksFor(toy, 10000, 0), 0, 'asked for: dense even on a long one');
+});
+
+test('the sweep batch is lowered only where its gradients would pass the budget, and then fits it', () => {
+  assert.equal(sweepBatch(256, 64, 768), 256);
+  assert.equal(sweepBatch(256, 256, 768), 256);
+  const b = sweepBatch(64, 10000, 128);
+  assert.ok(b < 64 && b >= 1);
+  assert.ok(b * sweepBytesPerSeed(10000, 128) <= SWEEP_GRADIENT_BYTES && (b + 1) * sweepBytesPerSeed(10000, 128) > SWEEP_GRADIENT_BYTES);
+  assert.equal(sweepBatch(64, 10 ** 9, 4096), 1, 'never below one seed');
 });
