@@ -159,12 +159,13 @@ function epConfig(p: ProviderName): ort.InferenceSession.ExecutionProviderConfig
 }
 
 /** A model, or a function that builds it in the precision the chosen provider runs best. */
-export type ModelSource = Uint8Array | string | ((precision: 'f32' | 'f16') => Uint8Array | string);
+/** A model, or a function that writes it for the precision (and provider) the runtime settled on. */
+export type ModelSource = Uint8Array | string | ((precision: 'f32' | 'f16', provider: ProviderName) => Uint8Array | string);
 
 function materialise(model: ModelSource, p: ProviderName, opts: RuntimeOptions): { bytes: Uint8Array | string; precision: 'f32' | 'f16' } {
   if (typeof model !== 'function') return { bytes: model, precision: 'f32' };
   const precision = resolvePrecision(opts.precision, p);
-  return { bytes: model(precision), precision };
+  return { bytes: model(precision, p), precision };
 }
 
 /**

@@ -9,7 +9,7 @@
  */
 import { ort, type EngineSession } from '../runtime';
 import type { ModelSpec } from '../model-spec';
-import { backwardNames as N, DECODER_BUCKETS } from '../onnx/backward-graph';
+import { backwardNames as N, DECODER_BUCKETS, decoderCutFor } from '../onnx/backward-graph';
 import type { ActiveFeatures } from './features';
 import { densePatterns, type FrozenForward } from './frozen';
 import { takeDecoderMemory, type DecoderMemory } from './decoder-memory';
@@ -42,6 +42,9 @@ export class BackwardSweep {
 
   /** Set when the prompt's constants were bound into a per-prompt session (released by dispose). */
   private bound?: EngineSession;
+
+  /** Every decoder bucket's block and positions, for graphs whose caller cuts them to the span. */
+  private readonly decoderFeeds: { j: number; k: number; dec: Float32Array; pos: BigInt64Array; m: number }[] = [];
 
   /**
    * `deviceResident`: bind the prompt's constants (patterns, norm scales, errors, decoder rows) into a
@@ -163,8 +166,10 @@ export class BackwardSweep {
       layerBuckets.forEach((bk, k) => {
         const dec = mem.subarray(bk.offset, bk.offset + bk.pos.length * d * bk.m);
         writeDecoderBlock(dec, bk, j, d, r, feats);
+        const pos = BigInt64Array.from(bk.pos, (t) => BigInt(t));
         put(N.dec(j, k), new ort.Tensor('float32', dec, [bk.pos.length, d, bk.m]));
-        put(N.decPos(j, k), new ort.Tensor('int64', BigInt64Array.from(bk.pos, (t) => BigInt(t)), [bk.pos.length]));
+        put(N.decPos(j, k), new ort.Tensor('int64', pos, [bk.pos.length]));
+        this.decoderFeeds.push({ j, k, dec, pos, m: bk.m });
       });
     }
   }
@@ -186,19 +191,30 @@ export class BackwardSweep {
     });
     const active = new Int32Array(L + 1);
     for (let l = 0; l <= L; l++) active[l] = 1 + order.filter((i) => seeds.layers[i] >= l).length;
-    const out = await this.session.run({
-      ...this.statics,
-      [N.seedVec]: new ort.Tensor('float32', vecs, [B + 1, d]),
-      [N.seedPos]: new ort.Tensor('int64', positions, [B + 1]),
-      [N.active]: new ort.Tensor('int64', BigInt64Array.from(active, (x) => BigInt(x)), [L + 1]),
-      [N.span]: new ort.Tensor('int64', BigInt64Array.of(BigInt(P)), [1]),
-    });
     // Per layer and bucket: how many of the bucket's positions lie inside the span (0: its one row is not a score).
     const inSpan = this.buckets.map((bs) => bs.map(({ pos }) => {
       let c = 0;
       while (c < pos.length && pos[c] < P) c++;
       return c;
     }));
+    // A CPU graph takes each bucket cut to the span as a view of the kept block (no copy); at least one
+    // position, which the graph computes and the reader ignores when none is inside.
+    const cut: Record<string, ort.Tensor> = {};
+    if (!this.bound && decoderCutFor(this.session.provider) === 'feeds') {
+      for (const { j, k, dec, pos, m } of this.decoderFeeds) {
+        const c = Math.max(1, inSpan[j][k]);
+        cut[N.dec(j, k)] = new ort.Tensor('float32', dec.subarray(0, c * d * m), [c, d, m]);
+        cut[N.decPos(j, k)] = new ort.Tensor('int64', pos.subarray(0, c), [c]);
+      }
+    }
+    const out = await this.session.run({
+      ...this.statics,
+      ...cut,
+      [N.seedVec]: new ort.Tensor('float32', vecs, [B + 1, d]),
+      [N.seedPos]: new ort.Tensor('int64', positions, [B + 1]),
+      [N.active]: new ort.Tensor('int64', BigInt64Array.from(active, (x) => BigInt(x)), [L + 1]),
+      [N.span]: new ort.Tensor('int64', BigInt64Array.of(BigInt(P)), [1]),
+    });
     return { out, P, active, order, inSpan };
   }
 

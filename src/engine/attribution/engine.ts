@@ -8,15 +8,15 @@ import type { ModelBundle } from '../api';
 import type { Dictionary } from '../dictionaries/types';
 import { ForwardRunner } from '../forward';
 import type { Mat } from '../model-spec';
-import { buildBackwardGraph } from '../onnx/backward-graph';
+import { buildBackwardGraph, decoderCutFor } from '../onnx/backward-graph';
 import { cacheKey, cachedModel, defaultCacheDir } from '../onnx/cache';
 import { buildEncodeGraph } from '../onnx/encode-graph';
-import { createSession, type EngineSession, type RuntimeOptions } from '../runtime';
+import { createSession, type EngineSession, type ProviderName, type RuntimeOptions } from '../runtime';
 import { replacementFromDictionary } from './from-dictionary';
 import type { Replacement } from './replacement';
 
 /** Bumped whenever the encode or backward graph changes, so stale cached graphs are not reused. */
-export const ATTRIBUTION_GRAPH_VERSION = 6;
+export const ATTRIBUTION_GRAPH_VERSION = 7;
 
 export interface EngineOptions extends RuntimeOptions {
   cacheDir?: string;
@@ -106,8 +106,11 @@ export async function createEngine(bundle: ModelBundle, replacement: Replacement
   // Each graph is built in the precision its provider runs best (f16 on GPUs, with the reductions —
   // the attribution dot products among them — accumulating in f32; see onnx/precision.ts).
   const encodeSource = (precision: 'f32' | 'f16') => cachedModel(dir, key('encode', precision), () => buildEncodeGraph(replacement, bundle.spec.dModel), precision).model;
-  const backwardSource = (blocks?: number) => (precision: 'f32' | 'f16') =>
-    cachedModel(dir, key(blocks ? `backward-blocked-${blocks}` : 'backward', precision), () => buildBackwardGraph(bundle.spec, { inputHook: replacement.inputHook, skip: replacement.layers.map((l) => l.wSkip), attentionBlocks: blocks }), precision).model;
+  const backwardSource = (blocks?: number) => (precision: 'f32' | 'f16', provider: ProviderName) => {
+    const decoderCut = decoderCutFor(provider);
+    const kind = `backward${blocks ? `-blocked-${blocks}` : ''}-cut-${decoderCut}`;
+    return cachedModel(dir, key(kind, precision), () => buildBackwardGraph(bundle.spec, { inputHook: replacement.inputHook, skip: replacement.layers.map((l) => l.wSkip), attentionBlocks: blocks, decoderCut }), precision).model;
+  };
   // The backward sweep stays f32 on every provider: gradients several layers down are small (1e-5 and
   // below on wide models), where f16 has lost most of its significand to subnormals — measured on an
   // H200, f16 sweeps gave edges 90 % off on a d=1024 model while f16 forward + encode stayed within 1 %.

@@ -50,6 +50,17 @@ export interface BackwardGraphOptions {
   skip?: (Mat | undefined)[];
   /** Rebuild the patterns in this many key blocks from q, k and lse instead of taking them as inputs. */
   attentionBlocks?: number;
+  /**
+   * Who cuts each decoder bucket to the span: 'graph' (a Slice inside the graph, for constants bound
+   * into the session on GPUs) or 'feeds' (the caller feeds views of just the positions inside the span:
+   * no copy; on the CPU the in-graph Slice copied every decoder block on every batch).
+   */
+  decoderCut?: 'graph' | 'feeds';
+}
+
+/** The decoder cut a provider's backward graph is built with (see BackwardGraphOptions.decoderCut). */
+export function decoderCutFor(provider: string): 'graph' | 'feeds' {
+  return provider === 'cpu' ? 'feeds' : 'graph';
 }
 
 /** Position buckets per layer for the decoder dot products (see `dec_{l}_{k}` above). */
@@ -153,10 +164,18 @@ export function buildBackwardGraph(spec: ModelSpec, opts: BackwardGraphOptions):
     const gT = b.op('Transpose', [g], { perm: ints([1, 0, 2]) }); // [P, rows, d]
     for (let k = 0; k < DECODER_BUCKETS; k++) {
       const pos = b.input(N.decPos(l, k), 'int64', [`n${l}_${k}`]);
-      const inSpan = b.op('ReduceSum', [b.op('Cast', [b.op('Less', [pos, P])], { to: int(7) }), axis0], { keepdims: int(1) });
-      const c = b.op('Max', [inSpan, one]); // MatMul fails on empty batches: one row past the span is computed and ignored
-      const rows = b.op('Min', [b.op('Slice', [pos, zero, c, axis0]), pMinus1]);
-      const dec = b.op('Slice', [b.input(N.dec(l, k), 'float', [`n${l}_${k}`, d, `m${l}_${k}`]), zero, c, axis0]);
+      let dec = b.input(N.dec(l, k), 'float', [`n${l}_${k}`, d, `m${l}_${k}`]);
+      let rows: string;
+      if (opts.decoderCut === 'feeds') {
+        // The caller fed only the positions inside the span (at least one: a position past it is
+        // computed at P − 1 and ignored); bound full-size blocks are correct too, only slower.
+        rows = b.op('Min', [pos, pMinus1]);
+      } else {
+        const inSpan = b.op('ReduceSum', [b.op('Cast', [b.op('Less', [pos, P])], { to: int(7) }), axis0], { keepdims: int(1) });
+        const c = b.op('Max', [inSpan, one]); // MatMul fails on empty batches: one row past the span is computed and ignored
+        rows = b.op('Min', [b.op('Slice', [pos, zero, c, axis0]), pMinus1]);
+        dec = b.op('Slice', [dec, zero, c, axis0]);
+      }
       b.output(b.op('MatMul', [b.op('Gather', [gT, rows], { axis: int(0) }), dec]), N.featOut(l, k), 'float', [`c${l}_${k}`, `a${l + 1}`, `m${l}_${k}`]);
     }
     const errL = b.op('Gather', [errors, b.constI64([l], [])], { axis: int(0) }); // [P, d]

@@ -22,7 +22,7 @@ import { hooks } from '../model-spec';
 import { GraphBuilder, int, ints } from './builder';
 
 /** Bumped whenever the graph this file emits changes, so on-disk caches of older graphs are not reused. */
-export const FORWARD_GRAPH_VERSION = 3;
+export const FORWARD_GRAPH_VERSION = 4;
 
 export interface ForwardGraphInfo {
   builder: GraphBuilder;

@@ -52,9 +52,9 @@ test('blocked attention: the estimate is linear in prompt length at a fixed bloc
   // The embedded model's shape: 4 layers × 4 heads.
   const toy = { blocks: Array.from({ length: 4 }, () => ({ attn: { nHeads: 4 } })) } as unknown as Parameters<typeof attentionBlocksFor>[0];
   const dense = (T: number) => 16 * T * T * 4;
-  assert.ok(dense(4096) <= DENSE_PATTERN_BYTES && dense(4097) > DENSE_PATTERN_BYTES);
-  assert.equal(attentionBlocksFor(toy, 4096), 0);
-  assert.equal(attentionBlocksFor(toy, 4097), 16, 'a power of two near T / 512');
+  assert.ok(dense(2896) <= DENSE_PATTERN_BYTES && dense(2897) > DENSE_PATTERN_BYTES);
+  assert.equal(attentionBlocksFor(toy, 2896), 0);
+  assert.equal(attentionBlocksFor(toy, 2897), 8, 'a power of two at or above T / 512');
   assert.equal(attentionBlocksFor(toy, 10000), 32);
   assert.equal(attentionBlocksFor(toy, 64, 3), 3, 'asked for: blocks even on a short prompt');
   assert.equal(attentionBlocksFor(toy, 10000, 0), 0, 'asked for: dense even on a long one');
