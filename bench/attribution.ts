@@ -26,6 +26,7 @@ import type { ModelBundle } from '../src/engine/api';
 import { SafetensorsFile } from '../src/engine/bundle/safetensors';
 import { loadDictionary } from '../src/engine/dictionaries/index';
 import type { Dictionary } from '../src/engine/dictionaries/types';
+import { sweepBatch } from '../src/engine/memory';
 import type { ModelSpec } from '../src/engine/model-spec';
 import { ortMatmulPeak } from './matmul';
 import type { BenchRow, SectionContext } from './table';
@@ -380,7 +381,7 @@ async function scalingTable(ctx: SectionContext, threads: number): Promise<Bench
         rows.push({ section: 'attribution', name: `scaling, embedded model, ${T} tokens, 256 feature nodes`, value: 0, unit: '', note: r.error });
         continue;
       }
-      rows.push({ section: 'attribution', name: `scaling, embedded model, ${T} tokens, 256 feature nodes: time`, value: r.seconds, unit: 's', provider: 'cpu', note: `${threads} thread(s); forward ${r.forwardS.toFixed(1)} s, encode ${r.encodeS.toFixed(1)} s, sweeps ${r.sweepS.toFixed(1)} s; ${r.features} active features, ${r.edges} edges; load ${load()}` });
+      rows.push({ section: 'attribution', name: `scaling, embedded model, ${T} tokens, 256 feature nodes: time`, value: r.seconds, unit: 's', provider: 'cpu', note: `${threads} thread(s); forward ${r.forwardS.toFixed(1)} s, encode ${r.encodeS.toFixed(1)} s, sweeps ${r.sweepS.toFixed(1)} s; ${r.features} active features, ${r.edges} edges; ${r.attentionBlocks ? `attention in ${r.attentionBlocks} blocks` : 'dense attention patterns'}, batch ${r.batch}; load ${load()}` });
       rows.push({ section: 'attribution', name: `scaling, embedded model, ${T} tokens, 256 feature nodes: peak memory (max RSS)`, value: r.maxRssMB, unit: 'MB', provider: 'cpu' });
     }
   } finally {
@@ -397,6 +398,9 @@ interface ChildResult {
   sweepS: number;
   features: number;
   edges: number;
+  /** Attention blocks (0: dense patterns) and the sweep batch the run used. */
+  attentionBlocks: number;
+  batch: number;
 }
 
 /** One long-prompt graph in a fresh process, stopped past MEMORY_CAP_MB of RSS or TIME_CAP_S. */
@@ -438,7 +442,7 @@ async function child(modelDir: string, T: number, threads: number): Promise<void
   const raw = await computeAttribution(engine, promptIds(T, bundle.spec.vocabSize), { maxFeatureNodes: 256 });
   toAttributionGraph(engine, dict, raw, undefined, { headLoadings: false });
   const t = raw.timings;
-  const out: ChildResult = { maxRssMB: process.resourceUsage().maxRSS / 1024, seconds: (performance.now() - t0) / 1000, forwardS: t.forwardMs / 1000, encodeS: t.encodeMs / 1000, sweepS: t.sweepMs / 1000, features: raw.features.act.length, edges: raw.adjacency.val.length };
+  const out: ChildResult = { maxRssMB: process.resourceUsage().maxRSS / 1024, seconds: (performance.now() - t0) / 1000, forwardS: t.forwardMs / 1000, encodeS: t.encodeMs / 1000, sweepS: t.sweepMs / 1000, features: raw.features.act.length, edges: raw.adjacency.val.length, attentionBlocks: raw.frozen.blocked?.blocks ?? 0, batch: sweepBatch(ANALYSIS_DEFAULTS.batchSize, T, bundle.spec.dModel) };
   console.log(JSON.stringify(out));
 }
 
