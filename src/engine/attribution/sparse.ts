@@ -158,20 +158,13 @@ export class RowStore {
 
   /**
    * CSR over `nNodes` nodes with node ids remapped by `map` (−1 drops a node, as a row or a column);
-   * every stored id must be below `nIds` when it is given.
+   * every stored id (row or column) must be below `nIds`.
    */
-  toCsr(nNodes: number, map: (node: number) => number, nIds?: number): Csr {
-    // `map` read once per node into a table: the passes below then cost a typed-array lookup per entry
-    // instead of a call. `nIds` (one past the largest node id) spares a pass over every entry.
-    let maxNode = nIds === undefined ? -1 : nIds - 1;
-    if (nIds === undefined) {
-      for (const [t, r] of this.rows) {
-        maxNode = Math.max(maxNode, t);
-        for (let i = 0; i < r.col.length; i++) if (r.col[i] > maxNode) maxNode = r.col[i];
-      }
-    }
-    const to = new Int32Array(maxNode + 1);
-    for (let i = 0; i <= maxNode; i++) to[i] = map(i);
+  toCsr(nNodes: number, map: (node: number) => number, nIds: number): Csr {
+    // `map` read once per id into a table: the passes below then cost a typed-array lookup per entry
+    // instead of a call. `nIds` is one past the largest id a row or a column may hold.
+    const to = new Int32Array(nIds);
+    for (let i = 0; i < nIds; i++) to[i] = map(i);
     const rowPtr = new Int32Array(nNodes + 1);
     const entries: [number, Int32Array, Float32Array][] = [];
     let total = 0;

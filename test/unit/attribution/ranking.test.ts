@@ -48,12 +48,12 @@ test('partial influence from the row store equals influence on its CSR, and spar
   }
   const w = new Float64Array(n + k);
   for (let j = 0; j < k; j++) w[n + j] = 0.1 * (j + 1);
-  const viaCsr = influenceOnCsr(dense.toCsr(n + k, (x) => x), w);
+  const viaCsr = influenceOnCsr(dense.toCsr(n + k, (x) => x, n + k), w);
   const viaRows = influenceOnRows(sparse, n + k, w);
   // The CSR's influence is a triangular solve, the rows' a power series: the same sums in another order.
   viaCsr.forEach((x, i) => assert.ok(Math.abs(x - viaRows[i]) <= 1e-12 * Math.max(Math.abs(x), 1e-300), `node ${i}: ${x} vs ${viaRows[i]}`));
   assert.ok(viaCsr.some((x) => x > 0));
-  const a = dense.toCsr(n + k, (x) => x), b = sparse.toCsr(n + k, (x) => x);
+  const a = dense.toCsr(n + k, (x) => x, n + k), b = sparse.toCsr(n + k, (x) => x, n + k);
   assert.deepEqual(Array.from(b.rowPtr), Array.from(a.rowPtr));
   assert.deepEqual(Array.from(b.col), Array.from(a.col));
   assert.deepEqual(Array.from(b.val), Array.from(a.val));
