@@ -178,8 +178,12 @@ export function buildBackwardGraph(spec: ModelSpec, opts: BackwardGraphOptions):
       }
       b.output(b.op('MatMul', [b.op('Gather', [gT, rows], { axis: int(0) }), dec]), N.featOut(l, k), 'float', [`c${l}_${k}`, `a${l + 1}`, `m${l}_${k}`]);
     }
+    // Error nodes: per position, the gradient's rows dotted with that position's error vector, as one
+    // batched MatMul over positions on the transposed gradient (a Mul and a ReduceSum made and read a
+    // [rows, P, d] product).
     const errL = b.op('Gather', [errors, b.constI64([l], [])], { axis: int(0) }); // [P, d]
-    b.output(sumLastAxis(b.op('Mul', [g, errL])), N.errOut(l), 'float', [`a${l + 1}`, 'P']);
+    const errDots = b.op('Squeeze', [b.op('MatMul', [gT, b.op('Unsqueeze', [errL, b.constI64([2])])]), b.constI64([2])]); // [P, rows]
+    b.output(b.op('Transpose', [errDots], { perm: ints([1, 0]) }), N.errOut(l), 'float', [`a${l + 1}`, 'P']);
 
     // Gradient at the transcoder input: the skip path W_skip for the rows carried down, the seeds of
     // this layer as new rows; through the frozen ln2 when the transcoders read the MLP's input.
@@ -202,7 +206,13 @@ export function buildBackwardGraph(spec: ModelSpec, opts: BackwardGraphOptions):
     if (blk.ln1Post) gAttn = normBackward(b, blk.ln1Post, scaleIn(N.ln1PostScale(l)), gMid);
     const H = at.nHeads, Hkv = at.nKvHeads, hd = at.headDim, rep = H / Hkv;
     const wo = b.init(`w_o_${l}`, at.wo.data, [at.wo.rows, at.wo.cols]);
-    const wv = b.init(`w_v_${l}`, at.wv.data, [at.wv.rows, at.wv.cols]);
+    // ln1's frozen Jacobian, s[key]·(gain ⊙ ·) (then centring for LayerNorm), folded into the weights
+    // and the pattern instead of two passes over the [rows, P, d] gradient: the gain scales W_v's rows,
+    // and the per-key scale s scales each pattern's key columns ([P, P] per head, or a block of it).
+    const gain1 = gainOf(blk.ln1);
+    const wvData = Float32Array.from(at.wv.data, (w, i) => w * gain1[Math.floor(i / at.wv.cols)]);
+    const wv = b.init(`w_v_gain_${l}`, wvData, [at.wv.rows, at.wv.cols]);
+    const keyScale = scaleIn(N.ln1Scale(l)); // [P]
     const woT = b.op('Transpose', [wo], { perm: ints([1, 0]) });
     const wvT = b.op('Transpose', [wv], { perm: ints([1, 0]) });
     const gz = b.op('Reshape', [b.op('MatMul', [gAttn, woT]), b.constI64([0, 0, H, hd])]); // [rows, P, H, hd]
@@ -210,7 +220,8 @@ export function buildBackwardGraph(spec: ModelSpec, opts: BackwardGraphOptions):
     const flat = b.op('Concat', [b.constI64([H]), P, b.constI64([-1])], { axis: int(0) });
     const heads = b.opN('Split', [b.op('Reshape', [byHead, flat])], H, { axis: int(0) }); // H × [1, P, rows·hd]
     const spanPP = b.op('Concat', [P, P], { axis: int(0) });
-    const blocked = opts.attentionBlocks ? blockedValueGrad(b, at, l, P, opts.attentionBlocks, blockGeometry) : undefined;
+    const blocked = opts.attentionBlocks ? blockedValueGrad(b, at, l, P, keyScale, opts.attentionBlocks, blockGeometry) : undefined;
+    const keyRow = b.op('Unsqueeze', [keyScale, axis0]); // [1, P]
     const groups: string[] = [];
     for (let kv = 0; kv < Hkv; kv++) {
       let acc = '';
@@ -221,7 +232,7 @@ export function buildBackwardGraph(spec: ModelSpec, opts: BackwardGraphOptions):
         if (blocked) gvh = blocked(h, gh);
         else {
           const pat = b.op('Slice', [b.input(N.pattern(l, h), 'float', ['T', 'T']), b.constI64([0, 0]), spanPP, b.constI64([0, 1])]); // [P, P]
-          gvh = b.op('Gemm', [pat, gh], { transA: int(1) }); // [P(keys), rows·hd]
+          gvh = b.op('Gemm', [b.op('Mul', [pat, keyRow]), gh], { transA: int(1) }); // [P(keys), rows·hd]
         }
         acc = acc ? b.op('Add', [acc, gvh]) : gvh;
       }
@@ -230,7 +241,9 @@ export function buildBackwardGraph(spec: ModelSpec, opts: BackwardGraphOptions):
     const gvHeads = Hkv > 1 ? b.op('Concat', groups, { axis: int(0) }) : groups[0]; // [Hkv, P(keys), rows·hd]
     const split = b.op('Concat', [b.constI64([Hkv]), P, b.constI64([-1, hd])], { axis: int(0) });
     const gv = b.op('Reshape', [b.op('Transpose', [b.op('Reshape', [gvHeads, split])], { perm: ints([2, 1, 0, 3]) }), b.constI64([0, 0, Hkv * hd])]); // [rows, P, Hkv·hd]
-    g = b.op('Add', [gMid, normBackward(b, blk.ln1, scaleIn(N.ln1Scale(l)), b.op('MatMul', [gv, wvT]))]);
+    let gIn = b.op('MatMul', [gv, wvT]); // gain and key scale already applied
+    if (blk.ln1.kind === 'layer') gIn = b.op('Sub', [gIn, b.op('ReduceMean', [gIn], { axes: ints([-1]), keepdims: int(1) })]);
+    g = b.op('Add', [gMid, gIn]);
     above = here;
   }
   b.output(sumLastAxis(b.op('Mul', [g, tokens])), N.tokOut, 'float', ['B', 'P']);
@@ -261,7 +274,7 @@ function spanBlocks(b: GraphBuilder, P: string, n: number): BlockGeometry {
  * block has the same shape and none is empty: padded queries carry zero gradient (and q = 0, lse = 0,
  * finite), padded keys are masked from every real query, and their rows are cut off at the end.
  */
-function blockedValueGrad(b: GraphBuilder, at: AttentionSpec, l: number, P: string, n: number, geometry: () => BlockGeometry): (h: number, gh: string) => string {
+function blockedValueGrad(b: GraphBuilder, at: AttentionSpec, l: number, P: string, keyScale: string, n: number, geometry: () => BlockGeometry): (h: number, gh: string) => string {
   const { Bk, Pp, pad, masks } = geometry();
   const zero = b.constI64([0]), axis0 = b.constI64([0]), axis1 = b.constI64([1]);
   // [H, T, hd] → the span, padded: [H, Pp, hd].
@@ -273,6 +286,8 @@ function blockedValueGrad(b: GraphBuilder, at: AttentionSpec, l: number, P: stri
   const q = spanPad(backwardNames.rotQ(l), [at.nHeads, 'T', at.headDim]);
   const k = spanPad(backwardNames.rotK(l), [at.nKvHeads, 'T', at.headDim]);
   const lse = spanPad(backwardNames.lse(l), [at.nHeads, 'T']);
+  // ln1's per-key scale (folded into the pattern, as in the dense path), padded: [1, Pp].
+  const keyRow = b.op('Unsqueeze', [b.op('Pad', [keyScale, b.op('Concat', [zero, pad], { axis: int(0) })]), axis0]);
   const window = at.slidingWindow ?? 0;
   let mask = masks.get(window);
   if (!mask) {
@@ -301,7 +316,7 @@ function blockedValueGrad(b: GraphBuilder, at: AttentionSpec, l: number, P: stri
       let s = b.op('Gemm', [rowsFrom(qh), b.op('Slice', [kh, k0, k1, axis0])], { transB: int(1), alpha: float(alpha) }); // [Pp − k0, Bk]
       if (at.softcap) s = b.op('Mul', [b.op('Tanh', [s]), b.scalar(at.softcap)]);
       s = b.op('Add', [s, b.op('Slice', [mask!, zero, b.op('Sub', [Pp, k0]), axis0])]);
-      const pattern = b.op('Exp', [b.op('Sub', [s, rowsFrom(lseh)])]);
+      const pattern = b.op('Mul', [b.op('Exp', [b.op('Sub', [s, rowsFrom(lseh)])]), b.op('Slice', [keyRow, k0, k1, axis1])]);
       outs.push(b.op('Gemm', [pattern, rowsFrom(ghPad)], { transA: int(1) })); // [Bk, rows·hd]
     }
     return b.op('Slice', [n > 1 ? b.op('Concat', outs, { axis: int(0) }) : outs[0], zero, P, axis0]); // [P(keys), rows·hd]
