@@ -4,8 +4,8 @@
  *   (tools/reference/attribution_bench.py), side by side in one run on a random-weight Llama of
  *   d 768 × 12 layers with 8,192 JumpReLU transcoder features per layer, at 64 and 256 tokens: same CPU
  *   threads (OPENBLAS_NUM_THREADS for PyTorch), same batch, same scope (forward, encode, sweeps with
- *   partial-influence ranking, pruning; weights loaded before timing), both warmed by an untimed first run
- *   whose edges are checked equal; then ≥ 3 interleaved runs each, min and median, with the load average;
+ *   partial-influence ranking, pruning; weights loaded before timing), both warmed by two untimed runs (the
+ *   first one's edges checked equal); then ≥ 3 interleaved runs each, min and median, with the load average;
  * - achieved FLOP/s of the engine's backward sweeps against the measured matmul peak;
  * - the scaling table: time and peak memory (max RSS of a fresh process) on the embedded model with its
  *   context raised, at 1k–10k tokens with 256 feature nodes.
@@ -286,6 +286,11 @@ async function compareAt(ctx: SectionContext, dir: string, bundle: ModelBundle, 
     }
     torch = await TorchReference.start(ctx.root, dir, threads, BATCH);
     t0 = await torch.run(ids, visited, check);
+    // A second untimed run of each side, interleaved as the timed ones are: the engine's first run after
+    // the other process had filled memory ran at half speed in every bench (pairs 0.98–1.01 against
+    // 1.9–2.6 after it), the same for both sides.
+    if (engine) await engineRun(engine, dict, ids, BATCH, visited);
+    await torch.run(ids, visited);
     for (let r = 0; r < runs; r++) {
       timed(interleaved ? '' : 'PyTorch ', r);
       if (engine) es.push(await engineRun(engine, dict, ids, BATCH, visited));
