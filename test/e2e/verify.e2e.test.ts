@@ -12,6 +12,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launchVsCode, repoRoot, type VsCode } from './harness';
 import { analyzeActiveFile, waitForActivation } from './circuit';
@@ -59,6 +61,29 @@ async function cliReport(nodes: string[], extra: string[] = []) {
   return JSON.parse(out.join('\n')) as { setting: string; groups: { features: { layer: number; feature: number; position: number }[]; effects: { token: string; predicted: number; measured: number; flagged: boolean }[] }[] };
 }
 
+/**
+ * The features of the pruned graph `circuit-inspector analyze` writes for the prompt at the default
+ * thresholds (the graph the panel shows), by the CLI's node names (L3#407@8).
+ */
+async function cliGraphFeatures(): Promise<Set<string>> {
+  const dir = mkdtempSync(join(tmpdir(), 'ci-verify-graph-'));
+  try {
+    const file = join(dir, 'graph.json');
+    const model = join(repoRoot, 'models', 'toy-llama');
+    const code = await runCli(['analyze', '--model', model, '--prompt', PROMPT, '--out', file], { out: () => undefined, err: () => undefined, progress: () => undefined, isTTY: false });
+    assert.equal(code, 0);
+    const g = JSON.parse(readFileSync(file, 'utf8')) as { nodes: { node_id: string; feature_type: string }[] };
+    const names = new Set<string>();
+    for (const n of g.nodes) {
+      const m = /^(\d+)_(\d+)_(\d+)$/.exec(n.node_id);
+      if (m && /transcoder|sae/i.test(n.feature_type)) names.add(`L${m[1]}#${m[2]}@${m[3]}`);
+    }
+    return names;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function assertMatchesCli(got: Row[], cli: Awaited<ReturnType<typeof cliReport>>): void {
   for (const g of cli.groups) {
     const f = g.features[0];
@@ -96,10 +121,21 @@ test('Verify the top nodes: the table matches `verify --json`, a contradicted no
     await view.locator('[data-testid="verify-scatter"]').scrollIntoViewIfNeeded();
     return rows();
   });
-  // One row per node and target of the CLI's own top 10 (fewer when the graph has fewer nodes to verify).
+  // "Top 10 in view": the 10 most influential features of the pruned graph (all of them when it has
+  // fewer), one row per feature and target. The CLI's top 10 ranks every feature of the unpruned graph,
+  // so those of its 10 that the pruned graph keeps must be among the panel's rows.
+  const inView = await cliGraphFeatures();
   const top = await cliReport([], ['--top', '10']);
-  assert.equal(got.length, top.groups.reduce((n, g) => n + g.effects.length, 0), `one row per node and target: ${JSON.stringify(got)}`);
-  assert.ok(got.length >= 1 && got.length <= 10 * top.groups[0].effects.length, `${got.length} rows`);
+  const targets = top.groups[0].effects.length;
+  const names = new Set(got.map((r) => r.name));
+  assert.equal(names.size, Math.min(10, inView.size), `one feature per row group, min(10, ${inView.size} features in the graph): ${JSON.stringify(got)}`);
+  assert.equal(got.length, names.size * targets, `one row per feature and target: ${JSON.stringify(got)}`);
+  for (const n of names) assert.ok(inView.has(n), `${n} is a feature of the pruned graph (${[...inView].join(' ')})`);
+  for (const g of top.groups) {
+    const f = g.features[0];
+    const n = `L${f.layer}#${f.feature}@${f.position}`;
+    if (inView.has(n)) assert.ok(names.has(n), `${n}, in the CLI's top 10 and in the graph, is verified by the panel: ${JSON.stringify(got)}`);
+  }
   const setting = await view.locator('[data-testid="verify-setting"]').innerText();
   assert.match(setting, /attention recomputed, norms recomputed/);
   const flagged = mostFlagged(got);

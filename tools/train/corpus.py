@@ -2,7 +2,7 @@
 ({"text": …}), each document whole sentences of at most the model's context (seeded, never used in
 training or labelling).
 
-    /usr/bin/python3 tools/train/corpus.py --config tools/train/configs/toy.json --docs 900 --out models/toy-llama/corpus.jsonl
+    /usr/bin/python3 tools/train/corpus.py --config tools/train/configs/toy-via-state.json --docs 900 --out models/toy-llama/corpus.jsonl
 """
 import argparse
 import json

@@ -13,14 +13,14 @@ weights: on this model it reaches a low KL in a few hundred steps instead of tho
 SAELens folder <model>/e2e-sae-resid-post-<layer>/ (cfg.json, sae_weights.safetensors) with
 features/layer_<layer>.json labels from the same labeller as the other dictionaries.
 
-  /usr/bin/python3 tools/train/e2e_sae.py --model models/toy-llama [--steps 600] [--seed 1234]
+  /usr/bin/python3 tools/train/e2e_sae.py --model models/toy-llama --config tools/train/configs/toy-via-state.json [--steps 600] [--seed 1234]
 
 Training is resumable in runs of a few minutes each (the machine is shared): `--init FOLDER` continues from
 an e2e SAE written before (its weights, and the L0 coefficient and step count from its TRAINING.json),
 with the same target L0 (the local SAE's), writing to `--out` (default: the model's e2e-sae folder).
 Each run draws fresh batches (`--seed` + the steps done so far), so chained runs never repeat text.
 
-  nice -n 10 /usr/bin/python3 tools/train/e2e_sae.py --init models/toy-llama/e2e-sae-resid-post-1 --steps 150
+  nice -n 10 /usr/bin/python3 tools/train/e2e_sae.py --config tools/train/configs/toy-via-state.json --init models/toy-llama/e2e-sae-resid-post-1 --steps 150
 """
 import argparse
 import json

@@ -1,6 +1,6 @@
 """Make the embedded ground-truth model bundle.
 
-  python3 tools/train/main.py --config tools/train/configs/toy.json --out models [--stage model|dicts|all]
+  python3 tools/train/main.py --config tools/train/configs/toy-via-state.json --out models [--stage model|dicts|all]
 
 Stage `model` trains the toy Llama and writes <out>/<name>/ (HF layout) and <out>/ground_truth/.
 Stage `dicts` trains the transcoders, the cross-layer transcoder and the residual SAE on the saved model,

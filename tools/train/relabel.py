@@ -2,7 +2,7 @@
 retraining anything: fresh held-out text from the same generator, every position probed against every
 latent, and the label-quality table written into REPORT.json / REPORT.md.
 
-    nice -n 10 /usr/bin/python3 tools/train/relabel.py --config tools/train/configs/toy.json --out models
+    nice -n 10 /usr/bin/python3 tools/train/relabel.py --config tools/train/configs/toy-via-state.json --out models
 """
 import argparse
 import json

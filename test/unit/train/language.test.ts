@@ -1,8 +1,8 @@
 /**
  * The synthetic language's "two_hop_via_state" option (tools/train/language.py): what it promises, checked
  * on the generator's own output. Off by default, the language (vocabulary, training stream, held-out
- * prompts) is exactly the one the shipped model was trained on; on, the held-out compositions are never
- * trained, and the sentences the option adds are there.
+ * prompts) is the default one (configs/toy.json, the first embedded model's); on (configs/toy-via-state.json,
+ * the shipped model's), the held-out compositions are never trained, and the sentences the option adds are there.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

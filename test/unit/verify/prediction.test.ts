@@ -5,8 +5,9 @@
  * error nodes held constant — the assumptions the graph makes, and nothing else — the change of the top
  * target's demeaned logit equals the prediction. Two looser runs say where the rest of the measured
  * effect comes from on the embedded model's Dallas prompt: letting gates switch (transcoders with frozen
- * errors) moves little; letting the real MLPs respond (verify's measurement) makes the layer-0 features
- * 2–4× larger than predicted: the MLPs of later layers respond beyond their transcoders.
+ * errors), and letting the real MLPs respond (verify's measurement). For each flagged feature it is the
+ * real MLPs, not the gates, that move the effect away from the prediction (on the shipped model 2.0×, 2.1×
+ * and 0.09× of it): the MLPs of later layers respond beyond their transcoders.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -75,19 +76,23 @@ test('the graph’s prediction is the model run with frozen gates and frozen err
 
   const lines: string[] = [];
   let worst = 0;
-  const ratios: number[] = [];
+  const flagged: { name: string; predicted: number; live: number; measured: number }[] = [];
   for (const [i, k] of top.entries()) {
     const e = report.groups[i].effects[0];
     const frozenGates = await replaced(k, 'frozen');
     const liveGates = await replaced(k, 'live');
     worst = Math.max(worst, Math.abs(frozenGates - e.predicted) / Math.max(1, Math.abs(e.predicted)));
-    if (k.layer === 0 && report.groups[i].flagged) ratios.push(e.measured / e.predicted);
+    if (report.groups[i].flagged) flagged.push({ name: `L${k.layer}#${k.feature}@${k.position}`, predicted: e.predicted, live: liveGates, measured: e.measured });
     lines.push(`L${k.layer}#${k.feature}@${k.position} predicted ${e.predicted.toFixed(3)} frozen-gates ${frozenGates.toFixed(3)} live-gates ${liveGates.toFixed(3)} real-MLPs ${e.measured.toFixed(3)}${report.groups[i].flagged ? ' flagged' : ''}`);
   }
   console.log(lines.map((l) => `# ${l}`).join('\n'));
   assert.ok(worst <= 1e-4, `the prediction differs from the frozen-gate, frozen-error run by ${worst}`);
   if (F.model === 'toy-llama') {
-    // The flagged layer-0 features: the right sign, larger than predicted.
-    assert.ok(ratios.length > 0 && ratios.every((x) => x > 1.5), `layer-0 flagged measured / predicted: ${ratios}`);
+    // Some top feature is flagged with attention and norms frozen, and for each the real MLPs, not the
+    // gates, make the difference: the live-gate run stays nearer the prediction than the measurement is
+    // to the live-gate run.
+    const show = flagged.map((f) => `${f.name} predicted ${f.predicted.toFixed(3)} live-gates ${f.live.toFixed(3)} measured ${f.measured.toFixed(3)} (×${(f.measured / f.predicted).toFixed(2)})`).join('; ');
+    assert.ok(flagged.length > 0, 'no top feature is flagged with attention and norms frozen');
+    for (const f of flagged) assert.ok(Math.abs(f.measured - f.live) > Math.abs(f.live - f.predicted), show);
   }
 });
