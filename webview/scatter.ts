@@ -60,6 +60,41 @@ export function scatterGeometry(points: readonly Pick<ScatterPoint, 'predicted' 
   return { size, box, lo, hi, ticks, x, y };
 }
 
+export interface NamePlacement {
+  /** Index into the names given. */
+  index: number;
+  x: number;
+  y: number;
+  anchor: 'start' | 'end';
+}
+
+/**
+ * Where to write each name beside its own point (px): on the side facing the plot's middle, else the
+ * other, at the point's height or up to two rows above or below, never over a name already placed. A
+ * name with no free place near its point is left out (the point's hover title and the table still name
+ * it) rather than pushed down beside another point, where it would name the wrong one.
+ */
+export function placeNames(items: readonly { cx: number; cy: number; name: string }[], middle: number, charWidth = 5.8, row = 11): NamePlacement[] {
+  const boxes: { l: number; r: number; t: number; b: number }[] = [];
+  const out: NamePlacement[] = [];
+  items.forEach((it, index) => {
+    const w = it.name.length * charWidth;
+    const prefer: ('start' | 'end')[] = it.cx < middle ? ['start', 'end'] : ['end', 'start'];
+    for (const dy of [0, -row, row, -2 * row, 2 * row]) {
+      for (const anchor of prefer) {
+        const x = it.cx + (anchor === 'start' ? 7 : -7);
+        const y = it.cy - 5 + dy;
+        const box = { l: anchor === 'start' ? x : x - w, r: anchor === 'start' ? x + w : x, t: y - row + 2, b: y + 2 };
+        if (boxes.some((q) => box.l < q.r && q.l < box.r && box.t < q.b && q.t < box.b)) continue;
+        boxes.push(box);
+        out.push({ index, x, y, anchor });
+        return;
+      }
+    }
+  });
+  return out;
+}
+
 const NS = 'http://www.w3.org/2000/svg';
 
 function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, text?: string): SVGElementTagNameMap[K] {
@@ -94,22 +129,18 @@ export function renderScatter(points: readonly ScatterPoint[], size = 260): SVGS
   root.append(svg('text', { class: 'sc-diag-label', x: g.x(g.hi) - 4, y: g.y(g.hi) + 12, 'text-anchor': 'end' }, 'y = x'));
   root.append(svg('text', { class: 'sc-axis', x: (box.l + box.r) / 2, y: size - 8, 'text-anchor': 'middle' }, 'predicted by the graph (Δ logit)'));
   root.append(svg('text', { class: 'sc-axis', x: 11, y: (box.t + box.b) / 2, 'text-anchor': 'middle', transform: `rotate(-90 11 ${(box.t + box.b) / 2})` }, 'measured (Δ logit)'));
-  // Unflagged first, flagged on top with their names (a name that would overlap one placed is moved down).
-  const placed: { x: number; y: number }[] = [];
+  // Unflagged first, flagged on top with their names beside them (placeNames).
+  const named: { cx: number; cy: number; name: string }[] = [];
   for (const p of [...points].sort((a, b) => Number(a.flagged) - Number(b.flagged))) {
     if (!Number.isFinite(p.predicted) || !Number.isFinite(p.measured)) continue;
     const cx = g.x(p.predicted), cy = g.y(p.measured);
     const dot = svg('circle', { class: p.flagged ? 'sc-point flagged' : 'sc-point', cx, cy, r: p.flagged ? 4.5 : 3.5, 'data-testid': 'verify-point', 'data-flagged': String(p.flagged) });
     dot.append(svg('title', {}, p.title));
     root.append(dot);
-    if (p.flagged) {
-      const right = cx < (box.l + box.r) / 2;
-      const x = cx + (right ? 7 : -7);
-      let y = cy - 5;
-      while (placed.some((q) => Math.abs(q.x - x) < 60 && Math.abs(q.y - y) < 11)) y += 11;
-      placed.push({ x, y });
-      root.append(svg('text', { class: 'sc-name', x, y, 'text-anchor': right ? 'start' : 'end' }, p.name));
-    }
+    if (p.flagged) named.push({ cx, cy, name: p.name });
+  }
+  for (const n of placeNames(named, (box.l + box.r) / 2)) {
+    root.append(svg('text', { class: 'sc-name', x: n.x, y: n.y, 'text-anchor': n.anchor }, named[n.index].name));
   }
   return root;
 }
