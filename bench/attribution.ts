@@ -439,6 +439,16 @@ function runChild(root: string, modelDir: string, T: number, threads: number): P
   });
 }
 
+/**
+ * This process's peak resident memory: VmHWM, which belongs to the address space made at exec. getrusage's
+ * maxRSS is not: Linux carries it across fork and exec, so a child spawned by a bench holding 3.5 GB
+ * reported at least 3.5 GB whatever it used (the "3.5 GB floor" of earlier scaling tables).
+ */
+function peakRssMB(): number {
+  const m = /VmHWM:\s+(\d+)\s+kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) / 1024 : process.resourceUsage().maxRSS / 1024;
+}
+
 async function child(modelDir: string, T: number, threads: number): Promise<void> {
   const bundle = await loadModelBundle(modelDir);
   const dict = await loadDictionary(join(modelDir, 'transcoders'), { dModel: bundle.spec.dModel, nLayers: bundle.spec.nLayers });
@@ -447,7 +457,7 @@ async function child(modelDir: string, T: number, threads: number): Promise<void
   const raw = await computeAttribution(engine, promptIds(T, bundle.spec.vocabSize), { maxFeatureNodes: 256 });
   toAttributionGraph(engine, dict, raw, undefined, { headLoadings: false });
   const t = raw.timings;
-  const out: ChildResult = { maxRssMB: process.resourceUsage().maxRSS / 1024, seconds: (performance.now() - t0) / 1000, forwardS: t.forwardMs / 1000, encodeS: t.encodeMs / 1000, sweepS: t.sweepMs / 1000, features: raw.features.act.length, edges: raw.adjacency.val.length, attentionBlocks: raw.frozen.blocked?.blocks ?? 0, batch: sweepBatch(ANALYSIS_DEFAULTS.batchSize, T, bundle.spec.dModel) };
+  const out: ChildResult = { maxRssMB: peakRssMB(), seconds: (performance.now() - t0) / 1000, forwardS: t.forwardMs / 1000, encodeS: t.encodeMs / 1000, sweepS: t.sweepMs / 1000, features: raw.features.act.length, edges: raw.adjacency.val.length, attentionBlocks: raw.frozen.blocked?.blocks ?? 0, batch: sweepBatch(ANALYSIS_DEFAULTS.batchSize, T, bundle.spec.dModel) };
   console.log(JSON.stringify(out));
 }
 

@@ -16,7 +16,7 @@ import { replacementFromDictionary } from './from-dictionary';
 import type { Replacement } from './replacement';
 
 /** Bumped whenever the encode or backward graph changes, so stale cached graphs are not reused. */
-export const ATTRIBUTION_GRAPH_VERSION = 8;
+export const ATTRIBUTION_GRAPH_VERSION = 9;
 
 export interface EngineOptions extends RuntimeOptions {
   cacheDir?: string;

@@ -178,12 +178,11 @@ export function buildBackwardGraph(spec: ModelSpec, opts: BackwardGraphOptions):
       }
       b.output(b.op('MatMul', [b.op('Gather', [gT, rows], { axis: int(0) }), dec]), N.featOut(l, k), 'float', [`c${l}_${k}`, `a${l + 1}`, `m${l}_${k}`]);
     }
-    // Error nodes: per position, the gradient's rows dotted with that position's error vector, as one
-    // batched MatMul over positions on the transposed gradient (a Mul and a ReduceSum made and read a
-    // [rows, P, d] product).
+    // Error nodes: each row dotted with the position's error vector. Kept element-wise: a batched
+    // MatMul over positions ([P, rows, d] × [P, d, 1]) saves a pass but rounds differently with the
+    // number of rows, so a row's error edges would depend on the batch it ran in (cap.test.ts).
     const errL = b.op('Gather', [errors, b.constI64([l], [])], { axis: int(0) }); // [P, d]
-    const errDots = b.op('Squeeze', [b.op('MatMul', [gT, b.op('Unsqueeze', [errL, b.constI64([2])])]), b.constI64([2])]); // [P, rows]
-    b.output(b.op('Transpose', [errDots], { perm: ints([1, 0]) }), N.errOut(l), 'float', [`a${l + 1}`, 'P']);
+    b.output(sumLastAxis(b.op('Mul', [g, errL])), N.errOut(l), 'float', [`a${l + 1}`, 'P']);
 
     // Gradient at the transcoder input: the skip path W_skip for the rows carried down, the seeds of
     // this layer as new rows; through the frozen ln2 when the transcoders read the MLP's input.
